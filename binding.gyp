@@ -1,0 +1,18 @@
+{
+  "targets": [{
+    "target_name": "rtnl",
+    "sources": [
+      "native/addon.cc",
+      "native/handle.cc",
+      "native/socket.cc",
+      "native/netns.cc",
+      "native/attrs.cc",
+      "native/codec_link.cc"
+    ],
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions"],
+    "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"]
+  }]
+}

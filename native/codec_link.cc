@@ -1,0 +1,310 @@
+// RTM_{NEW,DEL,GET}LINK: links of every kind, their kind data (IFLA_LINKINFO),
+// veth peers created directly in another namespace, and moves between
+// namespaces.
+#include <arpa/inet.h>
+#include <linux/if.h>
+#include <linux/if_arp.h>
+#include <linux/if_link.h>
+#include <linux/veth.h>
+
+#include <cstring>
+
+#include "attrs.h"
+#include "ops.h"
+
+namespace rtnl {
+
+namespace {
+
+// Attributes every link has (ifinfomsg is handled separately).
+const AttrTable kLink{
+    {"name", IFLA_IFNAME, Wire::Str},
+    {"mtu", IFLA_MTU, Wire::U32},
+    {"address", IFLA_ADDRESS, Wire::Mac},
+    {"broadcast", IFLA_BROADCAST, Wire::Mac},
+    {"txqlen", IFLA_TXQLEN, Wire::U32},
+    {"alias", IFLA_IFALIAS, Wire::Str},
+    {"master", IFLA_MASTER, Wire::U32},
+    {"link", IFLA_LINK, Wire::U32},
+    {"linkGroup", IFLA_GROUP, Wire::U32},
+    {"numTxQueues", IFLA_NUM_TX_QUEUES, Wire::U32},
+    {"numRxQueues", IFLA_NUM_RX_QUEUES, Wire::U32},
+    {"gsoMaxSize", IFLA_GSO_MAX_SIZE, Wire::U32},
+    {"gsoMaxSegs", IFLA_GSO_MAX_SEGS, Wire::U32},
+};
+
+// Read-only attributes, decoded but never sent.
+const AttrTable kLinkState{
+    {"minMtu", IFLA_MIN_MTU, Wire::U32},
+    {"maxMtu", IFLA_MAX_MTU, Wire::U32},
+    {"linkNetnsId", IFLA_LINK_NETNSID, Wire::S32},
+    {"promiscuity", IFLA_PROMISCUITY, Wire::U32},
+    {"carrier", IFLA_CARRIER, Wire::Bool8},
+    {"carrierChanges", IFLA_CARRIER_CHANGES, Wire::U32},
+    {"permAddress", IFLA_PERM_ADDRESS, Wire::Mac},
+    {"qdisc", IFLA_QDISC, Wire::Str},
+    {"protoDown", IFLA_PROTO_DOWN, Wire::Bool8},
+};
+
+const EnumName kOperStates[] = {{IF_OPER_UNKNOWN, "UNKNOWN"}, {IF_OPER_NOTPRESENT, "NOTPRESENT"},
+                                {IF_OPER_DOWN, "DOWN"}, {IF_OPER_LOWERLAYERDOWN, "LOWERLAYERDOWN"},
+                                {IF_OPER_TESTING, "TESTING"}, {IF_OPER_DORMANT, "DORMANT"},
+                                {IF_OPER_UP, "UP"}};
+
+// Named as iproute2 prints them.
+const EnumName kIfFlags[] = {{IFF_LOOPBACK, "LOOPBACK"}, {IFF_BROADCAST, "BROADCAST"},
+                             {IFF_POINTOPOINT, "POINTOPOINT"}, {IFF_MULTICAST, "MULTICAST"},
+                             {IFF_NOARP, "NOARP"}, {IFF_ALLMULTI, "ALLMULTI"}, {IFF_PROMISC, "PROMISC"},
+                             {IFF_MASTER, "MASTER"}, {IFF_SLAVE, "SLAVE"}, {IFF_DEBUG, "DEBUG"},
+                             {IFF_DYNAMIC, "DYNAMIC"}, {IFF_AUTOMEDIA, "AUTOMEDIA"},
+                             {IFF_PORTSEL, "PORTSEL"}, {IFF_NOTRAILERS, "NOTRAILERS"}, {IFF_UP, "UP"},
+                             {IFF_LOWER_UP, "LOWER_UP"}, {IFF_DORMANT, "DORMANT"}, {IFF_ECHO, "ECHO"}};
+
+const EnumName kLinkTypes[] = {{ARPHRD_ETHER, "ether"}, {ARPHRD_LOOPBACK, "loopback"}, {ARPHRD_NONE, "none"},
+                               {ARPHRD_VOID, "void"}, {ARPHRD_IPGRE, "gre"}, {ARPHRD_TUNNEL, "ipip"},
+                               {ARPHRD_TUNNEL6, "tunnel6"}, {ARPHRD_SIT, "sit"}, {ARPHRD_INFINIBAND, "infiniband"}};
+
+const AttrTable kBridge{
+    {"forwardDelay", IFLA_BR_FORWARD_DELAY, Wire::U32},
+    {"helloTime", IFLA_BR_HELLO_TIME, Wire::U32},
+    {"maxAge", IFLA_BR_MAX_AGE, Wire::U32},
+    {"ageingTime", IFLA_BR_AGEING_TIME, Wire::U32},
+    {"stp", IFLA_BR_STP_STATE, Wire::Bool32},
+    {"priority", IFLA_BR_PRIORITY, Wire::U16},
+    {"vlanFiltering", IFLA_BR_VLAN_FILTERING, Wire::Bool8},
+    {"vlanDefaultPvid", IFLA_BR_VLAN_DEFAULT_PVID, Wire::U16},
+    {"groupFwdMask", IFLA_BR_GROUP_FWD_MASK, Wire::U16},
+    {"multicastSnooping", IFLA_BR_MCAST_SNOOPING, Wire::Bool8},
+    {"multicastQuerier", IFLA_BR_MCAST_QUERIER, Wire::Bool8},
+    {"nfCallIptables", IFLA_BR_NF_CALL_IPTABLES, Wire::Bool8},
+    {"nfCallIp6tables", IFLA_BR_NF_CALL_IP6TABLES, Wire::Bool8},
+};
+
+// "remote" and "group" share IFLA_VXLAN_GROUP(6); decode names it by address type.
+const AttrTable kVxlan{
+    {"vni", IFLA_VXLAN_ID, Wire::U32},
+    {"remote", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
+    {"group", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
+    {"local", IFLA_VXLAN_LOCAL, Wire::Ip, IFLA_VXLAN_LOCAL6},
+    {"device", IFLA_VXLAN_LINK, Wire::U32},
+    {"port", IFLA_VXLAN_PORT, Wire::Be16},
+    {"ttl", IFLA_VXLAN_TTL, Wire::U8},
+    {"tos", IFLA_VXLAN_TOS, Wire::U8},
+    {"label", IFLA_VXLAN_LABEL, Wire::Be32},
+    {"learning", IFLA_VXLAN_LEARNING, Wire::Bool8},
+    {"proxy", IFLA_VXLAN_PROXY, Wire::Bool8},
+    {"rsc", IFLA_VXLAN_RSC, Wire::Bool8},
+    {"l2miss", IFLA_VXLAN_L2MISS, Wire::Bool8},
+    {"l3miss", IFLA_VXLAN_L3MISS, Wire::Bool8},
+    {"udpCsum", IFLA_VXLAN_UDP_CSUM, Wire::Bool8},
+    {"udp6ZeroCsumTx", IFLA_VXLAN_UDP_ZERO_CSUM6_TX, Wire::Bool8},
+    {"udp6ZeroCsumRx", IFLA_VXLAN_UDP_ZERO_CSUM6_RX, Wire::Bool8},
+    {"ageing", IFLA_VXLAN_AGEING, Wire::U32},
+    {"limit", IFLA_VXLAN_LIMIT, Wire::U32},
+    {"external", IFLA_VXLAN_COLLECT_METADATA, Wire::Bool8},
+    {"gbp", IFLA_VXLAN_GBP, Wire::Flag},
+};
+
+const EnumName kMacvlanModes[] = {{MACVLAN_MODE_PRIVATE, "private"}, {MACVLAN_MODE_VEPA, "vepa"},
+                                  {MACVLAN_MODE_BRIDGE, "bridge"}, {MACVLAN_MODE_PASSTHRU, "passthru"},
+                                  {MACVLAN_MODE_SOURCE, "source"}};
+const AttrTable kMacvlan{{"mode", IFLA_MACVLAN_MODE, Wire::Enum, 0, kMacvlanModes, 4}};
+
+const EnumName kIpvlanModes[] = {{IPVLAN_MODE_L2, "l2"}, {IPVLAN_MODE_L3, "l3"}, {IPVLAN_MODE_L3S, "l3s"}};
+// IPVLAN_F_* are bits, but the kernel accepts exactly one of them (or none).
+const EnumName kIpvlanFlags[] = {{0, "bridge"}, {IPVLAN_F_PRIVATE, "private"}, {IPVLAN_F_VEPA, "vepa"}};
+const AttrTable kIpvlan{{"mode", IFLA_IPVLAN_MODE, Wire::Enum, 0, kIpvlanModes, 2},
+                        {"flag", IFLA_IPVLAN_FLAGS, Wire::Enum, 0, kIpvlanFlags, 2}};
+
+const EnumName kVlanProtocols[] = {{0x8100, "802.1Q"}, {0x88a8, "802.1ad"}};
+const AttrTable kVlan{{"id", IFLA_VLAN_ID, Wire::U16},
+                      {"protocol", IFLA_VLAN_PROTOCOL, Wire::Enum, 0, kVlanProtocols, 2}};
+
+struct Kind {
+  const char* name;
+  const AttrTable* data;  // IFLA_INFO_DATA, or nullptr for kinds without any
+};
+const Kind kKinds[] = {{"veth", nullptr},       {"bridge", &kBridge}, {"vxlan", &kVxlan},
+                       {"macvlan", &kMacvlan},  {"macvtap", &kMacvlan}, {"ipvlan", &kIpvlan},
+                       {"ipvtap", &kIpvlan},    {"vlan", &kVlan},     {"dummy", nullptr}};
+
+const Kind* findKind(std::string_view name) {
+  for (const Kind& k : kKinds)
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
+
+// ifinfomsg + the attributes shared by a link and a veth peer: up/down,
+// the common table, and a target namespace.
+void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
+  Napi::Value up = arg.Get("up");
+  if (!up.IsUndefined()) {
+    ifi->ifi_change |= IFF_UP;
+    if (up.ToBoolean()) ifi->ifi_flags |= IFF_UP;
+  }
+  if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
+  // Identifying a link by name (index 0) reuses IFLA_IFNAME.
+  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
+  kLink.encode(arg, enc.w);
+  if (has(arg, "netns")) enc.w.put<uint32_t>(IFLA_NET_NS_FD, enc.nsFd(arg.Get("netns")));
+  if (has(arg, "netnsPid")) enc.w.put<uint32_t>(IFLA_NET_NS_PID, arg.Get("netnsPid").As<Napi::Number>().Uint32Value());
+}
+
+void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
+  std::string kind = arg.Get("kind").As<Napi::String>().Utf8Value();
+  const Kind* k = findKind(kind);
+  if (!k) throw Napi::TypeError::New(arg.Env(), "unknown link kind '" + kind + "'");
+  size_t info = enc.w.nestBegin(IFLA_LINKINFO);
+  enc.w.putStr(IFLA_INFO_KIND, kind);
+  bool isVeth = kind == "veth";
+  if (k->data || (isVeth && has(arg, "peer"))) {
+    size_t data = enc.w.nestBegin(IFLA_INFO_DATA);
+    if (k->data) k->data->encode(arg, enc.w);
+    if (kind == "vxlan" && has(arg, "portRange")) {
+      Napi::Object r = arg.Get("portRange").As<Napi::Object>();
+      ifla_vxlan_port_range pr{htons(r.Get("low").As<Napi::Number>().Uint32Value()),
+                               htons(r.Get("high").As<Napi::Number>().Uint32Value())};
+      enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
+    }
+    if (isVeth) {
+      // The peer is a whole ifinfomsg + attributes nested in VETH_INFO_PEER.
+      size_t peer = enc.w.nestBegin(VETH_INFO_PEER);
+      auto* pifi = enc.w.putStruct<ifinfomsg>();
+      size_t pifiAt = reinterpret_cast<uint8_t*>(pifi) - enc.w.bytes().data();
+      ifinfomsg tmp{};
+      Napi::Object p = arg.Get("peer").As<Napi::Object>();
+      encodeLinkBody(enc, &tmp, p);  // may reallocate the buffer: copy the header in after
+      std::memcpy(enc.w.bytes().data() + pifiAt, &tmp, sizeof tmp);
+      enc.w.nestEnd(peer);
+    }
+    enc.w.nestEndOrDrop(data);
+  }
+  enc.w.nestEnd(info);
+}
+
+void encodeNewLink(Encoder& enc, const Napi::Object& arg, uint16_t flags) {
+  auto* ifi = enc.w.begin<ifinfomsg>(RTM_NEWLINK, flags, enc.seq);
+  ifinfomsg tmp{};
+  encodeLinkBody(enc, &tmp, arg);
+  if (has(arg, "kind")) encodeLinkInfo(enc, arg);
+  ifi = reinterpret_cast<ifinfomsg*>(NLMSG_DATA(enc.w.hdr()));
+  *ifi = tmp;
+  enc.w.end();
+}
+
+void encodeLinkAdd(Encoder& enc, const Napi::Object& arg) {
+  encodeNewLink(enc, arg, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+}
+
+// Changes an existing link: no CREATE, so a missing link is ENODEV.
+void encodeLinkSet(Encoder& enc, const Napi::Object& arg) { encodeNewLink(enc, arg, NLM_F_REQUEST | NLM_F_ACK); }
+
+void encodeLinkDel(Encoder& enc, const Napi::Object& arg) {
+  auto* ifi = enc.w.begin<ifinfomsg>(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
+  if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
+  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
+  if (has(arg, "linkGroup")) enc.w.put<uint32_t>(IFLA_GROUP, arg.Get("linkGroup").As<Napi::Number>().Uint32Value());
+  enc.w.end();
+}
+
+void encodeLinkGet(Encoder& enc, const Napi::Object& arg) {
+  auto* ifi = enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
+  if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
+  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
+  enc.w.end();
+}
+
+// Filters by master and kind are applied by the kernel (strict checking).
+void encodeLinkList(Encoder& enc, const Napi::Object& arg) {
+  enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
+  if (has(arg, "master")) enc.w.put<uint32_t>(IFLA_MASTER, arg.Get("master").As<Napi::Number>().Uint32Value());
+  if (has(arg, "kind")) {
+    size_t info = enc.w.nestBegin(IFLA_LINKINFO);
+    enc.w.putStr(IFLA_INFO_KIND, arg.Get("kind").As<Napi::String>().Utf8Value());
+    enc.w.nestEnd(info);
+  }
+  enc.w.end();
+}
+
+Napi::Object decodeStats(Napi::Env env, const rtnl_link_stats64& s) {
+  Napi::Object o = Napi::Object::New(env);
+  auto big = [&](uint64_t v) { return Napi::BigInt::New(env, v); };
+  o.Set("rxPackets", big(s.rx_packets));
+  o.Set("txPackets", big(s.tx_packets));
+  o.Set("rxBytes", big(s.rx_bytes));
+  o.Set("txBytes", big(s.tx_bytes));
+  o.Set("rxErrors", big(s.rx_errors));
+  o.Set("txErrors", big(s.tx_errors));
+  o.Set("rxDropped", big(s.rx_dropped));
+  o.Set("txDropped", big(s.tx_dropped));
+  o.Set("multicast", big(s.multicast));
+  o.Set("collisions", big(s.collisions));
+  return o;
+}
+
+void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
+  const rtattr* data = nullptr;
+  std::string_view kind;
+  for (auto a : Attrs::of(info)) {
+    if (attrType(a) == IFLA_INFO_KIND) kind = attrStr(a);
+    else if (attrType(a) == IFLA_INFO_DATA) data = a;
+    else if (attrType(a) == IFLA_INFO_SLAVE_KIND) out.Set("portKind", Napi::String::New(env, std::string(attrStr(a))));
+  }
+  const Kind* k = findKind(kind);
+  out.Set("kind", Napi::String::New(env, k ? k->name : "generic"));
+  if (!k) out.Set("infoKind", Napi::String::New(env, std::string(kind)));
+  if (!data || !k || !k->data) return;
+  k->data->decode(env, Attrs::of(data), out);
+  if (k->data == &kVxlan) {
+    for (auto a : Attrs::of(data)) {
+      if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
+        auto pr = attrGet<ifla_vxlan_port_range>(a);
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("low", ntohs(pr.low));
+        r.Set("high", ntohs(pr.high));
+        out.Set("portRange", r);
+      } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
+                 (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
+        out.Set("group", out.Get("remote"));  // a multicast destination is a group
+        out.Delete("remote");
+      }
+    }
+  }
+}
+
+Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
+  if (h->nlmsg_type != RTM_NEWLINK) return env.Undefined();
+  auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", ifi->ifi_index);
+  o.Set("kind", "device");
+  o.Set("flags", flagNames(env, ifi->ifi_flags, kIfFlags));
+  o.Set("up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
+  o.Set("linkType", enumName(env, ifi->ifi_type, kLinkTypes));
+  for (auto a : Attrs(IFLA_RTA(ifi), IFLA_PAYLOAD(h))) {
+    if (kLink.decodeOne(env, a, o) || kLinkState.decodeOne(env, a, o)) continue;
+    switch (attrType(a)) {
+      case IFLA_OPERSTATE: o.Set("operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
+      case IFLA_LINKINFO: decodeLinkInfo(env, a, o); break;
+      case IFLA_STATS64: o.Set("stats", decodeStats(env, attrGet<rtnl_link_stats64>(a))); break;
+    }
+  }
+  return o;
+}
+
+Napi::Value decodeLinks(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeLink); }
+Napi::Value decodeOneLink(Napi::Env env, const Reply& r) { return decodeFirst(env, r, decodeLink); }
+
+RegisterOps ops{
+    {"linkAdd", false, false, encodeLinkAdd, nullptr},
+    {"linkSet", false, false, encodeLinkSet, nullptr},
+    {"linkDel", false, false, encodeLinkDel, nullptr},
+    {"linkGet", false, true, encodeLinkGet, decodeOneLink},
+    {"linkList", true, true, encodeLinkList, decodeLinks},
+};
+
+}  // namespace
+
+}  // namespace rtnl

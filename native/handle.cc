@@ -1,0 +1,181 @@
+#include "handle.h"
+
+#include <unistd.h>
+
+#include <system_error>
+
+#include "netns.h"
+#include "ops.h"
+
+namespace rtnl {
+
+namespace {
+
+// Requests encoded on the main thread, sent (maybe from the threadpool),
+// and decoded back on the main thread.
+struct Requests {
+  MsgWriter w;
+  std::vector<Pending> pend;
+  std::vector<const Op*> ops;
+  std::vector<std::string> what;
+  std::vector<int> fds;
+
+  ~Requests() {
+    for (int fd : fds) ::close(fd);
+  }
+
+  void add(Napi::Env env, NlSocket& s, const Napi::Value& op, const Napi::Value& arg, const Napi::Value& what_) {
+    uint32_t i = op.IsNumber() ? op.As<Napi::Number>().Uint32Value() : UINT32_MAX;
+    if (i >= opTable().size()) throw Napi::TypeError::New(env, "rtnl: unknown operation");
+    if (!arg.IsObject()) throw Napi::TypeError::New(env, "rtnl: operation argument must be an object");
+    const Op& o = opTable()[i];
+    Encoder enc{w, s.nextSeq(), fds};
+    size_t at = w.bytes().size();
+    o.encode(enc, arg.As<Napi::Object>());
+    Pending p;
+    p.offset = at;
+    p.len = w.bytes().size() - at;
+    p.dump = o.dump;
+    p.data = o.data;
+    pend.push_back(std::move(p));
+    ops.push_back(&o);
+    what.push_back(what_.IsString() ? what_.As<Napi::String>().Utf8Value() : "");
+  }
+
+  // The decoded result of request i, or its error (returned, not thrown).
+  Napi::Value result(Napi::Env env, size_t i, bool& failed) {
+    const Reply& r = pend[i].reply;
+    failed = r.error != 0;
+    if (failed) return makeError(env, r.error, ops[i]->name, what[i], r.extack, r.extackOffset).Value();
+    return ops[i]->decode ? ops[i]->decode(env, r) : env.Undefined();
+  }
+
+  Napi::Array results(Napi::Env env) {
+    Napi::Array out = Napi::Array::New(env, pend.size());
+    bool failed;
+    for (size_t i = 0; i < pend.size(); i++) out.Set(i, result(env, i, failed));
+    return out;
+  }
+};
+
+std::unique_ptr<Requests> encodeList(Napi::Env env, NlSocket& s, const Napi::Value& list) {
+  if (!list.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch expects an array");
+  auto b = std::make_unique<Requests>();
+  Napi::Array a = list.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value item = a.Get(i);
+    if (!item.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch item must be [op, arg, object]");
+    Napi::Array t = item.As<Napi::Array>();
+    b->add(env, s, t.Get(0u), t.Get(1u), t.Get(2u));
+  }
+  return b;
+}
+
+class Worker : public Napi::AsyncWorker {
+ public:
+  Worker(Napi::Env env, std::shared_ptr<NlSocket> s, std::unique_ptr<Requests> b, bool single)
+      : Napi::AsyncWorker(env, "rtnl"), deferred_(Napi::Promise::Deferred::New(env)),
+        sock_(std::move(s)), batch_(std::move(b)), single_(single) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      sock_->transact(batch_->w.bytes(), batch_->pend);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!single_) return deferred_.Resolve(batch_->results(env));
+    bool failed;
+    Napi::Value v = batch_->result(env, 0, failed);
+    if (failed) deferred_.Reject(v);
+    else deferred_.Resolve(v);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<NlSocket> sock_;  // keeps the socket open while we run, even if closed meanwhile
+  std::unique_ptr<Requests> batch_;
+  bool single_;
+};
+
+}  // namespace
+
+Napi::Function Handle::Init(Napi::Env env) {
+  return DefineClass(env, "Handle",
+                     {InstanceMethod<&Handle::Exec>("exec"), InstanceMethod<&Handle::ExecAsync>("execAsync"),
+                      InstanceMethod<&Handle::Batch>("batch"), InstanceMethod<&Handle::BatchAsync>("batchAsync"),
+                      InstanceMethod<&Handle::Close>("close")});
+}
+
+// new Handle(ns?: number | string): an fd or a path; absent: this thread's namespace.
+Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) {
+  Napi::Env env = info.Env();
+  std::vector<int> fds;
+  MsgWriter unused;
+  Encoder enc{unused, 0, fds};
+  try {
+    int ns = info.Length() > 0 && !info[0].IsUndefined() ? enc.nsFd(info[0]) : -1;
+    sock_ = NlSocket::open(ns);
+  } catch (const std::system_error& e) {
+    for (int fd : fds) ::close(fd);
+    throw makeSysError(env, e, "open", info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "");
+  }
+  for (int fd : fds) ::close(fd);
+}
+
+std::shared_ptr<NlSocket> Handle::socket(Napi::Env env) {
+  if (!sock_ || sock_->closed()) throw makeError(env, EBADF, "use", "handle", "the handle is closed");
+  return sock_;
+}
+
+Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = socket(env);
+  Requests b;
+  b.add(env, *s, info[0], info[1], info[2]);
+  s->transact(b.w.bytes(), b.pend);
+  bool failed;
+  Napi::Value v = b.result(env, 0, failed);
+  if (failed) throw Napi::Error(env, v);
+  return v;
+}
+
+Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = socket(env);
+  auto b = std::make_unique<Requests>();
+  b->add(env, *s, info[0], info[1], info[2]);
+  auto* w = new Worker(env, s, std::move(b), true);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = socket(env);
+  auto b = encodeList(env, *s, info[0]);
+  s->transact(b->w.bytes(), b->pend);
+  return b->results(env);
+}
+
+Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto s = socket(env);
+  auto* w = new Worker(env, s, encodeList(env, *s, info[0]), false);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
+  if (sock_) sock_->close();
+  return info.Env().Undefined();
+}
+
+}  // namespace rtnl

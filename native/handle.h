@@ -1,0 +1,29 @@
+// The JS-facing handle: one netlink socket bound to a namespace, running
+// registered ops synchronously, on the libuv threadpool, or as a batch.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "socket.h"
+
+namespace rtnl {
+
+class Handle : public Napi::ObjectWrap<Handle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Handle(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Exec(const Napi::CallbackInfo& info);
+  Napi::Value ExecAsync(const Napi::CallbackInfo& info);
+  Napi::Value Batch(const Napi::CallbackInfo& info);
+  Napi::Value BatchAsync(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  std::shared_ptr<NlSocket> socket(Napi::Env env);
+
+  std::shared_ptr<NlSocket> sock_;
+};
+
+}  // namespace rtnl

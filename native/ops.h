@@ -1,0 +1,70 @@
+// The operation registry: each codec file registers its operations (one
+// encoder and one decoder per message type); the Handle runs them.
+#pragma once
+
+#include <napi.h>
+
+#include <initializer_list>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "socket.h"
+#include "wire.h"
+
+namespace rtnl {
+
+// What an encoder gets: the buffer, the request's sequence number, and a
+// place for file descriptors it opens (closed once the request is sent).
+struct Encoder {
+  MsgWriter& w;
+  uint32_t seq;
+  std::vector<int>& fds;
+  // A namespace reference as TS passes it: an fd (number) or a path
+  // (string), which is opened here and closed after the send.
+  int nsFd(const Napi::Value& v);
+};
+
+struct Op {
+  const char* name;        // the TS verb, e.g. "linkAdd": reported in errors
+  bool dump;               // NLM_F_DUMP: runs alone, retried on NLM_F_DUMP_INTR
+  bool data;               // the kernel answers with messages, not only an ack
+  void (*encode)(Encoder&, const Napi::Object& arg);
+  Napi::Value (*decode)(Napi::Env, const Reply&);  // nullptr: the result is undefined
+};
+
+std::vector<Op>& opTable();
+
+// Codec files register their ops at static-initialisation time.
+struct RegisterOps {
+  RegisterOps(std::initializer_list<Op> ops) { opTable().insert(opTable().end(), ops); }
+};
+
+// Calls one() for every message in a reply and returns the results.
+template <typename F>
+Napi::Array decodeEach(Napi::Env env, const Reply& r, F one) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  size_t left = r.data.size();
+  for (auto* h = reinterpret_cast<const nlmsghdr*>(r.data.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+    Napi::Value v = one(env, h);
+    if (!v.IsUndefined()) out.Set(i++, v);
+  }
+  return out;
+}
+
+// The first decoded message, or undefined.
+template <typename F>
+Napi::Value decodeFirst(Napi::Env env, const Reply& r, F one) {
+  size_t left = r.data.size();
+  auto* h = reinterpret_cast<const nlmsghdr*>(r.data.data());
+  return NLMSG_OK(h, left) ? one(env, h) : env.Undefined();
+}
+
+// A typed error (the TS NetlinkError) for errno err.
+Napi::Error makeError(Napi::Env env, int err, const std::string& op, const std::string& object,
+                      const std::string& extack = "", int64_t offset = -1);
+// The same for an OS error thrown by a syscall wrapper.
+Napi::Error makeSysError(Napi::Env env, const std::system_error& e, const std::string& op, const std::string& object);
+
+}  // namespace rtnl

@@ -1,0 +1,116 @@
+/**
+ * Handles: a netlink socket bound to one network namespace.
+ * @module
+ */
+import { RtnlInputError } from './errors.js';
+import { native, type NativeRequest } from './native.js';
+import { type NsRef, nsNative } from './netns.js';
+import type { Request } from './request.js';
+import { Verbs } from './verbs.js';
+
+type NativeHandle = InstanceType<typeof native.Handle>;
+
+/** One request's outcome in a batch, shaped like `Promise.allSettled`'s. */
+export type BatchResult = PromiseSettledResult<unknown>;
+
+/** Records verbs for {@link Handle.batch}; each call adds one request. */
+export class Batch extends Verbs<'batch'> {
+  /** @internal */
+  readonly requests: NativeRequest[] = [];
+  /** @internal */
+  protected run<T>(req: Request<T>): void {
+    this.requests.push(req.native);
+  }
+}
+
+function settle(results: unknown[]): BatchResult[] {
+  return results.map((r) => (r instanceof Error ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r }));
+}
+
+function record(fill: (b: Batch) => void): NativeRequest[] {
+  const b = new Batch();
+  fill(b);
+  return b.requests;
+}
+
+/** The same verbs as {@link Handle}, returning Promises; the kernel work runs on the libuv threadpool. */
+export class AsyncHandle extends Verbs<'async'> {
+  readonly #h: () => NativeHandle;
+  /** @internal */
+  constructor(h: () => NativeHandle) {
+    super();
+    this.#h = h;
+  }
+  /** @internal */
+  protected run<T>(req: Request<T>): Promise<T> {
+    try {
+      return this.#h().execAsync(...req.native) as Promise<T>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  /** Like {@link Handle.batch}, off the main thread. */
+  async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
+    return settle(await this.#h().batchAsync(record(fill)));
+  }
+}
+
+/**
+ * A netlink socket in one network namespace, with every verb as a
+ * synchronous call; `handle.async` has the same verbs as Promises, and
+ * `handle.batch` sends many requests in one pipelined exchange.
+ *
+ * ```ts
+ * const h = new Handle({ name: 'pod1' });
+ * h.linkSetUp('lo');
+ * await h.async.linkList();
+ * ```
+ */
+export class Handle extends Verbs<'sync'> {
+  /** The same verbs returning Promises. */
+  readonly async: AsyncHandle;
+  #native: NativeHandle | undefined;
+
+  /** Opens a socket in ns (default: the calling thread's namespace). */
+  constructor(ns?: NsRef) {
+    super();
+    this.#native = new native.Handle(ns === undefined ? undefined : nsNative(ns));
+    this.async = new AsyncHandle(() => this.#live());
+  }
+
+  /**
+   * Sends every request recorded by fill in one native crossing, pipelined
+   * (many per send, acks collected after), and reports each one's outcome in
+   * order. A failed request does not stop the ones after it.
+   *
+   * ```ts
+   * h.batch((b) => { b.linkAdd(spec); b.linkSetUp(spec.name); });
+   * ```
+   */
+  batch(fill: (b: Batch) => void): BatchResult[] {
+    return settle(this.#live().batch(record(fill)));
+  }
+
+  /** Closes the socket; any later call throws. */
+  close(): void {
+    this.#native?.close();
+    this.#native = undefined;
+  }
+
+  /** @internal */
+  protected run<T>(req: Request<T>): T {
+    return this.#live().exec(...req.native) as T;
+  }
+
+  #live(): NativeHandle {
+    if (!this.#native) throw new RtnlInputError('handle', 'this Handle has been closed');
+    return this.#native;
+  }
+}
+
+let defaultHandle: Handle | undefined;
+
+/** A handle for the namespace the process started in, opened on first use. */
+export function getDefaultHandle(): Handle {
+  return (defaultHandle ??= new Handle());
+}

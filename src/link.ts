@@ -1,0 +1,351 @@
+/**
+ * Link types: what you ask for ({@link LinkSpec}, one shape per kind, where
+ * `undefined` means "not sent") and what the kernel reports ({@link Link}, a
+ * union discriminated by `kind`).
+ * @module
+ */
+import { RtnlInputError } from './errors.js';
+import { type NsRef, nsNative } from './netns.js';
+import * as v from './validate.js';
+
+/** A link by name or by ifindex. */
+export type LinkRef = string | number;
+
+/** Attributes any link can be created with. */
+export interface LinkCommonSpec {
+  /** Interface name: at most 15 bytes, no `/`, `:` or whitespace. */
+  name: string;
+  mtu?: number;
+  /** MAC address, e.g. `02:00:00:00:00:01`. */
+  address?: string;
+  broadcast?: string;
+  /** Transmit queue length. */
+  txqlen?: number;
+  /** Interface alias (`ip link set ... alias`). */
+  alias?: string;
+  /** ifindex of the master (e.g. a bridge) to enslave the link to. */
+  master?: number;
+  /** Bring the link up on creation. */
+  up?: boolean;
+  /** Interface group (`ip link ... group N`); {@link Verbs.linkDelGroup} deletes a whole group at once. */
+  linkGroup?: number;
+  numTxQueues?: number;
+  numRxQueues?: number;
+  /** Create the link directly in another namespace. */
+  netns?: NsRef;
+}
+
+/** The other end of a veth pair. */
+export interface VethPeerSpec {
+  name: string;
+  mtu?: number;
+  address?: string;
+  txqlen?: number;
+  up?: boolean;
+  /** Create the peer directly in this namespace, in the same request. */
+  netns?: NsRef;
+}
+
+export interface VethSpec extends LinkCommonSpec {
+  kind: 'veth';
+  peer: VethPeerSpec;
+}
+
+/** Bridge options; times are in centiseconds (1/100 s), as the kernel and iproute2 take them. */
+export interface BridgeOptions {
+  stp?: boolean;
+  forwardDelay?: number;
+  helloTime?: number;
+  maxAge?: number;
+  ageingTime?: number;
+  priority?: number;
+  vlanFiltering?: boolean;
+  vlanDefaultPvid?: number;
+  groupFwdMask?: number;
+  multicastSnooping?: boolean;
+  multicastQuerier?: boolean;
+  nfCallIptables?: boolean;
+  nfCallIp6tables?: boolean;
+}
+export interface BridgeSpec extends LinkCommonSpec, BridgeOptions {
+  kind: 'bridge';
+}
+
+export interface VxlanOptions {
+  /** VXLAN network identifier (24 bits). */
+  vni: number;
+  /** Unicast destination for unknown traffic (`remote`). */
+  remote?: string;
+  /** Multicast group for unknown traffic (`group`). */
+  group?: string;
+  /** Source address of the tunnel. */
+  local?: string;
+  /** ifindex of the underlay device (`dev`). */
+  device?: number;
+  /** UDP destination port (`dstport`); the kernel's default is 8472. */
+  port?: number;
+  /** UDP source port range. */
+  portRange?: { low: number; high: number };
+  ttl?: number;
+  tos?: number;
+  label?: number;
+  /** Learn remote MACs from received packets; `false` for FDB-programmed VTEPs. */
+  learning?: boolean;
+  proxy?: boolean;
+  rsc?: boolean;
+  l2miss?: boolean;
+  l3miss?: boolean;
+  udpCsum?: boolean;
+  udp6ZeroCsumTx?: boolean;
+  udp6ZeroCsumRx?: boolean;
+  /** FDB ageing, seconds. */
+  ageing?: number;
+  /** Maximum FDB entries. */
+  limit?: number;
+  /** Collect metadata (`external`). */
+  external?: boolean;
+  gbp?: boolean;
+}
+export interface VxlanSpec extends LinkCommonSpec, VxlanOptions {
+  kind: 'vxlan';
+}
+
+export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
+export interface MacvlanSpec extends LinkCommonSpec {
+  kind: 'macvlan' | 'macvtap';
+  /** ifindex of the parent device. */
+  link: number;
+  mode?: MacvlanMode;
+}
+
+export type IpvlanMode = 'l2' | 'l3' | 'l3s';
+export type IpvlanFlag = 'bridge' | 'private' | 'vepa';
+export interface IpvlanSpec extends LinkCommonSpec {
+  kind: 'ipvlan' | 'ipvtap';
+  /** ifindex of the parent device. */
+  link: number;
+  mode?: IpvlanMode;
+  flag?: IpvlanFlag;
+}
+
+export interface VlanSpec extends LinkCommonSpec {
+  kind: 'vlan';
+  /** ifindex of the parent device. */
+  link: number;
+  id: number;
+  protocol?: '802.1Q' | '802.1ad';
+}
+
+export interface DummySpec extends LinkCommonSpec {
+  kind: 'dummy';
+}
+
+/** A link to create, by kind. */
+export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec;
+/** The kinds rtnl can create. */
+export type LinkKind = LinkSpec['kind'];
+export const LINK_KINDS: readonly LinkKind[] = ['veth', 'bridge', 'vxlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan', 'dummy'];
+
+/** Changes to an existing link, sent in one request; `undefined` fields are left alone. */
+export interface LinkUpdate {
+  up?: boolean;
+  mtu?: number;
+  /** New name; the link must then be referred to by index. */
+  name?: string;
+  address?: string;
+  broadcast?: string;
+  txqlen?: number;
+  alias?: string;
+  /** ifindex of the new master, or `null` to detach (`nomaster`). */
+  master?: number | null;
+  /** Interface group. */
+  linkGroup?: number;
+  /** Move the link to another namespace. */
+  netns?: NsRef;
+}
+
+/** Interface flags as iproute2 prints them. */
+export type LinkFlag = 'UP' | 'BROADCAST' | 'LOOPBACK' | 'POINTOPOINT' | 'MULTICAST' | 'NOARP' | 'ALLMULTI' | 'PROMISC' | 'MASTER' | 'SLAVE' | 'DEBUG' | 'DYNAMIC' | 'AUTOMEDIA' | 'PORTSEL' | 'NOTRAILERS' | 'LOWER_UP' | 'DORMANT' | 'ECHO';
+
+/** RFC 2863 operational state, as iproute2 prints it. */
+export type OperState = 'UNKNOWN' | 'NOTPRESENT' | 'DOWN' | 'LOWERLAYERDOWN' | 'TESTING' | 'DORMANT' | 'UP';
+
+/** Interface counters (IFLA_STATS64), as bigints: byte counters pass 2^53 on fast links. */
+export interface LinkStats {
+  rxPackets: bigint;
+  txPackets: bigint;
+  rxBytes: bigint;
+  txBytes: bigint;
+  rxErrors: bigint;
+  txErrors: bigint;
+  rxDropped: bigint;
+  txDropped: bigint;
+  multicast: bigint;
+  collisions: bigint;
+}
+
+/** What every link reports. */
+export interface LinkBase {
+  index: number;
+  name: string;
+  flags: LinkFlag[];
+  /** IFF_UP is set (administratively up). */
+  up: boolean;
+  operstate?: OperState;
+  /** ARPHRD type: `ether`, `loopback`, `none`... (a number when rtnl has no name for it). */
+  linkType: string | number;
+  mtu?: number;
+  minMtu?: number;
+  maxMtu?: number;
+  address?: string;
+  broadcast?: string;
+  permAddress?: string;
+  txqlen?: number;
+  alias?: string;
+  /** ifindex of the master, when enslaved. */
+  master?: number;
+  /** The kind of the master, when enslaved (`bridge`). */
+  portKind?: string;
+  /** ifindex of the parent (macvlan, vlan) or the veth peer; in `linkNetnsId`'s namespace when that is set. */
+  link?: number;
+  /** The peer namespace's id as seen from this namespace (veth peer, macvlan parent elsewhere). */
+  linkNetnsId?: number;
+  /** Interface group. */
+  linkGroup?: number;
+  promiscuity?: number;
+  carrier?: boolean;
+  carrierChanges?: number;
+  numTxQueues?: number;
+  numRxQueues?: number;
+  gsoMaxSize?: number;
+  gsoMaxSegs?: number;
+  qdisc?: string;
+  protoDown?: boolean;
+  stats?: LinkStats;
+}
+
+export interface VethLink extends LinkBase { kind: 'veth' }
+export interface BridgeLink extends LinkBase, BridgeOptions { kind: 'bridge' }
+export interface VxlanLink extends LinkBase, VxlanOptions { kind: 'vxlan' }
+export interface MacvlanLink extends LinkBase { kind: 'macvlan' | 'macvtap'; mode?: MacvlanMode }
+export interface IpvlanLink extends LinkBase { kind: 'ipvlan' | 'ipvtap'; mode?: IpvlanMode; flag?: IpvlanFlag }
+export interface VlanLink extends LinkBase { kind: 'vlan'; id?: number; protocol?: '802.1Q' | '802.1ad' }
+export interface DummyLink extends LinkBase { kind: 'dummy' }
+/** A link without IFLA_LINKINFO (loopback, physical NICs). */
+export interface DeviceLink extends LinkBase { kind: 'device' }
+/** A link of a kind rtnl does not decode; `infoKind` is the kernel's name for it. */
+export interface GenericLink extends LinkBase { kind: 'generic'; infoKind: string }
+
+/** A link as the kernel reports it. */
+export type Link = VethLink | BridgeLink | VxlanLink | MacvlanLink | IpvlanLink | VlanLink | DummyLink | DeviceLink | GenericLink;
+
+/** Filters applied by the kernel to a link dump. */
+export interface LinkFilter {
+  /** Only ports of this master (ifindex). */
+  master?: number;
+  /** Only links of this kind. */
+  kind?: LinkKind;
+}
+
+// ---- validation: spec -> the argument the native codec reads ----
+
+const u8 = (f: string, x: unknown) => v.uint(f, x, 0xff);
+const u16 = (f: string, x: unknown) => v.uint(f, x, 0xffff);
+const u32 = (f: string, x: unknown) => v.uint(f, x);
+const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const port = (f: string, x: unknown) => v.uint(f, x, 0xffff, 1);
+const alias = (f: string, x: unknown) => v.str(f, x, 255);
+
+const common = {
+  name: v.ifname, mtu: u32, address: v.mac, broadcast: v.mac, txqlen: u32, alias, master: ifindex,
+  up: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
+};
+const peerChecks = { name: v.ifname, mtu: u32, address: v.mac, txqlen: u32, up: v.bool };
+
+const kindChecks: Record<LinkKind, Record<string, (f: string, x: unknown) => unknown>> = {
+  veth: {},
+  bridge: {
+    stp: v.bool, forwardDelay: u32, helloTime: u32, maxAge: u32, ageingTime: u32, priority: u16,
+    vlanFiltering: v.bool, vlanDefaultPvid: (f, x) => v.uint(f, x, 4094), groupFwdMask: u16,
+    multicastSnooping: v.bool, multicastQuerier: v.bool, nfCallIptables: v.bool, nfCallIp6tables: v.bool,
+  },
+  vxlan: {
+    vni: (f, x) => v.uint(f, x, 0xffffff), remote: v.ip, group: v.ip, local: v.ip, device: ifindex, port,
+    ttl: u8, tos: u8, label: (f, x) => v.uint(f, x, 0xfffff), learning: v.bool, proxy: v.bool, rsc: v.bool,
+    l2miss: v.bool, l3miss: v.bool, udpCsum: v.bool, udp6ZeroCsumTx: v.bool, udp6ZeroCsumRx: v.bool,
+    ageing: u32, limit: u32, external: v.bool, gbp: v.bool,
+    portRange: (f, x) => {
+      const r = x as { low?: unknown; high?: unknown };
+      const low = port(`${f}.low`, r?.low), high = port(`${f}.high`, r?.high);
+      if (low > high) throw new RtnlInputError(f, `low (${low}) is above high (${high})`);
+      return { low, high };
+    },
+  },
+  macvlan: { link: ifindex, mode: (f, x) => v.oneOf(f, x, ['private', 'vepa', 'bridge', 'passthru', 'source']) },
+  macvtap: {},
+  ipvlan: { link: ifindex, mode: (f, x) => v.oneOf(f, x, ['l2', 'l3', 'l3s']), flag: (f, x) => v.oneOf(f, x, ['bridge', 'private', 'vepa']) },
+  ipvtap: {},
+  vlan: { link: ifindex, id: (f, x) => v.uint(f, x, 4094, 1), protocol: (f, x) => v.oneOf(f, x, ['802.1Q', '802.1ad']) },
+  dummy: {},
+};
+kindChecks.macvtap = kindChecks.macvlan;
+kindChecks.ipvtap = kindChecks.ipvlan;
+const required: Partial<Record<LinkKind, string[]>> = { vxlan: ['vni'], macvlan: ['link'], macvtap: ['link'], ipvlan: ['link'], ipvtap: ['link'], vlan: ['link', 'id'], veth: ['peer'] };
+
+function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: string): Record<string, unknown> {
+  if (ns === undefined) return out;
+  if (typeof ns === 'object' && 'pid' in ns && !('fd' in ns)) out.netnsPid = v.uint(field, ns.pid, 0x7fffffff, 1);
+  else out.netns = nsNative(ns, field);
+  return out;
+}
+
+/** @internal Validates a spec into the native codec's argument. */
+export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
+  if (!spec || typeof spec !== 'object') throw new RtnlInputError('spec', 'expected a link spec object');
+  const kind = v.oneOf('kind', spec.kind, LINK_KINDS);
+  if (spec.name === undefined) throw new RtnlInputError('name', 'required');
+  const checks = kindChecks[kind];
+  for (const k of required[kind] ?? []) {
+    if ((spec as unknown as Record<string, unknown>)[k] === undefined) throw new RtnlInputError(k, `required for a ${kind} link`);
+  }
+  v.noExtraKeys(spec, '', new Set([...Object.keys(common), ...Object.keys(checks), 'kind', 'netns', 'peer']));
+  if (kind === 'vxlan' && (spec as VxlanSpec).remote !== undefined && (spec as VxlanSpec).group !== undefined)
+    throw new RtnlInputError('remote', 'give remote or group, not both');
+  const out = withNetns({ kind, ...v.pick(spec, '', common as never), ...v.pick(spec, '', checks as never) }, spec.netns, 'netns');
+  if (kind === 'veth') {
+    const peer = (spec as VethSpec).peer;
+    if (!peer || typeof peer !== 'object') throw new RtnlInputError('peer', 'expected { name, ... }');
+    if (peer.name === undefined) throw new RtnlInputError('peer.name', 'required');
+    v.noExtraKeys(peer, 'peer.', new Set([...Object.keys(peerChecks), 'netns']));
+    out.peer = withNetns(v.pick(peer, 'peer.', peerChecks as never), peer.netns, 'peer.netns');
+  }
+  return out;
+}
+
+/** @internal How the native codec identifies a link: by index, or by name (IFLA_IFNAME). */
+export function linkRefArg(ref: LinkRef, field = 'link'): { index: number } | { target: string } {
+  if (typeof ref === 'number') return { index: ifindex(field, ref) };
+  return { target: v.ifname(field, ref) };
+}
+
+/** @internal Validates a link update into the native codec's argument. */
+export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unknown> {
+  if (!u || typeof u !== 'object') throw new RtnlInputError('update', 'expected an object');
+  v.noExtraKeys(u, '', new Set(['up', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns']));
+  if (u.name !== undefined && typeof ref !== 'number')
+    throw new RtnlInputError('name', 'renaming needs the link by index (the kernel finds links by name through the same attribute)');
+  const out = { ...linkRefArg(ref), ...v.pick(u, '', { up: v.bool, mtu: u32, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 }) };
+  if (u.master !== undefined) (out as Record<string, unknown>).master = u.master === null ? 0 : ifindex('master', u.master);
+  return withNetns(out, u.netns, 'netns');
+}
+
+/** @internal */
+export function linkFilterArg(f: LinkFilter = {}): Record<string, unknown> {
+  v.noExtraKeys(f, '', new Set(['master', 'kind']));
+  return v.pick(f, '', { master: ifindex, kind: (fl, x) => v.oneOf(fl, x, LINK_KINDS) });
+}
+
+/** @internal A short name for a link reference in error messages. */
+export function linkLabel(ref: LinkRef): string {
+  return typeof ref === 'number' ? `ifindex ${ref}` : ref;
+}

@@ -1,0 +1,38 @@
+// Loads the addon (a prebuild if one matches, else the local build) and
+// routes its errors through NetlinkError.
+import * as path from 'node:path';
+import nodeGypBuild from 'node-gyp-build';
+import { NetlinkError } from './errors.js';
+
+/** A request as the addon takes it: op id, argument object, the object named in errors. */
+export type NativeRequest = [op: number, arg: object, object: string];
+
+interface NativeHandle {
+  exec(op: number, arg: object, object: string): unknown;
+  execAsync(op: number, arg: object, object: string): Promise<unknown>;
+  batch(reqs: NativeRequest[]): unknown[];
+  batchAsync(reqs: NativeRequest[]): Promise<unknown[]>;
+  close(): void;
+}
+
+interface Native {
+  ops: Record<string, number>;
+  Handle: new (ns?: number | string) => NativeHandle;
+  setErrorFactory(f: (...args: ConstructorParameters<typeof NetlinkError>) => NetlinkError): void;
+  nsOpen(path: string): number;
+  nsInode(fd: number): number;
+  threadNsInode(): number;
+  nsCreate(dir: string, name: string): void;
+  nsDelete(dir: string, name: string): void;
+  nsRun<T>(fd: number, fn: () => T): T;
+}
+
+export const native: Native = nodeGypBuild(path.join(__dirname, '..', '..'));
+native.setErrorFactory((...args) => new NetlinkError(...args));
+
+/** The addon's id for an operation; throws if the addon does not know it. */
+export function opId(name: string): number {
+  const id = native.ops[name];
+  if (id === undefined) throw new Error(`rtnl: the native addon has no operation '${name}' (stale build?)`);
+  return id;
+}

@@ -1,0 +1,19 @@
+// A request on its way to the addon: the op, its validated argument, and the
+// object to name in errors. Verbs build these; handles run them.
+import { type NativeRequest, opId } from './native.js';
+
+/** @internal A validated request whose result has type T. */
+export interface Request<T> {
+  readonly native: NativeRequest;
+  /** Phantom: the result type. */
+  readonly _result?: T;
+}
+
+const ids = new Map<string, number>();
+
+/** @internal */
+export function request<T>(op: string, arg: object, object: string): Request<T> {
+  let id = ids.get(op);
+  if (id === undefined) ids.set(op, (id = opId(op)));
+  return { native: [id, arg, object] };
+}
