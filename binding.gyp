@@ -7,7 +7,11 @@
       "native/socket.cc",
       "native/netns.cc",
       "native/attrs.cc",
-      "native/codec_link.cc"
+      "native/codec_link.cc",
+      "native/codec_addr.cc",
+      "native/codec_route.cc",
+      "native/codec_neigh.cc",
+      "native/events.cc"
     ],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

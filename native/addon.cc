@@ -94,6 +94,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (size_t i = 0; i < opTable().size(); i++) ops.Set(opTable()[i].name, Napi::Number::New(env, i));
   exports.Set("ops", ops);
   exports.Set("Handle", Handle::Init(env));
+  exports.Set("encode", Napi::Function::New<Handle::Encode>(env));
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env));
   exports.Set("nsOpen", Napi::Function::New<NsOpen>(env));
   exports.Set("nsInode", Napi::Function::New<NsInode>(env));
@@ -107,6 +108,19 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 std::vector<Op>& opTable() {
   static std::vector<Op> table;
   return table;
+}
+
+namespace {
+std::vector<MsgDecoder>& decoders() {
+  static std::vector<MsgDecoder> table(RTM_MAX + 1, nullptr);
+  return table;
+}
+}  // namespace
+
+MsgDecoder decoderFor(uint16_t type) { return type <= RTM_MAX ? decoders()[type] : nullptr; }
+
+RegisterDecoders::RegisterDecoders(std::initializer_list<std::pair<uint16_t, MsgDecoder>> list) {
+  for (auto& [type, fn] : list) decoders()[type] = fn;
 }
 
 int Encoder::nsFd(const Napi::Value& v) {

@@ -275,7 +275,6 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
 }
 
 Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
-  if (h->nlmsg_type != RTM_NEWLINK) return env.Undefined();
   auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", ifi->ifi_index);
@@ -295,7 +294,10 @@ Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
 }
 
 Napi::Value decodeLinks(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeLink); }
+
 Napi::Value decodeOneLink(Napi::Env env, const Reply& r) { return decodeFirst(env, r, decodeLink); }
+
+RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
 
 RegisterOps ops{
     {"linkAdd", false, false, encodeLinkAdd, nullptr},

@@ -24,12 +24,12 @@ struct Requests {
     for (int fd : fds) ::close(fd);
   }
 
-  void add(Napi::Env env, NlSocket& s, const Napi::Value& op, const Napi::Value& arg, const Napi::Value& what_) {
+  void add(Napi::Env env, uint32_t seq, const Napi::Value& op, const Napi::Value& arg, const Napi::Value& what_) {
     uint32_t i = op.IsNumber() ? op.As<Napi::Number>().Uint32Value() : UINT32_MAX;
     if (i >= opTable().size()) throw Napi::TypeError::New(env, "rtnl: unknown operation");
     if (!arg.IsObject()) throw Napi::TypeError::New(env, "rtnl: operation argument must be an object");
     const Op& o = opTable()[i];
-    Encoder enc{w, s.nextSeq(), fds};
+    Encoder enc{w, seq, fds};
     size_t at = w.bytes().size();
     o.encode(enc, arg.As<Napi::Object>());
     Pending p;
@@ -58,7 +58,9 @@ struct Requests {
   }
 };
 
-std::unique_ptr<Requests> encodeList(Napi::Env env, NlSocket& s, const Napi::Value& list) {
+// seq() hands out the sequence number of each request in turn.
+template <typename Seq>
+std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const Napi::Value& list) {
   if (!list.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch expects an array");
   auto b = std::make_unique<Requests>();
   Napi::Array a = list.As<Napi::Array>();
@@ -66,7 +68,7 @@ std::unique_ptr<Requests> encodeList(Napi::Env env, NlSocket& s, const Napi::Val
     Napi::Value item = a.Get(i);
     if (!item.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch item must be [op, arg, object]");
     Napi::Array t = item.As<Napi::Array>();
-    b->add(env, s, t.Get(0u), t.Get(1u), t.Get(2u));
+    b->add(env, seq(), t.Get(0u), t.Get(1u), t.Get(2u));
   }
   return b;
 }
@@ -137,7 +139,7 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = socket(env);
   Requests b;
-  b.add(env, *s, info[0], info[1], info[2]);
+  b.add(env, s->nextSeq(), info[0], info[1], info[2]);
   s->transact(b.w.bytes(), b.pend);
   bool failed;
   Napi::Value v = b.result(env, 0, failed);
@@ -149,7 +151,7 @@ Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = socket(env);
   auto b = std::make_unique<Requests>();
-  b->add(env, *s, info[0], info[1], info[2]);
+  b->add(env, s->nextSeq(), info[0], info[1], info[2]);
   auto* w = new Worker(env, s, std::move(b), true);
   Napi::Promise p = w->promise();
   w->Queue();
@@ -159,7 +161,7 @@ Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
 Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = socket(env);
-  auto b = encodeList(env, *s, info[0]);
+  auto b = encodeList(env, [&] { return s->nextSeq(); }, info[0]);
   s->transact(b->w.bytes(), b->pend);
   return b->results(env);
 }
@@ -167,10 +169,17 @@ Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
 Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto s = socket(env);
-  auto* w = new Worker(env, s, encodeList(env, *s, info[0]), false);
+  auto* w = new Worker(env, s, encodeList(env, [&] { return s->nextSeq(); }, info[0]), false);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
+}
+
+Napi::Value Handle::Encode(const Napi::CallbackInfo& info) {
+  uint32_t seq = 1;
+  auto b = encodeList(info.Env(), [&] { return seq++; }, info[0]);
+  auto& bytes = b->w.bytes();
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 
 Napi::Value Handle::Close(const Napi::CallbackInfo& info) {

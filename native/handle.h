@@ -14,6 +14,9 @@ class Handle : public Napi::ObjectWrap<Handle> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit Handle(const Napi::CallbackInfo& info);
+  // encode(requests): the bytes a batch would send (sequence numbers from 1,
+  // nothing sent), for byte-for-byte comparison with other tools.
+  static Napi::Value Encode(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Exec(const Napi::CallbackInfo& info);

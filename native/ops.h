@@ -35,6 +35,13 @@ struct Op {
 
 std::vector<Op>& opTable();
 
+// Decoders by message type (RTM_NEWLINK...), shared by replies and events.
+using MsgDecoder = Napi::Value (*)(Napi::Env, const nlmsghdr*);
+MsgDecoder decoderFor(uint16_t type);  // nullptr if no codec handles it
+struct RegisterDecoders {
+  RegisterDecoders(std::initializer_list<std::pair<uint16_t, MsgDecoder>> list);
+};
+
 // Codec files register their ops at static-initialisation time.
 struct RegisterOps {
   RegisterOps(std::initializer_list<Op> ops) { opTable().insert(opTable().end(), ops); }

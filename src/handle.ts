@@ -108,6 +108,15 @@ export class Handle extends Verbs<'sync'> {
   }
 }
 
+/**
+ * The bytes a batch would send, without sending them (sequence numbers from
+ * 1, port id 0): for comparing rtnl's requests with other tools' byte for
+ * byte, or on a kernel that lacks a link kind.
+ */
+export function encodeRequests(fill: (b: Batch) => void): Buffer {
+  return native.encode(record(fill));
+}
+
 let defaultHandle: Handle | undefined;
 
 /** A handle for the namespace the process started in, opened on first use. */

@@ -18,6 +18,7 @@ interface NativeHandle {
 interface Native {
   ops: Record<string, number>;
   Handle: new (ns?: number | string) => NativeHandle;
+  encode(reqs: NativeRequest[]): Buffer;
   setErrorFactory(f: (...args: ConstructorParameters<typeof NetlinkError>) => NetlinkError): void;
   nsOpen(path: string): number;
   nsInode(fd: number): number;

@@ -73,4 +73,18 @@ export abstract class Verbs<M extends Mode> {
   linkSetNs(ref: LinkRef, ns: NsRef): Out<M, void> {
     return this.linkSet(ref, { netns: ns });
   }
+
+  // ---- addresses: verbs go below this line (types and validation in src/addr.ts) ----
+
+
+  // ---- routes: verbs go below this line (types and validation in src/route.ts) ----
+
+
+  // ---- neighbours: verbs go below this line (types and validation in src/neigh.ts) ----
+
+
+  // ---- bridge FDB: verbs go below this line (types and validation in src/fdb.ts) ----
+
+
+  // ---- end of verbs ----
 }

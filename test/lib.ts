@@ -1,0 +1,60 @@
+// Test fixtures: every test runs in namespaces it creates (inside the
+// sandbox from scripts/sandbox) and checks that the main thread is back home.
+import { execFileSync } from 'node:child_process';
+import type { Test } from 'tap';
+import { randomBytes } from 'node:crypto';
+import { Handle, type Netns, createNetns, deleteNetns, threadNetnsInode } from '../src/index.js';
+
+/** The namespace the test process started in. */
+export const HOME_NS = threadNetnsInode();
+
+/** A fresh named namespace and a handle in it; both go away at teardown. */
+export interface TestNs {
+  name: string;
+  ns: Netns;
+  h: Handle;
+  /** Runs an iproute2 command inside the namespace and returns stdout. */
+  ip(...args: string[]): string;
+  /** `ip -j ...` parsed. */
+  ipJson<T = any>(...args: string[]): T;
+}
+
+type Tap = Test;
+
+/** Creates a namespace named `<prefix>-<random>` for the test t. */
+export function testNs(t: Tap, prefix = 't'): TestNs {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  const ns = createNetns(name);
+  const h = new Handle(ns);
+  const ip = (...args: string[]) => execFileSync('ip', ['-n', name, ...args], { encoding: 'utf8' });
+  t.teardown(() => {
+    h.close();
+    ns.close();
+    deleteNetns(name);
+  });
+  return { name, ns, h, ip, ipJson: (...args) => JSON.parse(ip('-j', ...args) || 'null') };
+}
+
+/** Asserts the main thread is in the namespace it started in. */
+export function assertHome(t: Tap): void {
+  t.equal(threadNetnsInode(), HOME_NS, 'main thread is back in its own namespace');
+}
+
+/** Whether the kernel can create a link of this kind (probed in a scratch namespace). */
+export function kernelHasKind(kind: string): boolean {
+  const name = `probe-${randomBytes(3).toString('hex')}`;
+  const ns = createNetns(name);
+  const h = new Handle(ns);
+  try {
+    h.linkAdd(kind === 'vlan' || kind === 'macvlan' || kind === 'ipvlan'
+      ? ({ kind, name: 'probe0', link: 1, ...(kind === 'vlan' ? { id: 1 } : {}) } as never)
+      : ({ kind, name: 'probe0' } as never));
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== 'EOPNOTSUPP';
+  } finally {
+    h.close();
+    ns.close();
+    deleteNetns(name);
+  }
+}
