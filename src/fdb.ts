@@ -98,9 +98,14 @@ export interface FdbEntry {
 // ---- validation: what the native codec reads ----
 
 const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+// v.ip lets through a zone (`fe80::1%eth0`), which has no place on the wire.
+const ipAddr = (f: string, x: unknown) => {
+  if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${String(x)}`);
+  return x as string;
+};
 const vni = (f: string, x: unknown) => v.uint(f, x, 0xffffff);
 const keyChecks = {
-  mac: v.mac, link: ifindex, target: (f: string, x: unknown) => v.oneOf(f, x, ['self', 'master'] as const), dst: (f: string, x: unknown) => v.ip(f, x),
+  mac: v.mac, link: ifindex, target: (f: string, x: unknown) => v.oneOf(f, x, ['self', 'master'] as const), dst: ipAddr,
   vni, port: (f: string, x: unknown) => v.uint(f, x, 0xffff, 1), srcVni: vni, vlan: (f: string, x: unknown) => v.uint(f, x, 4094, 1),
 };
 

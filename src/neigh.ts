@@ -76,6 +76,11 @@ export interface Neighbour {
 // ---- validation: what the native codec reads ----
 
 const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+// v.ip lets through a zone (`fe80::1%eth0`), which has no place on the wire.
+const ipAddr = (f: string, x: unknown) => {
+  if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${String(x)}`);
+  return x as string;
+};
 
 function flagList(x: unknown): NeighWriteFlag[] {
   if (!Array.isArray(x)) throw new RtnlInputError('flags', 'expected an array of flag names');
@@ -105,7 +110,7 @@ export function neighRefArg(r: NeighRef): Record<string, unknown> {
 function neighKey(x: { address?: unknown; link?: unknown }): Record<string, unknown> {
   if (x.address === undefined) throw new RtnlInputError('address', 'required');
   if (x.link === undefined) throw new RtnlInputError('link', 'required');
-  return { address: v.ip('address', x.address), link: ifindex('link', x.link) };
+  return { address: ipAddr('address', x.address), link: ifindex('link', x.link) };
 }
 
 /** @internal */
