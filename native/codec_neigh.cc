@@ -17,9 +17,20 @@ const EnumName kNudStates[] = {{NUD_PERMANENT, "permanent"}, {NUD_NOARP, "noarp"
                                {NUD_STALE, "stale"},         {NUD_DELAY, "delay"},   {NUD_PROBE, "probe"},
                                {NUD_FAILED, "failed"},       {NUD_INCOMPLETE, "incomplete"}, {NUD_NONE, "none"}};
 
-// The bridge's names for the same bits (as `bridge fdb` prints them).
+// FDB states as `bridge fdb` writes them: vxlan wants PERMANENT or REACHABLE
+// among the bits, so `static` is NOARP|REACHABLE (the bridge reads NOARP).
 const EnumName kFdbStates[] = {
-    {NUD_PERMANENT, "permanent"}, {NUD_NOARP, "static"}, {NUD_REACHABLE, "dynamic"}, {NUD_STALE, "stale"}};
+    {NUD_PERMANENT, "permanent"}, {NUD_NOARP | NUD_REACHABLE, "static"}, {NUD_REACHABLE, "dynamic"}};
+
+// vxlan reports the bits it was given, the bridge one bit: read them in
+// `bridge fdb`'s order of precedence.
+Napi::Value fdbStateName(Napi::Env env, uint16_t state) {
+  if (state & NUD_PERMANENT) return Napi::String::New(env, "permanent");
+  if (state & NUD_NOARP) return Napi::String::New(env, "static");
+  if (state & NUD_STALE) return Napi::String::New(env, "stale");
+  if (state & NUD_REACHABLE) return Napi::String::New(env, "dynamic");
+  return Napi::Number::New(env, state);
+}
 
 // ndm_flags; NTF_SELF/NTF_MASTER are the FDB `target`, NTF_PROXY a neighbour matter.
 const EnumName kNeighFlags[] = {{NTF_PROXY, "proxy"}, {NTF_ROUTER, "router"}, {NTF_EXT_LEARNED, "extern_learn"},
@@ -167,7 +178,7 @@ Napi::Value decodeFdbEntry(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
   // The bridge reports its own entries with neither flag (but NDA_MASTER).
   bool master = (ndm->ndm_flags & NTF_MASTER) || !(ndm->ndm_flags & NTF_SELF);
   o.Set("target", master ? "master" : "self");
-  o.Set("state", enumName(env, ndm->ndm_state, kFdbStates));
+  o.Set("state", fdbStateName(env, ndm->ndm_state));
   o.Set("flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
   for (auto a : Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h))) {
     if (kFdb.decodeOne(env, a, o)) continue;
