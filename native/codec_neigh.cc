@@ -1,2 +1,221 @@
-// Placeholder: filled in by its owner.
+// RTM_{NEW,DEL,GET}NEIGH: two objects share struct ndmsg. Neighbours (ARP/NDP)
+// are AF_INET/AF_INET6, their family taken from the IP address; bridge FDB
+// entries are always AF_BRIDGE. The two have separate ops and encoders so
+// that no neighbour call can become an FDB request or the other way round;
+// one decoder serves both and tells them apart by ndm_family.
+#include <linux/neighbour.h>
+#include <sys/socket.h>
+
+#include "attrs.h"
 #include "ops.h"
+
+namespace rtnl {
+
+namespace {
+
+const EnumName kNudStates[] = {{NUD_PERMANENT, "permanent"}, {NUD_NOARP, "noarp"},   {NUD_REACHABLE, "reachable"},
+                               {NUD_STALE, "stale"},         {NUD_DELAY, "delay"},   {NUD_PROBE, "probe"},
+                               {NUD_FAILED, "failed"},       {NUD_INCOMPLETE, "incomplete"}, {NUD_NONE, "none"}};
+
+// FDB states as `bridge fdb` writes them: vxlan wants PERMANENT or REACHABLE
+// among the bits, so `static` is NOARP|REACHABLE (the bridge reads NOARP).
+const EnumName kFdbStates[] = {
+    {NUD_PERMANENT, "permanent"}, {NUD_NOARP | NUD_REACHABLE, "static"}, {NUD_REACHABLE, "dynamic"}};
+
+// vxlan reports the bits it was given, the bridge one bit: read them in
+// `bridge fdb`'s order of precedence.
+Napi::Value fdbStateName(Napi::Env env, uint16_t state) {
+  if (state & NUD_PERMANENT) return Napi::String::New(env, "permanent");
+  if (state & NUD_NOARP) return Napi::String::New(env, "static");
+  if (state & NUD_STALE) return Napi::String::New(env, "stale");
+  if (state & NUD_REACHABLE) return Napi::String::New(env, "dynamic");
+  return Napi::Number::New(env, state);
+}
+
+// ndm_flags; NTF_SELF/NTF_MASTER are the FDB `target`, NTF_PROXY a neighbour matter.
+const EnumName kNeighFlags[] = {{NTF_PROXY, "proxy"}, {NTF_ROUTER, "router"}, {NTF_EXT_LEARNED, "extern_learn"},
+                                {NTF_USE, "use"}, {NTF_OFFLOADED, "offload"}};
+const EnumName kFdbFlags[] = {{NTF_EXT_LEARNED, "extern_learn"}, {NTF_STICKY, "sticky"}, {NTF_ROUTER, "router"},
+                              {NTF_USE, "use"}, {NTF_OFFLOADED, "offload"}};
+// NDA_FLAGS_EXT, shown to TS in the same `flags` list.
+const EnumName kNeighExtFlags[] = {{NTF_EXT_MANAGED, "managed"}};
+
+const AttrTable kNeigh{
+    {"address", NDA_DST, Wire::Ip},
+    {"lladdr", NDA_LLADDR, Wire::Mac},
+};
+
+const AttrTable kFdb{
+    {"mac", NDA_LLADDR, Wire::Mac},
+    {"dst", NDA_DST, Wire::Ip},
+    {"vni", NDA_VNI, Wire::U32},
+    {"port", NDA_PORT, Wire::Be16},
+    {"srcVni", NDA_SRC_VNI, Wire::U32},
+    {"vlan", NDA_VLAN, Wire::U16},
+};
+
+bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
+
+uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
+
+// Splits flag names between ndm_flags and NDA_FLAGS_EXT.
+void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
+  if (v.IsUndefined()) return;
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "flags: expected an array of flag names");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value name = a.Get(i);
+    std::string s = name.IsString() ? name.As<Napi::String>().Utf8Value() : "";
+    bool isExt = false;
+    for (const auto& n : kNeighExtFlags)
+      if (s == n.name) ext |= n.value, isExt = true;
+    if (!isExt) flags |= enumValue(name, kNeighFlags, "flags");
+  }
+}
+
+// ---- neighbours ----
+
+void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
+  uint8_t ip[16];
+  Napi::Value addr = arg.Get("address");
+  int family = addr.IsString() ? parseIp(addr.As<Napi::String>().Utf8Value(), ip) : 0;
+  if (family != AF_INET && family != AF_INET6) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
+  uint8_t flags = 0;
+  uint32_t ext = 0;
+  neighFlagBits(arg.Get("flags"), flags, ext);
+  uint16_t state = has(arg, "state") ? enumValue(arg.Get("state"), kNudStates, "state") : 0;
+  auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
+  ndm->ndm_family = family;  // from the address: never AF_BRIDGE
+  ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
+  ndm->ndm_state = state;
+  ndm->ndm_flags = flags;
+  kNeigh.encode(arg, enc.w);
+  if (ext) enc.w.put<uint32_t>(NDA_FLAGS_EXT, ext);
+  enc.w.end();
+}
+
+constexpr uint16_t kReq = NLM_F_REQUEST | NLM_F_ACK;
+
+void encodeNeighAdd(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeNeighReplace(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeNeighDel(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, arg, RTM_DELNEIGH, kReq); }
+
+// Filters are applied by the kernel (strict checking): family in the header,
+// device and master as attributes; NTF_PROXY selects the proxy table.
+void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
+  uint8_t family = AF_UNSPEC;  // AF_UNSPEC reaches the neighbour tables only, never the FDB
+  if (has(arg, "family")) family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  bool proxy = has(arg, "proxy") && arg.Get("proxy").ToBoolean();
+  auto* ndm = enc.w.begin<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
+  ndm->ndm_family = family;
+  if (proxy) ndm->ndm_flags = NTF_PROXY;
+  if (has(arg, "link")) enc.w.put<uint32_t>(NDA_IFINDEX, u32(arg, "link"));
+  if (has(arg, "master")) enc.w.put<uint32_t>(NDA_MASTER, u32(arg, "master"));
+  enc.w.end();
+}
+
+// ---- bridge FDB ----
+
+void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
+  uint8_t flags = has(arg, "flags") ? flagBits(arg.Get("flags"), kFdbFlags, "flags") : 0;
+  Napi::Value target = arg.Get("target");
+  flags |= target.IsString() && target.As<Napi::String>().Utf8Value() == "master" ? NTF_MASTER : NTF_SELF;
+  uint16_t state = has(arg, "state") ? enumValue(arg.Get("state"), kFdbStates, "state") : 0;
+  auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
+  ndm->ndm_family = AF_BRIDGE;  // always: an FDB call can never touch the ARP/NDP tables
+  ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
+  ndm->ndm_state = state;
+  ndm->ndm_flags = flags;
+  kFdb.encode(arg, enc.w);
+  enc.w.end();
+}
+
+void encodeFdbAdd(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+// vxlan: adds one more remote to an existing MAC (the per-VTEP flood entries).
+void encodeFdbAppend(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_APPEND); }
+void encodeFdbReplace(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeFdbDel(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_DELNEIGH, kReq); }
+
+// The kernel filters by port (NDA_IFINDEX) and bridge (NDA_MASTER); strict
+// checking wants the rest of the header zero.
+void encodeFdbList(Encoder& enc, const Napi::Object& arg) {
+  auto* ndm = enc.w.begin<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
+  ndm->ndm_family = AF_BRIDGE;
+  if (has(arg, "link")) enc.w.put<uint32_t>(NDA_IFINDEX, u32(arg, "link"));
+  if (has(arg, "master")) enc.w.put<uint32_t>(NDA_MASTER, u32(arg, "master"));
+  enc.w.end();
+}
+
+// ---- decoding ----
+
+Napi::Array flagList(Napi::Env env, uint32_t bits, Names names, uint32_t ext) {
+  Napi::Array out = flagNames(env, bits, names);
+  for (const auto& n : kNeighExtFlags)
+    if (ext & n.value) out.Set(out.Length(), Napi::String::New(env, n.name));
+  return out;
+}
+
+uint32_t extFlags(const ndmsg* ndm, const nlmsghdr* h) {
+  for (auto a : Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h)))
+    if (attrType(a) == NDA_FLAGS_EXT) return attrGet<uint32_t>(a);
+  return 0;
+}
+
+Napi::Value decodeNeighbour(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", ndm->ndm_family == AF_INET ? 4 : 6);
+  o.Set("link", ndm->ndm_ifindex);
+  o.Set("state", enumName(env, ndm->ndm_state, kNudStates));
+  o.Set("flags", flagList(env, ndm->ndm_flags, kNeighFlags, extFlags(ndm, h)));
+  kNeigh.decode(env, Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h)), o);
+  return o;
+}
+
+Napi::Value decodeFdbEntry(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", "bridge");
+  o.Set("link", ndm->ndm_ifindex);
+  // The bridge reports its own entries with neither flag (but NDA_MASTER).
+  bool master = (ndm->ndm_flags & NTF_MASTER) || !(ndm->ndm_flags & NTF_SELF);
+  o.Set("target", master ? "master" : "self");
+  o.Set("state", fdbStateName(env, ndm->ndm_state));
+  o.Set("flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
+  for (auto a : Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h))) {
+    if (kFdb.decodeOne(env, a, o)) continue;
+    if (attrType(a) == NDA_MASTER) o.Set("master", attrGet<uint32_t>(a));
+  }
+  return o;
+}
+
+// RTM_NEWNEIGH/RTM_DELNEIGH, replies and events alike: a Neighbour
+// (family 4/6) or an FdbEntry (family 'bridge'); other families are skipped.
+Napi::Value decodeNeighMsg(Napi::Env env, const nlmsghdr* h) {
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) return env.Undefined();
+  auto* ndm = static_cast<const ndmsg*>(NLMSG_DATA(h));
+  switch (ndm->ndm_family) {
+    case AF_INET:
+    case AF_INET6: return decodeNeighbour(env, h, ndm);
+    case AF_BRIDGE: return decodeFdbEntry(env, h, ndm);
+    default: return env.Undefined();
+  }
+}
+
+Napi::Value decodeAll(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeNeighMsg); }
+
+RegisterDecoders decoders{{RTM_NEWNEIGH, decodeNeighMsg}, {RTM_DELNEIGH, decodeNeighMsg}};
+
+RegisterOps ops{
+    {"neighAdd", false, false, encodeNeighAdd, nullptr},
+    {"neighReplace", false, false, encodeNeighReplace, nullptr},
+    {"neighDel", false, false, encodeNeighDel, nullptr},
+    {"neighList", true, true, encodeNeighList, decodeAll},
+    {"fdbAdd", false, false, encodeFdbAdd, nullptr},
+    {"fdbAppend", false, false, encodeFdbAppend, nullptr},
+    {"fdbReplace", false, false, encodeFdbReplace, nullptr},
+    {"fdbDel", false, false, encodeFdbDel, nullptr},
+    {"fdbList", true, true, encodeFdbList, decodeAll},
+};
+
+}  // namespace
+
+}  // namespace rtnl

@@ -4,7 +4,9 @@
  * pipelined send.
  * @module
  */
+import { type FdbEntry, type FdbFilter, type FdbRef, type FdbSpec, fdbFilterArg, fdbLabel, fdbRefArg, fdbSpecArg } from './fdb.js';
 import { type Link, type LinkFilter, type LinkRef, type LinkSpec, type LinkUpdate, linkFilterArg, linkLabel, linkRefArg, linkSpecArg, linkUpdateArg } from './link.js';
+import { type Neighbour, type NeighFilter, type NeighRef, type NeighSpec, neighFilterArg, neighLabel, neighRefArg, neighSpecArg } from './neigh.js';
 import type { NsRef } from './netns.js';
 import { type Request, request } from './request.js';
 import * as v from './validate.js';
@@ -82,8 +84,57 @@ export abstract class Verbs<M extends Mode> {
 
   // ---- neighbours: verbs go below this line (types and validation in src/neigh.ts) ----
 
+  /** Adds an ARP/NDP entry (`ip neigh add`); fails with EEXIST if there is one for the address on that device. */
+  neighAdd(spec: NeighSpec): Out<M, void> {
+    return this.run(request<void>('neighAdd', neighSpecArg(spec), neighLabel(spec)));
+  }
+
+  /** Creates or overwrites an ARP/NDP entry (`ip neigh replace`). */
+  neighReplace(spec: NeighSpec): Out<M, void> {
+    return this.run(request<void>('neighReplace', neighSpecArg(spec), neighLabel(spec)));
+  }
+
+  /** Deletes an ARP/NDP entry (`ip neigh del`); ENOENT if there is none. */
+  neighDel(ref: NeighRef): Out<M, void> {
+    return this.run(request<void>('neighDel', neighRefArg(ref), neighLabel(ref)));
+  }
+
+  /** Lists ARP and NDP entries (never FDB entries); filters are applied by the kernel. */
+  neighList(filter?: NeighFilter): Out<M, Neighbour[]> {
+    return this.run(request<Neighbour[]>('neighList', neighFilterArg(filter), ''));
+  }
+
 
   // ---- bridge FDB: verbs go below this line (types and validation in src/fdb.ts) ----
+
+  /** Adds a bridge FDB entry (`bridge fdb add`); fails with EEXIST if the MAC is there already. */
+  fdbAdd(spec: FdbSpec): Out<M, void> {
+    return this.run(request<void>('fdbAdd', fdbSpecArg(spec), fdbLabel(spec)));
+  }
+
+  /**
+   * Adds one more remote to a VXLAN FDB entry, creating it if needed
+   * (`bridge fdb append`): with the MAC `00:00:00:00:00:00`, once per remote
+   * VTEP, this builds the flood list of a `learning: false` VXLAN device.
+   */
+  fdbAppend(spec: FdbSpec): Out<M, void> {
+    return this.run(request<void>('fdbAppend', fdbSpecArg(spec), fdbLabel(spec)));
+  }
+
+  /** Creates or overwrites a bridge FDB entry (`bridge fdb replace`). */
+  fdbReplace(spec: FdbSpec): Out<M, void> {
+    return this.run(request<void>('fdbReplace', fdbSpecArg(spec), fdbLabel(spec)));
+  }
+
+  /** Deletes a bridge FDB entry, or one VXLAN remote of it when `dst` is given (`bridge fdb del`). */
+  fdbDel(ref: FdbRef): Out<M, void> {
+    return this.run(request<void>('fdbDel', fdbRefArg(ref), fdbLabel(ref)));
+  }
+
+  /** Lists bridge FDB entries (never ARP/NDP entries); filters are applied by the kernel. */
+  fdbList(filter?: FdbFilter): Out<M, FdbEntry[]> {
+    return this.run(request<FdbEntry[]>('fdbList', fdbFilterArg(filter), ''));
+  }
 
 
   // ---- end of verbs ----
