@@ -47,11 +47,12 @@ function sameBytes(t: Test, name: string, spec: (f: Fixture) => LinkSpec): void 
 }
 
 const ETH0 = 10; // eth0's ifindex in capture.sh's namespace
+const BRM = 20; // and its bridge's
 
 t.test('the fixtures are what capture.sh says they are', (t) => {
   const readme = fs.readFileSync(path.join(FIXTURES, 'README.md'), 'utf8');
   const names = fs.readdirSync(FIXTURES).filter((n) => n.endsWith('.hex'));
-  t.ok(names.length >= 11, 'all fixtures present');
+  t.ok(names.length >= 13, 'all fixtures present');
   for (const n of names) {
     const f = fixture(n.replace(/\.hex$/, ''));
     t.ok(readme.includes(`\`${n}\`: \`${f.command}\``), `${n} is listed in README with its command`);
@@ -98,6 +99,15 @@ t.test('vxlan, unicast IPv4 with every option, and an IPv6 group', (t) => {
 
 t.test('macvlan', (t) => {
   sameBytes(t, 'macvlan-bridge', () => ({ kind: 'macvlan', name: 'mv0', link: ETH0, mode: 'bridge' }));
+  t.end();
+});
+
+t.test('bridge options, and a veth created up and enslaved', (t) => {
+  sameBytes(t, 'bridge', () => ({
+    kind: 'bridge', name: 'br0', forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, stp: true, priority: 100,
+    groupFwdMask: 8, multicastSnooping: false, multicastQuerier: true,
+  }));
+  sameBytes(t, 'veth-master-up', () => ({ kind: 'veth', name: 've0', mtu: 1400, address: '02:00:00:00:01:01', txqlen: 500, master: BRM, up: true, peer: { name: 've1', txqlen: 600 } }));
   t.end();
 });
 
