@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import t, { type Test } from 'tap';
-import { type Link, NetlinkError, RtnlInputError } from '../src/index.js';
+import { type Link, NetlinkError, RtnlInputError, encodeRequests } from '../src/index.js';
 import { type TestNs, assertHome, kernelHasKind, testNs } from './lib.js';
 
 // ---- iproute2's JSON, mapped onto rtnl's field names ----
@@ -116,6 +116,16 @@ function agree(t: Test, ours: Link, all: IpLink[]): void {
   for (const [k, v] of Object.entries(want)) t.same(got[k], v, `${ours.name}.${k} agrees with iproute2 (${JSON.stringify(v)})`);
 }
 
+/** Polls until cond holds (operstate is set by the kernel's linkwatch work, after the request returns). */
+function waitFor(cond: () => boolean, ms = 3000): boolean {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  return true;
+}
+
 const names = (n: TestNs) => n.h.linkList().map((l) => l.name).sort();
 const ipNames = (n: TestNs) => ipLinks(n).map((l) => l.ifname).sort();
 
@@ -140,6 +150,9 @@ t.test('every kind: created by linkAdd, read back by linkGet, linkList and ip -d
   if (macvtap) h.linkAdd({ kind: 'macvtap', name: 'mt0', link: ve1.index, mode: 'vepa' });
   else t.comment('macvtap: not in this kernel, skipped');
 
+  // Snapshot only once the carrier changes have settled (the bridge itself stays without
+  // carrier for 2 x forwardDelay = 8 s: STP keeps its port out of forwarding until then).
+  t.ok(waitFor(() => h.linkGet('ve0').operstate === 'UP' && h.linkGet('ve1').operstate === 'UP'), 'both veth ends are operationally up');
   const all = ipLinks(n);
   const dump = h.linkList();
   t.same(dump.map((l) => l.index).sort(), all.map((l) => l.ifindex).sort(), 'the dump and iproute2 list the same links');
@@ -213,6 +226,7 @@ t.test('setters, each observed through iproute2', (t) => {
   h.linkSetUp('s1');
   h.linkSetUp('s0');
   t.ok(ip('s0').flags.includes('UP'), 'up');
+  t.ok(waitFor(() => h.linkGet('s0').operstate === 'UP'), 'operstate reaches UP');
   t.equal(ip('s0').operstate, 'UP', 'operstate follows (both ends up)');
   t.equal(h.linkGet('s0').operstate, 'UP');
   h.linkSetDown('s0');
@@ -385,6 +399,15 @@ t.test('the kernel\'s extended ack message is carried in NetlinkError', (t) => {
   t.throws(() => h.linkAdd({ kind: 'vxlan', name: 'vx3', vni: 7, group: '239.1.1.1' }), { code: 'EINVAL', extack: 'Local interface required for multicast remote destination' });
   t.throws(() => h.linkAdd({ kind: 'vxlan', name: 'vx4', vni: 8, device: 9999 }), { code: 'ENODEV', extack: /device not found/ });
   t.throws(() => h.linkSet('vx0', { mtu: 10 }), { code: 'EINVAL', op: 'linkSet', extack: 'mtu less than device minimum' });
+  // The kernel also points at the offending attribute: its offset in our own request.
+  const spec = { kind: 'vxlan', name: 'vx5', vni: 9, mtu: 70000 } as const;
+  const bad = t.throws(() => h.linkAdd(spec), { code: 'EINVAL', extack: 'MTU must be between 68 and 65535' }) as NetlinkError;
+  t.type(bad.extackOffset, 'number', 'with an attribute offset');
+  const sent = encodeRequests((b) => b.linkAdd(spec));
+  t.equal(sent.readUInt16LE(bad.extackOffset!), 8, 'the offset is an attribute of 4 bytes of payload in the request we send');
+  t.equal(sent.readUInt32LE(bad.extackOffset! + 4), 70000, 'carrying the refused mtu');
+  const mac = t.throws(() => h.linkAdd({ kind: 'vxlan', name: 'vx5', vni: 9, address: '01:00:5e:00:00:01' }), { code: 'EADDRNOTAVAIL', extack: 'Provided Ethernet address is not unicast' }) as NetlinkError;
+  t.type(mac.extackOffset, 'number');
   t.same(names(n), before, 'none of them left anything');
   const plain = t.throws(() => h.linkDel('nope0')) as NetlinkError;
   t.equal(plain.extack, undefined, 'no extack when the kernel gives none');
