@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <linux/if.h>
 #include <linux/if_arp.h>
+#include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/veth.h>
 
@@ -16,25 +17,30 @@ namespace rtnl {
 
 namespace {
 
-// Attributes every link has (ifinfomsg is handled separately).
+// Attributes every link has (ifinfomsg is handled separately). Encoding
+// follows iproute2's order, so requests compare byte for byte with `ip link
+// add`: the options it takes in command-line order first (kLink, then the
+// namespace), then group, parent and name (kLinkTail), then IFLA_LINKINFO.
 const AttrTable kLink{
-    {"name", IFLA_IFNAME, Wire::Str},
     {"mtu", IFLA_MTU, Wire::U32},
     {"address", IFLA_ADDRESS, Wire::Mac},
     {"broadcast", IFLA_BROADCAST, Wire::Mac},
     {"txqlen", IFLA_TXQLEN, Wire::U32},
-    {"alias", IFLA_IFALIAS, Wire::Str},
     {"master", IFLA_MASTER, Wire::U32},
-    {"link", IFLA_LINK, Wire::U32},
-    {"linkGroup", IFLA_GROUP, Wire::U32},
     {"numTxQueues", IFLA_NUM_TX_QUEUES, Wire::U32},
     {"numRxQueues", IFLA_NUM_RX_QUEUES, Wire::U32},
     {"gsoMaxSize", IFLA_GSO_MAX_SIZE, Wire::U32},
     {"gsoMaxSegs", IFLA_GSO_MAX_SEGS, Wire::U32},
 };
+const AttrTable kLinkTail{
+    {"linkGroup", IFLA_GROUP, Wire::U32},
+    {"link", IFLA_LINK, Wire::U32},
+    {"name", IFLA_IFNAME, Wire::Str},
+};
 
 // Read-only attributes, decoded but never sent.
 const AttrTable kLinkState{
+    {"alias", IFLA_IFALIAS, Wire::Str},  // encoded by hand: see putUnterminated
     {"minMtu", IFLA_MIN_MTU, Wire::U32},
     {"maxMtu", IFLA_MAX_MTU, Wire::U32},
     {"linkNetnsId", IFLA_LINK_NETNSID, Wire::S32},
@@ -80,18 +86,15 @@ const AttrTable kBridge{
     {"nfCallIp6tables", IFLA_BR_NF_CALL_IP6TABLES, Wire::Bool8},
 };
 
-// "remote" and "group" share IFLA_VXLAN_GROUP(6); decode names it by address type.
+// In iproute2's order: the options it adds as it parses them (kVxlan, then
+// portRange), then the ones it adds after the loop (kVxlanTail).
 const AttrTable kVxlan{
-    {"vni", IFLA_VXLAN_ID, Wire::U32},
-    {"remote", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
-    {"group", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
-    {"local", IFLA_VXLAN_LOCAL, Wire::Ip, IFLA_VXLAN_LOCAL6},
     {"device", IFLA_VXLAN_LINK, Wire::U32},
-    {"port", IFLA_VXLAN_PORT, Wire::Be16},
     {"ttl", IFLA_VXLAN_TTL, Wire::U8},
     {"tos", IFLA_VXLAN_TOS, Wire::U8},
     {"label", IFLA_VXLAN_LABEL, Wire::Be32},
-    {"learning", IFLA_VXLAN_LEARNING, Wire::Bool8},
+    {"ageing", IFLA_VXLAN_AGEING, Wire::U32},
+    {"limit", IFLA_VXLAN_LIMIT, Wire::U32},
     {"proxy", IFLA_VXLAN_PROXY, Wire::Bool8},
     {"rsc", IFLA_VXLAN_RSC, Wire::Bool8},
     {"l2miss", IFLA_VXLAN_L2MISS, Wire::Bool8},
@@ -99,10 +102,17 @@ const AttrTable kVxlan{
     {"udpCsum", IFLA_VXLAN_UDP_CSUM, Wire::Bool8},
     {"udp6ZeroCsumTx", IFLA_VXLAN_UDP_ZERO_CSUM6_TX, Wire::Bool8},
     {"udp6ZeroCsumRx", IFLA_VXLAN_UDP_ZERO_CSUM6_RX, Wire::Bool8},
-    {"ageing", IFLA_VXLAN_AGEING, Wire::U32},
-    {"limit", IFLA_VXLAN_LIMIT, Wire::U32},
     {"external", IFLA_VXLAN_COLLECT_METADATA, Wire::Bool8},
     {"gbp", IFLA_VXLAN_GBP, Wire::Flag},
+};
+// "remote" and "group" share IFLA_VXLAN_GROUP(6); decode names it by address type.
+const AttrTable kVxlanTail{
+    {"vni", IFLA_VXLAN_ID, Wire::U32},
+    {"local", IFLA_VXLAN_LOCAL, Wire::Ip, IFLA_VXLAN_LOCAL6},
+    {"remote", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
+    {"group", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
+    {"learning", IFLA_VXLAN_LEARNING, Wire::Bool8},
+    {"port", IFLA_VXLAN_PORT, Wire::Be16},
 };
 
 const EnumName kMacvlanModes[] = {{MACVLAN_MODE_PRIVATE, "private"}, {MACVLAN_MODE_VEPA, "vepa"},
@@ -116,15 +126,17 @@ const EnumName kIpvlanFlags[] = {{0, "bridge"}, {IPVLAN_F_PRIVATE, "private"}, {
 const AttrTable kIpvlan{{"mode", IFLA_IPVLAN_MODE, Wire::Enum, 0, kIpvlanModes, 2},
                         {"flag", IFLA_IPVLAN_FLAGS, Wire::Enum, 0, kIpvlanFlags, 2}};
 
-const EnumName kVlanProtocols[] = {{0x8100, "802.1Q"}, {0x88a8, "802.1ad"}};
+// IFLA_VLAN_PROTOCOL is big endian (__be16): the values are stored swapped.
+const EnumName kVlanProtocols[] = {{htons(ETH_P_8021Q), "802.1Q"}, {htons(ETH_P_8021AD), "802.1ad"}};
 const AttrTable kVlan{{"id", IFLA_VLAN_ID, Wire::U16},
                       {"protocol", IFLA_VLAN_PROTOCOL, Wire::Enum, 0, kVlanProtocols, 2}};
 
 struct Kind {
   const char* name;
   const AttrTable* data;  // IFLA_INFO_DATA, or nullptr for kinds without any
+  const AttrTable* tail = nullptr;  // more of IFLA_INFO_DATA, sent after kind-specific extras
 };
-const Kind kKinds[] = {{"veth", nullptr},       {"bridge", &kBridge}, {"vxlan", &kVxlan},
+const Kind kKinds[] = {{"veth", nullptr},       {"bridge", &kBridge}, {"vxlan", &kVxlan, &kVxlanTail},
                        {"macvlan", &kMacvlan},  {"macvtap", &kMacvlan}, {"ipvlan", &kIpvlan},
                        {"ipvtap", &kIpvlan},    {"vlan", &kVlan},     {"dummy", nullptr}};
 
@@ -136,8 +148,21 @@ const Kind* findKind(std::string_view name) {
 
 bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
 
+// A string without its NUL, as iproute2 sends IFLA_INFO_KIND and
+// IFLA_IFALIAS. For the alias it matters: the kernel counts a NUL in the
+// alias length, so a 255-byte alias sent with one is refused (ERANGE).
+void putUnterminated(MsgWriter& w, uint16_t type, const std::string& s) { w.put(type, s.data(), s.size()); }
+
+// A nest without NLA_F_NESTED, as iproute2 sends the link nests (the kernel
+// parses them leniently either way): keeps requests byte-identical to `ip`.
+size_t nestPlain(MsgWriter& w, uint16_t type) {
+  size_t at = w.bytes().size();
+  w.put(type, nullptr, 0);
+  return at;
+}
+
 // ifinfomsg + the attributes shared by a link and a veth peer: up/down,
-// the common table, and a target namespace.
+// the common tables, and a target namespace.
 void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
   Napi::Value up = arg.Get("up");
   if (!up.IsUndefined()) {
@@ -145,22 +170,24 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
     if (up.ToBoolean()) ifi->ifi_flags |= IFF_UP;
   }
   if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
-  // Identifying a link by name (index 0) reuses IFLA_IFNAME.
-  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
   kLink.encode(arg, enc.w);
+  if (has(arg, "alias")) putUnterminated(enc.w, IFLA_IFALIAS, arg.Get("alias").As<Napi::String>().Utf8Value());
   if (has(arg, "netns")) enc.w.put<uint32_t>(IFLA_NET_NS_FD, enc.nsFd(arg.Get("netns")));
   if (has(arg, "netnsPid")) enc.w.put<uint32_t>(IFLA_NET_NS_PID, arg.Get("netnsPid").As<Napi::Number>().Uint32Value());
+  kLinkTail.encode(arg, enc.w);
+  // Identifying a link by name (index 0) reuses IFLA_IFNAME.
+  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
 }
 
 void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   std::string kind = arg.Get("kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
   if (!k) throw Napi::TypeError::New(arg.Env(), "unknown link kind '" + kind + "'");
-  size_t info = enc.w.nestBegin(IFLA_LINKINFO);
-  enc.w.putStr(IFLA_INFO_KIND, kind);
+  size_t info = nestPlain(enc.w, IFLA_LINKINFO);
+  putUnterminated(enc.w, IFLA_INFO_KIND, kind);
   bool isVeth = kind == "veth";
   if (k->data || (isVeth && has(arg, "peer"))) {
-    size_t data = enc.w.nestBegin(IFLA_INFO_DATA);
+    size_t data = nestPlain(enc.w, IFLA_INFO_DATA);
     if (k->data) k->data->encode(arg, enc.w);
     if (kind == "vxlan" && has(arg, "portRange")) {
       Napi::Object r = arg.Get("portRange").As<Napi::Object>();
@@ -168,9 +195,10 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
                                htons(r.Get("high").As<Napi::Number>().Uint32Value())};
       enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
     }
+    if (k->tail) k->tail->encode(arg, enc.w);
     if (isVeth) {
       // The peer is a whole ifinfomsg + attributes nested in VETH_INFO_PEER.
-      size_t peer = enc.w.nestBegin(VETH_INFO_PEER);
+      size_t peer = nestPlain(enc.w, VETH_INFO_PEER);
       auto* pifi = enc.w.putStruct<ifinfomsg>();
       size_t pifiAt = reinterpret_cast<uint8_t*>(pifi) - enc.w.bytes().data();
       ifinfomsg tmp{};
@@ -257,7 +285,8 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
   if (!k) out.Set("infoKind", Napi::String::New(env, std::string(kind)));
   if (!data || !k || !k->data) return;
   k->data->decode(env, Attrs::of(data), out);
-  if (k->data == &kVxlan) {
+  if (k->tail) k->tail->decode(env, Attrs::of(data), out);
+  if (k->tail == &kVxlanTail) {
     for (auto a : Attrs::of(data)) {
       if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
         auto pr = attrGet<ifla_vxlan_port_range>(a);
@@ -283,7 +312,7 @@ Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
   o.Set("up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
   o.Set("linkType", enumName(env, ifi->ifi_type, kLinkTypes));
   for (auto a : Attrs(IFLA_RTA(ifi), IFLA_PAYLOAD(h))) {
-    if (kLink.decodeOne(env, a, o) || kLinkState.decodeOne(env, a, o)) continue;
+    if (kLink.decodeOne(env, a, o) || kLinkTail.decodeOne(env, a, o) || kLinkState.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
       case IFLA_OPERSTATE: o.Set("operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
       case IFLA_LINKINFO: decodeLinkInfo(env, a, o); break;

@@ -21,8 +21,6 @@ export interface LinkCommonSpec {
   broadcast?: string;
   /** Transmit queue length. */
   txqlen?: number;
-  /** Interface alias (`ip link set ... alias`). */
-  alias?: string;
   /** ifindex of the master (e.g. a bridge) to enslave the link to. */
   master?: number;
   /** Bring the link up on creation. */
@@ -257,7 +255,7 @@ const port = (f: string, x: unknown) => v.uint(f, x, 0xffff, 1);
 const alias = (f: string, x: unknown) => v.str(f, x, 255);
 
 const common = {
-  name: v.ifname, mtu: u32, address: v.mac, broadcast: v.mac, txqlen: u32, alias, master: ifindex,
+  name: v.ifname, mtu: u32, address: v.mac, broadcast: v.mac, txqlen: u32, master: ifindex,
   up: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
 };
 const peerChecks = { name: v.ifname, mtu: u32, address: v.mac, txqlen: u32, up: v.bool };
@@ -305,6 +303,9 @@ export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
   const kind = v.oneOf('kind', spec.kind, LINK_KINDS);
   if (spec.name === undefined) throw new RtnlInputError('name', 'required');
   const checks = kindChecks[kind];
+  // The kernel applies IFLA_IFALIAS only when changing a link: on creation it would be dropped silently.
+  if ((spec as { alias?: unknown }).alias !== undefined)
+    throw new RtnlInputError('alias', 'the kernel ignores an alias on creation: set it with linkSet afterwards');
   for (const k of required[kind] ?? []) {
     if ((spec as unknown as Record<string, unknown>)[k] === undefined) throw new RtnlInputError(k, `required for a ${kind} link`);
   }
