@@ -35,7 +35,8 @@ export function mac(field: string, v: unknown): string {
 }
 
 export function ip(field: string, v: unknown, family?: 4 | 6): string {
-  const f = typeof v === 'string' ? isIP(v) : 0;
+  // isIP accepts zoned IPv6 ("fe80::1%eth0"); netlink carries no zone.
+  const f = typeof v === 'string' && !v.includes('%') ? isIP(v) : 0;
   if (!f || (family && f !== family)) throw new RtnlInputError(field, `expected an IPv${family ?? '4 or IPv6'} address, got ${String(v)}`);
   return v as string;
 }
