@@ -161,7 +161,10 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
     poll_->handle.data = this;
     onEvents_ = Napi::Persistent(info[3].As<Napi::Function>());
     ctx_ = std::make_unique<Napi::AsyncContext>(env, "rtnl:subscription");
-    uv_poll_start(&poll_->handle, UV_READABLE, onReadable);
+    if (int e = uv_poll_start(&poll_->handle, UV_READABLE, onReadable)) {
+      stop();
+      throw makeError(env, -e, "subscribe", "", "cannot poll the netlink socket on the event loop");
+    }
   }
 
   ~Subscription() override { stop(); }
@@ -187,6 +190,7 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
     Napi::Array items = Napi::Array::New(env);
     uint32_t n = 0;
     int err = 0;
+    Napi::Value error = env.Undefined();
     bool resync = false;  // the last item is a resync: consecutive overruns collapse into one
     auto overrun = [&] {
       // The kernel dropped notifications: what the subscriber holds is stale.
@@ -206,7 +210,7 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
       else if (soErr && soErr != ENOBUFS) err = soErr;
       else if ((err = -uv_poll_start(&poll_->handle, UV_READABLE, onReadable)) == 0 && soErr) overrun();
     }
-    for (int i = 0; !err && i < kMaxDatagrams; i++) {
+    for (int i = 0; !err && error.IsUndefined() && i < kMaxDatagrams; i++) {
       // Peek at the size first so that no datagram is ever cut short.
       ssize_t len = recv(poll_->fd, nullptr, 0, MSG_PEEK | MSG_TRUNC);
       if (len >= 0) {
@@ -215,7 +219,14 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
         socklen_t fromLen = sizeof from;
         len = recvfrom(poll_->fd, rx_.data(), rx_.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromLen);
         if (len >= 0) {
-          if (from.nl_pid == 0 && decode(env, static_cast<size_t>(len), items, n)) resync = false;  // only the kernel's
+          // A decoder that throws is reported like a socket error: nothing after it can be trusted.
+          try {
+            if (from.nl_pid == 0 && decode(env, static_cast<size_t>(len), items, n)) resync = false;  // only the kernel's
+          } catch (const Napi::Error& e) {
+            error = e.Value();
+          } catch (const std::exception& e) {
+            error = Napi::Error::New(env, std::string("subscribe: decoding a notification failed: ") + e.what()).Value();
+          }
           continue;
         }
       }
@@ -227,13 +238,10 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
       }
       err = errno;
     }
-    if (n == 0 && !err) return;
+    if (err) error = makeError(env, err, "subscribe", "", "reading netlink notifications failed").Value();
+    if (n == 0 && error.IsUndefined()) return;
     Napi::Function onEvents = onEvents_.Value();
-    Napi::Value error = env.Undefined();
-    if (err) {
-      error = makeError(env, err, "subscribe", "", "reading netlink notifications failed").Value();
-      stop();  // after an unexpected socket error nothing more can be trusted to arrive
-    }
+    if (!error.IsUndefined()) stop();  // after an unexpected error nothing more can be trusted to arrive
     // A listener may throw; that is an uncaught exception like any other listener's.
     try {
       onEvents.MakeCallback(Value(), {items, error}, *ctx_);
