@@ -7,6 +7,7 @@
 
 #include <system_error>
 
+#include "events.h"
 #include "handle.h"
 #include "netns.h"
 #include "ops.h"
@@ -102,6 +103,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nsCreate", Napi::Function::New<NsCreate>(env));
   exports.Set("nsDelete", Napi::Function::New<NsDelete>(env));
   exports.Set("nsRun", Napi::Function::New<NsRun>(env));
+  exports.Set("Subscription", SubscriptionClass(env));
   return exports;
 }
 

@@ -9,3 +9,4 @@ export * from './link.js';
 export { Netns, type NsRef, NETNS_RUN_DIR, createNetns, deleteNetns, openNetns, currentNetns, listNetns, runInNetns, threadNetnsInode } from './netns.js';
 export * from './neigh.js';
 export * from './fdb.js';
+export * from './events.js';

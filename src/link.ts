@@ -39,7 +39,6 @@ export interface VethPeerSpec {
   mtu?: number;
   address?: string;
   txqlen?: number;
-  up?: boolean;
   /** Create the peer directly in this namespace, in the same request. */
   netns?: NsRef;
 }
@@ -258,7 +257,8 @@ const common = {
   name: v.ifname, mtu: u32, address: v.mac, broadcast: v.mac, txqlen: u32, master: ifindex,
   up: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
 };
-const peerChecks = { name: v.ifname, mtu: u32, address: v.mac, txqlen: u32, up: v.bool };
+// No `up`: the kernel refuses to open a veth end before its peer exists (ENOTCONN); bring it up after.
+const peerChecks = { name: v.ifname, mtu: u32, address: v.mac, txqlen: u32 };
 
 const kindChecks: Record<LinkKind, Record<string, (f: string, x: unknown) => unknown>> = {
   veth: {},
