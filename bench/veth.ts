@@ -5,7 +5,8 @@
 // in a fresh host namespace, peer `eth0` created directly in namespace pod-<i>.
 //
 //   npm run build:ts && npm run bench -- --n 100,1000 --runs 3
-//   options: --n LIST (1000)  --runs R (3)  --del-sample S (200)  --layout pods|one (pods)  --verbose
+//   options: --n LIST (1000)  --runs R (3)  --del-sample S (200)  --layout pods|one (pods)
+//            --only SUBSTR,... (methods whose name contains one)  --verbose (progress, per-run figures on stderr)
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Handle, type Netns, type VethSpec, createNetns, deleteNetns } from '../src/index.js';
@@ -154,8 +155,10 @@ async function main(): Promise<void> {
   const runs = Number(args.get('runs') ?? 3);
   const delSample = Number(args.get('del-sample') ?? 200);
   const layout = (args.get('layout') ?? 'pods') as Layout;
+  const only = args.get('only')?.split(',');
+  const methods = only ? METHODS.filter((m) => only.some((o) => m.name.includes(o))) : METHODS;
   if (ns.some((n) => !Number.isInteger(n) || n < 1) || !(runs >= 1) || !(delSample >= 1) || !['pods', 'one'].includes(layout))
-    throw new Error('usage: veth.js [--n 100,1000] [--runs 3] [--del-sample 200] [--layout pods|one]');
+    throw new Error('usage: veth.js [--n 100,1000] [--runs 3] [--del-sample 200] [--layout pods|one] [--only SUBSTR,...] [--verbose]');
   if (process.env.RTNL_SANDBOX !== '1') throw new Error('run me under scripts/sandbox (npm run bench)');
 
   const t0 = nowUs();
@@ -168,25 +171,28 @@ async function main(): Promise<void> {
   console.log('Ratios are time ratios (lower is better), create / delete.\n');
 
   for (const n of ns) {
-    const samples = new Map<Method, Sample[]>(METHODS.map((m) => [m, []]));
+    const samples = new Map<Method, Sample[]>(methods.map((m) => [m, []]));
     const tn = nowUs();
     let busy = 0;
     for (let r = 0; r < runs; r++) {
-      for (const [mi, m] of METHODS.entries()) {
+      for (const [mi, m] of methods.entries()) {
         const s = await settle();
         if (!s.idle) busy++;
         if (args.has('verbose')) console.error(`settled in ${s.ms} ms${s.idle ? '' : ' (still busy)'} before ${m.name}, run ${r + 1}`);
-        samples.get(m)!.push(await runOnce(m, n, layout, delSample, `${r}${mi}`));
+        const x = await runOnce(m, n, layout, delSample, `${r}${mi}`);
+        samples.get(m)!.push(x);
+        if (args.has('verbose')) console.error(`  N=${n} run ${r + 1} ${m.name}: create ${fmtUs(x.create)}, delete ${fmtUs(x.del)} µs/pair`);
       }
     }
     const med = new Map([...samples].map(([m, s]) => [m, { create: median(s.map((x) => x.create)), del: median(s.map((x) => x.del)) }]));
-    const ipOp = med.get(METHODS[0]!)!;
-    const ipB = med.get(METHODS[1]!)!;
+    const none = { create: NaN, del: NaN };
+    const ipOp = med.get(METHODS[0]!) ?? none;
+    const ipB = med.get(METHODS[1]!) ?? none;
     const sampled = n > delSample;
     console.log(`## N = ${n} (${((nowUs() - tn) / 1e6).toFixed(1)} s)\n`);
     printTable(
       ['method', 'create µs/pair', `delete µs/pair${sampled ? ' *' : ''}`, 'ratio vs `ip` per op', 'ratio vs `ip -batch`'],
-      METHODS.map((m) => {
+      methods.map((m) => {
         const x = med.get(m)!;
         return [m.name, fmtUs(x.create), fmtUs(x.del),
           `${ratio(x.create, ipOp.create)} / ${ratio(x.del, ipOp.del)}`,
@@ -195,7 +201,7 @@ async function main(): Promise<void> {
     );
     if (sampled)
       console.log(`\n\\* one-by-one deletes are timed on the first ${delSample} of the ${n} pairs (the cost is per link and kernel-bound, ~RCU grace periods), the rest then go by group, untimed; group deletes take all ${n}. \`--del-sample ${n}\` times them all (~20 ms per link per method per run).`);
-    if (busy) console.log(`\nThe machine was busy with other work before ${busy} of ${runs * METHODS.length} method runs (CPU not idle after 2 s): these figures are noisier.`);
+    if (busy) console.log(`\nThe machine was busy with other work before ${busy} of ${runs * methods.length} method runs (CPU not idle after 2 s): these figures are noisier.`);
     console.log('');
   }
   console.log(`total ${((nowUs() - t0) / 1e6).toFixed(1)} s; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
