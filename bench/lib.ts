@@ -10,13 +10,6 @@ export function nowUs(): number {
   return Number(process.hrtime.bigint()) / 1e3;
 }
 
-/** Runs fn once and returns how long it took, in µs. */
-export function timeUs(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0) / 1e3;
-}
-
 /** Awaits fn once and returns how long it took, in µs. */
 export async function timeUsAsync(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();

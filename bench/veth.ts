@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Handle, type Netns, type VethSpec, createNetns, deleteNetns } from '../src/index.js';
-import { fmtUs, ip, ipBatch, median, nowUs, parseArgs, pool, printTable, ratio, settle, timeUsAsync } from './lib.js';
+import { fmtUs, ip, ipBatch, median, nowUs, parseArgs, pool, printTable, ratio, settle, timeUsAsync, withNetns } from './lib.js';
 
 /** Every pair is created in this interface group, so group delete (and cleanup) can take them all at once. */
 const GROUP = 7;
@@ -119,27 +119,28 @@ function vethCount(h: Handle): number {
 
 /** One method at one N: fresh namespaces, create (timed), delete (timed), verify, clean up. µs per pair. */
 async function runOnce(m: Method, n: number, layout: Layout, delSample: number, tag: string): Promise<Sample> {
-  const hostName = `bh-${tag}`;
   const peerNs = layout === 'pods' ? (i: number) => `pod-${tag}-${i}` : () => `peers-${tag}`;
   const nsNames = layout === 'pods' ? range(n).map(peerNs) : [peerNs(0)];
-  const host = createNetns(hostName);
   for (const name of nsNames) createNetns(name).close();
-  const h = new Handle(host);
-  const w: World = { n, host, h, peerNs, peerName: layout === 'pods' ? () => 'eth0' : (i) => `p${i}` };
   try {
-    const create = (await timeUsAsync(async () => m.create(w))) / n;
-    const made = vethCount(h);
-    if (made !== n) throw new Error(`${m.name}: ${made} veths after creating ${n}`);
-    const k = m.del === 'group' ? n : Math.min(n, delSample);
-    const del = (await timeUsAsync(async () => m.remove(w, k))) / k;
-    const left = vethCount(h);
-    if (left !== n - k) throw new Error(`${m.name}: ${left} veths left after deleting ${k} of ${n}`);
-    if (left) h.linkDelGroup(GROUP); // the rest of a sampled delete: untimed
-    return { create, del };
+    return await withNetns(`bh-${tag}`, async (host) => {
+      const h = new Handle(host);
+      const w: World = { n, host, h, peerNs, peerName: layout === 'pods' ? () => 'eth0' : (i) => `p${i}` };
+      try {
+        const create = (await timeUsAsync(async () => m.create(w))) / n;
+        const made = vethCount(h);
+        if (made !== n) throw new Error(`${m.name}: ${made} veths after creating ${n}`);
+        const k = m.del === 'group' ? n : Math.min(n, delSample);
+        const del = (await timeUsAsync(async () => m.remove(w, k))) / k;
+        const left = vethCount(h);
+        if (left !== n - k) throw new Error(`${m.name}: ${left} veths left after deleting ${k} of ${n}`);
+        if (left) h.linkDelGroup(GROUP); // the rest of a sampled delete: untimed
+        return { create, del };
+      } finally {
+        h.close();
+      }
+    });
   } finally {
-    h.close();
-    host.close();
-    deleteNetns(hostName);
     for (const name of nsNames) deleteNetns(name);
   }
 }
