@@ -7,3 +7,5 @@ export { Handle, AsyncHandle, Batch, type BatchResult, getDefaultHandle, encodeR
 export { Verbs, type Mode, type Out } from './verbs.js';
 export * from './link.js';
 export { Netns, type NsRef, NETNS_RUN_DIR, createNetns, deleteNetns, openNetns, currentNetns, listNetns, runInNetns, threadNetnsInode } from './netns.js';
+export * from './addr.js';
+export * from './route.js';
