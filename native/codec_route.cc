@@ -2,6 +2,7 @@
 // of either family (RTA_VIA), metrics (RTA_METRICS) and multipath next hops
 // (RTA_MULTIPATH), plus the kernel's own lookup (route get).
 #include <arpa/inet.h>
+#include <linux/icmpv6.h>
 #include <linux/rtnetlink.h>
 
 #include <cstring>
@@ -56,6 +57,10 @@ const AttrTable kMetrics{
     {"congctl", RTAX_CC_ALGO, Wire::Str},   {"fastopenNoCookie", RTAX_FASTOPEN_NO_COOKIE, Wire::U32},
 };
 
+// IPv6 router preference (RTA_PREF).
+const EnumName kPrefs[] = {{ICMPV6_ROUTER_PREF_LOW, "low"}, {ICMPV6_ROUTER_PREF_MEDIUM, "medium"},
+                           {ICMPV6_ROUTER_PREF_HIGH, "high"}};
+
 // The attributes read as they are; the rest needs the family or a struct.
 const AttrTable kRoute{
     {"link", RTA_OIF, Wire::U32},
@@ -63,6 +68,7 @@ const AttrTable kRoute{
     {"priority", RTA_PRIORITY, Wire::U32},
     {"prefsrc", RTA_PREFSRC, Wire::Ip},
     {"mark", RTA_MARK, Wire::U32},
+    {"pref", RTA_PREF, Wire::Enum, 0, kPrefs, 1},
 };
 
 bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }

@@ -20,6 +20,9 @@ export type NexthopFlag = 'onlink' | 'dead' | 'pervasive' | 'offload' | 'linkdow
 /** Route flags: the next-hop flags of a single-path route, and flags of the route itself. */
 export type RouteFlag = NexthopFlag | 'notify' | 'cloned' | 'equalize' | 'prefix' | 'offload_failed';
 
+/** IPv6 router preference (RTA_PREF). */
+export type RoutePref = 'low' | 'medium' | 'high';
+
 /** Per-route metrics (RTA_METRICS), in the kernel's units. */
 export interface RouteMetrics {
   mtu?: number;
@@ -80,6 +83,8 @@ export interface RouteSpec {
   tos?: number;
   metrics?: RouteMetrics;
   flags?: 'onlink'[];
+  /** IPv6 router preference. */
+  pref?: RoutePref;
   /** Multipath next hops (RTA_MULTIPATH); give these instead of gateway/link. */
   nexthops?: NexthopSpec[];
 }
@@ -114,6 +119,8 @@ export interface Route {
   mark?: number;
   metrics?: RouteMetrics;
   flags: RouteFlag[];
+  /** IPv6 router preference. */
+  pref?: RoutePref;
   nexthops?: Nexthop[];
 }
 
@@ -194,7 +201,7 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
 /** @internal Validates a route spec into the native codec's argument. */
 export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('route', 'expected { dst, ... }');
-  v.noExtraKeys(s, '', new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'nexthops']));
+  v.noExtraKeys(s, '', new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops']));
   if (s.dst === undefined) throw new RtnlInputError('dst', "required: a prefix or 'default'");
   const dst = s.dst === 'default' ? undefined : cidr('dst', s.dst);
   const family = familyOf(s, dst);
@@ -209,8 +216,9 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
   Object.assign(out, v.pick(s, '', {
     gateway: v.ip, link: ifindex, prefsrc: (f, x) => v.ip(f, x, family), table: tableArg, scope: scopeArg,
     protocol: protocolArg, type: typeArg, priority: u32, tos: (f, x) => v.uint(f, x, 0xff), metrics: metricsArg,
-    flags: onlinkOnly, nexthops: nexthopsArg,
+    flags: onlinkOnly, nexthops: nexthopsArg, pref: (f, x) => v.oneOf(f, x, ['low', 'medium', 'high'] as const),
   }));
+  if (out.pref !== undefined && family !== 6) throw new RtnlInputError('pref', 'IPv6 routes only');
   return out;
 }
 

@@ -115,7 +115,7 @@ export abstract class Verbs<M extends Mode> {
     return this.run(request<void>('routeAppend', routeSpecArg(route), routeLabel(route)));
   }
 
-  /** Deletes the first route matching every field given (`ip route del`); none is ESRCH (IPv4) or ENOENT (IPv6). */
+  /** Deletes the first route matching every field given (`ip route del`); none is ESRCH. */
   routeDel(route: RouteSpec): Out<M, void> {
     return this.run(request<void>('routeDel', routeSpecArg(route), routeLabel(route)));
   }
