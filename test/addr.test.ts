@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import t from 'tap';
 import { type Address, type Handle, NetlinkError, RtnlInputError } from '../src/index.js';
 import { type TestNs, assertHome, testNs } from './lib.js';
@@ -170,4 +174,42 @@ t.test('input is checked before anything is sent', (t) => {
   t.equal(n.h.addrList({ link: n.a, family: 4 }).length, 0, 'nothing was added');
   assertHome(t);
   t.end();
+});
+
+// Address dumps are checked for consistency by the kernel (NLM_F_DUMP_INTR
+// when addresses change mid-dump; `ip addr` warns about it in this very
+// setup). rtnl retries such a dump; it must come back complete or fail with
+// EINTR, never partial.
+t.test('an address dump while another process adds and deletes addresses', async (t) => {
+  const n = pair(t);
+  const res = n.h.batch((b) => { for (let i = 0; i < 10000; i++) b.addrAdd({ link: n.a, address: `10.100.${i >> 8}.${i & 255}/32` }); });
+  t.ok(res.every((r) => r.status === 'fulfilled'), '10,000 addresses in one batch');
+  const lines: string[] = [];
+  for (let i = 0; i < 50; i++) lines.push(`addr add 10.201.0.${i}/32 dev vb`);
+  for (let i = 0; i < 50; i++) lines.push(`addr del 10.201.0.${i}/32 dev vb`);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rtnl-churn-')), 'cmds');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  const child = spawn('bash', ['-c', `while :; do ip -n ${n.name} -force -batch ${file} >/dev/null 2>&1; done`], { stdio: 'ignore', detached: true });
+  t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  await new Promise((r) => setTimeout(r, 200));
+  let complete = 0, interrupted = 0, churned = 0;
+  for (let round = 0; round < 20; round++) {
+    try {
+      const all = await n.h.async.addrList({ family: 4 });
+      const stable = all.filter((a) => a.link === n.a);
+      if (stable.length !== 10000 || new Set(stable.map((a) => a.address)).size !== 10000) {
+        t.fail(`partial dump: ${stable.length} of 10,000 stable addresses`);
+        continue;
+      }
+      churned += all.filter((a) => a.link === n.b).length;
+      complete++;
+    } catch (e) {
+      t.match(e, { name: 'NetlinkError', code: 'EINTR', op: 'addrList', extack: /NLM_F_DUMP_INTR/ });
+      interrupted++;
+    }
+  }
+  process.kill(-child.pid!, 'SIGKILL');
+  t.equal(complete + interrupted, 20, `${complete} complete, ${interrupted} EINTR; ${churned} churned addresses seen in flight`);
+  t.ok(churned > 0 || interrupted > 0, 'the churn was really going on during the dumps');
+  assertHome(t);
 });
