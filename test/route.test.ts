@@ -30,7 +30,7 @@ function asIp(r: Route, names: Map<number, string>): Record<string, unknown> {
   const host = r.family === 4 ? '/32' : '/128';
   const gw = (g: string | undefined) => (g === undefined ? {} : g.includes(':') === (r.family === 6) ? { gateway: g } : { via: { family: g.includes(':') ? 'inet6' : 'inet', host: g } });
   const o: Record<string, unknown> = {
-    type: r.type, dst: r.dst.endsWith(host) ? r.dst.slice(0, -host.length) : r.dst, ...gw(r.gateway),
+    type: r.type, dst: r.dst.endsWith(host) ? r.dst.slice(0, -host.length) : r.dst, from: r.src, ...gw(r.gateway),
     dev: r.link === undefined ? undefined : names.get(r.link), table: TABLE_NAMES[r.table] ?? String(r.table),
     protocol: String(r.protocol), scope: SCOPES[String(r.scope)] ?? String(r.scope), metric: r.priority, prefsrc: r.prefsrc,
     flags: r.flags, pref: r.pref, tos: r.tos === undefined ? undefined : `0x${r.tos.toString(16)}`,
@@ -66,6 +66,7 @@ t.test('IPv4 and IPv6 routes: every field written and read back, iproute2 agrees
   h.routeAdd({ dst: '10.5.0.0/16', gateway: 'fd00:1::2', link: a });
   h.routeAdd({ dst: 'fd00:2::/64', gateway: 'fd00:1::2', link: a, priority: 1024, pref: 'high', metrics: { mtu: 1300, hoplimit: 5 } });
   h.routeAdd({ dst: 'default', family: 6, link: a, table: 300, protocol: 'ra' });
+  h.routeAdd({ dst: 'fd00:3::/64', src: 'fd00:9::/64', link: a });
 
   const mine = (dst: string) => h.routeList({ table: 'all' }).find((r) => r.dst === dst && r.protocol !== 'kernel');
   t.match(mine('10.2.0.0/16'), { family: 4, gateway: '10.1.0.2', link: a, priority: 7, protocol: 'static', prefsrc: '10.1.0.1', table: 254, scope: 'universe', type: 'unicast', metrics: { mtu: 1400, advmss: 1300, hoplimit: 9, window: 20000, initcwnd: 12 } });
@@ -74,6 +75,7 @@ t.test('IPv4 and IPv6 routes: every field written and read back, iproute2 agrees
   t.match(mine('default'), { family: 4, table: 253, gateway: '10.1.0.254' });
   t.match(mine('10.5.0.0/16'), { family: 4, gateway: 'fd00:1::2' }, 'an IPv6 gateway on an IPv4 route (RTA_VIA)');
   t.match(mine('fd00:2::/64'), { family: 6, gateway: 'fd00:1::2', priority: 1024, pref: 'high', metrics: { mtu: 1300, hoplimit: 5 } });
+  t.match(mine('fd00:3::/64'), { src: 'fd00:9::/64', link: a }, 'IPv6 source prefix (RTA_SRC)');
   t.match(h.routeList({ table: 300 }), [{ family: 6, dst: 'default', link: a, protocol: 'ra', table: 300 }]);
   agreeAll(t, n);
   t.match(n.ipJson('route', 'get', '10.5.9.9'), [{ via: { family: 'inet6', host: 'fd00:1::2' }, dev: 'va' }], 'the kernel routes IPv4 via IPv6');
@@ -93,6 +95,8 @@ t.test('onlink and weighted multipath, checked with ip route get', (t) => {
   t.match(h.routeGet('10.20.1.1'), { gateway: '192.0.2.1', link: a });
 
   h.routeAdd({ dst: '10.30.0.0/16', nexthops: [{ gateway: '10.1.0.2', link: a, weight: 3 }, { gateway: '198.51.100.1', link: b, weight: 1, flags: ['onlink'] }] });
+  h.routeAdd({ dst: '10.31.0.0/16', nexthops: [{ gateway: 'fd00:1::2', link: a, weight: 2 }, { gateway: '10.1.0.2', link: a }] });
+  t.match(h.routeList().find((r) => r.dst === '10.31.0.0/16')?.nexthops, [{ gateway: 'fd00:1::2', weight: 2 }, { gateway: '10.1.0.2', weight: 1 }], 'an IPv6 next hop in an IPv4 multipath route (RTA_VIA)');
   const mp = h.routeList().find((r) => r.dst === '10.30.0.0/16');
   t.same(mp?.nexthops, [{ gateway: '10.1.0.2', link: a, weight: 3, flags: [] }, { gateway: '198.51.100.1', link: b, weight: 1, flags: ['onlink'] }]);
   h.routeAdd({ dst: 'fd00:30::/64', nexthops: [{ gateway: 'fd00:1::2', link: a, weight: 2 }, { gateway: 'fd00:1::3', link: a, weight: 5 }] });
@@ -128,7 +132,10 @@ t.test('routeGet is the kernel lookup ip route get does', (t) => {
     ['fd00:40::5', undefined, []],
     ['fd00:1::1', undefined, []],
     ['127.0.0.1', undefined, []],
+    ['10.40.1.1', { iif: b, src: '10.8.0.2' }, ['from', '10.8.0.2', 'iif', 'vb']],
   ];
+  // A lookup for a forwarded packet (iif) needs forwarding on.
+  execFileSync('ip', ['netns', 'exec', n.name, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   for (const [dst, opts, args] of cases) {
     const ours = h.routeGet(dst, opts);
     const theirs = n.ipJson('-d', 'route', 'get', dst, ...args)[0];
@@ -137,6 +144,8 @@ t.test('routeGet is the kernel lookup ip route get does', (t) => {
     t.equal(ours.gateway, theirs.gateway, `${label}: gateway`);
     t.equal(names.get(ours.link!), theirs.dev, `${label}: dev`);
     t.equal(ours.prefsrc, theirs.prefsrc, `${label}: prefsrc`);
+    t.equal(ours.src, theirs.from === undefined ? undefined : `${theirs.from}/${ours.family === 4 ? 32 : 128}`, `${label}: from`);
+    t.equal(ours.iif === undefined ? undefined : names.get(ours.iif), theirs.iif, `${label}: iif`);
     t.equal(ours.type, theirs.type, `${label}: type`);
     t.equal(TABLE_NAMES[ours.table] ?? String(ours.table), theirs.table, `${label}: table`);
     if (ours.family === 4) t.ok(ours.flags.includes('cloned'), `${label}: an IPv4 lookup result is flagged cloned`);
