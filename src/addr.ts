@@ -90,6 +90,12 @@ export function scopeArg(field: string, x: unknown): Scope | number {
   return typeof x === 'number' ? v.uint(field, x, 0xff) : v.oneOf(field, x, SCOPES);
 }
 
+/** @internal An IP family as a filter takes it. */
+export function familyArg(field: string, x: unknown): 4 | 6 {
+  if (x !== 4 && x !== 6) throw new RtnlInputError(field, `expected 4 or 6, got ${String(x)}`);
+  return x;
+}
+
 const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
 const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0xfffffffe));
 
@@ -128,7 +134,7 @@ export function addrRefArg(a: AddrRef): Record<string, unknown> {
 /** @internal */
 export function addrFilterArg(f: AddrFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', new Set(['link', 'family']));
-  return v.pick(f, '', { link: ifindex, family: (fl, x) => (x === 4 || x === 6 ? x : v.oneOf(fl, String(x), ['4', '6'])) });
+  return v.pick(f, '', { link: ifindex, family: familyArg });
 }
 
 /** @internal How an address is named in errors. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { type Scope, cidr, scopeArg } from './addr.js';
+import { type Scope, cidr, familyArg, scopeArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
 import * as v from './validate.js';
 
@@ -186,7 +186,7 @@ function nexthopsArg(f: string, x: unknown): Record<string, unknown>[] {
 
 // The family from dst, else the explicit family, else a gateway.
 function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
-  if (s.family !== undefined && s.family !== 4 && s.family !== 6) throw new RtnlInputError('family', `expected 4 or 6, got ${String(s.family)}`);
+  if (s.family !== undefined) familyArg('family', s.family);
   if (dst) {
     if (s.family !== undefined && s.family !== dst.family) throw new RtnlInputError('family', `dst is IPv${dst.family}`);
     return dst.family;
@@ -224,9 +224,9 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
 
 /** @internal */
 export function routeGetArg(dst: string, o: RouteGetOptions = {}): Record<string, unknown> {
-  const family = v.ip('dst', dst) && isIP(dst);
+  const family = isIP(v.ip('dst', dst)) as 4 | 6;
   v.noExtraKeys(o, '', new Set(['src', 'oif', 'iif', 'mark']));
-  return { family, dst, ...v.pick(o, '', { src: (f, x) => v.ip(f, x, family as 4 | 6), oif: ifindex, iif: ifindex, mark: u32 }) };
+  return { family, dst, ...v.pick(o, '', { src: (f, x) => v.ip(f, x, family), oif: ifindex, iif: ifindex, mark: u32 }) };
 }
 
 /** @internal */
@@ -234,7 +234,7 @@ export function routeFilterArg(f: RouteFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', new Set(['table', 'link', 'protocol', 'family', 'type']));
   const out = v.pick(f, '', {
     table: (fl, x) => (x === 'all' ? x : tableArg(fl, x)), link: ifindex, protocol: protocolArg, type: typeArg,
-    family: (fl, x) => (x === 4 || x === 6 ? x : v.oneOf(fl, String(x), ['4', '6'])),
+    family: familyArg,
   });
   // Main by default, like `ip route`; 'all' sends no table filter.
   if (out.table === undefined) out.table = 'main';
