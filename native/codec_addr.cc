@@ -65,7 +65,8 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
     if (parseIp(arg.Get("peer").As<Napi::String>().Utf8Value(), peer) != fam)
       throw Napi::TypeError::New(arg.Env(), "peer: must be of the address's family");
     enc.w.put(IFA_ADDRESS, peer, n);
-  } else {
+  } else if (type != RTM_DELADDR) {
+    // A delete leaves it out, so a point-to-point address can go without naming its peer.
     enc.w.put(IFA_ADDRESS, local, n);
   }
   if (has(arg, "broadcast")) {

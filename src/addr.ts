@@ -36,7 +36,7 @@ export interface AddrSpec {
   preferredLft?: number;
 }
 
-/** Identifies an address to delete: the interface, the address with its prefix, and the peer if it has one. */
+/** Identifies an address to delete: the interface and the address with its prefix; `peer` narrows the match but is not needed. */
 export type AddrRef = Pick<AddrSpec, 'link' | 'address' | 'peer'>;
 
 /** An address as the kernel reports it. */

@@ -115,6 +115,9 @@ t.test('add, replace, delete: EEXIST, updates in place, EADDRNOTAVAIL with extac
   t.match(e4?.extack, /not found/i, `extack: ${e4?.extack}`);
   n.h.addrDel({ link: n.a, address: 'fd00::5/64' });
   t.throws(() => n.h.addrDel({ link: n.a, address: 'fd00::5/64' }), { code: 'EADDRNOTAVAIL', extack: /not found/i });
+  n.h.addrAdd({ link: n.a, address: '10.9.0.1/32', peer: '10.9.0.2' });
+  n.h.addrDel({ link: n.a, address: '10.9.0.1/32' });
+  t.notOk(find(n.h, n.a, '10.9.0.1/32'), 'a point-to-point address goes without naming its peer');
   t.throws(() => n.h.addrAdd({ link: 999, address: '10.3.0.1/24' }), { name: 'NetlinkError', code: 'ENODEV' });
   assertHome(t);
   t.end();
