@@ -1,7 +1,7 @@
 // RTM_{NEW,DEL,GET}ADDR: IPv4 and IPv6 interface addresses, their flags
 // (IFA_FLAGS, which supersedes the 8-bit ifa_flags) and lifetimes.
-#include <arpa/inet.h>
 #include <linux/if_addr.h>
+#include <sys/socket.h>
 
 #include <cmath>
 #include <cstring>

@@ -1,9 +1,9 @@
 // RTM_{NEW,DEL,GET}ROUTE: IPv4 and IPv6 routes in any table, with gateways
 // of either family (RTA_VIA), metrics (RTA_METRICS) and multipath next hops
 // (RTA_MULTIPATH), plus the kernel's own lookup (route get).
-#include <arpa/inet.h>
 #include <linux/icmpv6.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <string>
