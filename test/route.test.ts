@@ -35,7 +35,10 @@ function asIp(r: Route, names: Map<number, string>): Record<string, unknown> {
     protocol: String(r.protocol), scope: SCOPES[String(r.scope)] ?? String(r.scope), metric: r.priority, prefsrc: r.prefsrc,
     flags: r.flags, pref: r.pref, tos: r.tos === undefined ? undefined : `0x${r.tos.toString(16)}`,
   };
-  if (r.metrics) o.metrics = [r.metrics];
+  if (r.metrics) {
+    const { congctl, ...rest } = r.metrics;
+    o.metrics = [{ ...rest, congestion: congctl }];
+  }
   if (r.nexthops) o.nexthops = r.nexthops.map((nh) => ({ ...gw(nh.gateway), dev: nh.link === undefined ? undefined : names.get(nh.link), weight: nh.weight, flags: nh.flags }));
   return JSON.parse(JSON.stringify(o));
 }
@@ -64,7 +67,7 @@ t.test('IPv4 and IPv6 routes: every field written and read back, iproute2 agrees
   h.routeAdd({ dst: '10.4.0.7', gateway: '10.1.0.3', link: a, protocol: 'bgp', tos: 0x10 });
   h.routeAdd({ dst: 'default', gateway: '10.1.0.254', link: a, table: 'default' });
   h.routeAdd({ dst: '10.5.0.0/16', gateway: 'fd00:1::2', link: a });
-  h.routeAdd({ dst: 'fd00:2::/64', gateway: 'fd00:1::2', link: a, priority: 1024, pref: 'high', metrics: { mtu: 1300, hoplimit: 5 } });
+  h.routeAdd({ dst: 'fd00:2::/64', gateway: 'fd00:1::2', link: a, priority: 1024, pref: 'high', metrics: { mtu: 1300, hoplimit: 5, congctl: 'cubic' } });
   h.routeAdd({ dst: 'default', family: 6, link: a, table: 300, protocol: 'ra' });
   h.routeAdd({ dst: 'fd00:3::/64', src: 'fd00:9::/64', link: a });
 
@@ -74,7 +77,7 @@ t.test('IPv4 and IPv6 routes: every field written and read back, iproute2 agrees
   t.match(mine('10.4.0.7/32'), { tos: 0x10, protocol: 'bgp', gateway: '10.1.0.3' });
   t.match(mine('default'), { family: 4, table: 253, gateway: '10.1.0.254' });
   t.match(mine('10.5.0.0/16'), { family: 4, gateway: 'fd00:1::2' }, 'an IPv6 gateway on an IPv4 route (RTA_VIA)');
-  t.match(mine('fd00:2::/64'), { family: 6, gateway: 'fd00:1::2', priority: 1024, pref: 'high', metrics: { mtu: 1300, hoplimit: 5 } });
+  t.match(mine('fd00:2::/64'), { family: 6, gateway: 'fd00:1::2', priority: 1024, pref: 'high', metrics: { mtu: 1300, hoplimit: 5, congctl: 'cubic' } });
   t.match(mine('fd00:3::/64'), { src: 'fd00:9::/64', link: a }, 'IPv6 source prefix (RTA_SRC)');
   t.match(h.routeList({ table: 300 }), [{ family: 6, dst: 'default', link: a, protocol: 'ra', table: 300 }]);
   agreeAll(t, n);
