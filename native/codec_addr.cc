@@ -1,2 +1,168 @@
-// Placeholder: filled in by its owner.
+// RTM_{NEW,DEL,GET}ADDR: IPv4 and IPv6 interface addresses, their flags
+// (IFA_FLAGS, which supersedes the 8-bit ifa_flags) and lifetimes.
+#include <linux/if_addr.h>
+#include <sys/socket.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "attrs.h"
 #include "ops.h"
+
+namespace rtnl {
+
+namespace {
+
+// Scopes as iproute2 names them (shared with routes in meaning, not code).
+const EnumName kScopes[] = {{RT_SCOPE_UNIVERSE, "universe"}, {RT_SCOPE_SITE, "site"}, {RT_SCOPE_LINK, "link"},
+                            {RT_SCOPE_HOST, "host"}, {RT_SCOPE_NOWHERE, "nowhere"}};
+
+// IFA_F_SECONDARY and IFA_F_TEMPORARY share a bit: IPv4 calls it secondary,
+// IPv6 temporary. The first entry differs between the two tables.
+#define RTNL_IFA_FLAGS                                                                              \
+  {IFA_F_NODAD, "nodad"}, {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_DADFAILED, "dadfailed"},         \
+      {IFA_F_HOMEADDRESS, "homeaddress"}, {IFA_F_DEPRECATED, "deprecated"},                         \
+      {IFA_F_TENTATIVE, "tentative"}, {IFA_F_PERMANENT, "permanent"},                               \
+      {IFA_F_MANAGETEMPADDR, "managetempaddr"}, {IFA_F_NOPREFIXROUTE, "noprefixroute"},             \
+      {IFA_F_MCAUTOJOIN, "mcautojoin"}, {IFA_F_STABLE_PRIVACY, "stableprivacy"}
+const EnumName kFlags4[] = {{IFA_F_SECONDARY, "secondary"}, RTNL_IFA_FLAGS};
+const EnumName kFlags6[] = {{IFA_F_TEMPORARY, "temporary"}, RTNL_IFA_FLAGS};
+#undef RTNL_IFA_FLAGS
+
+// The kernel's INFINITY_LIFE_TIME (net/addrconf.h, not in the UAPI headers).
+constexpr uint32_t kForever = 0xFFFFFFFF;
+
+bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
+uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
+
+// A scope is a name or a raw number.
+uint8_t scopeValue(const Napi::Value& v) {
+  return v.IsNumber() ? static_cast<uint8_t>(v.As<Napi::Number>().Uint32Value()) : enumValue(v, kScopes, "scope");
+}
+
+// Seconds, where Infinity is the kernel's "forever".
+uint32_t lifetime(const Napi::Value& v) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  return std::isinf(d) ? kForever : static_cast<uint32_t>(d);
+}
+
+// Writes ifaddrmsg and the address attributes. IFA_LOCAL is the address
+// itself; IFA_ADDRESS is the peer on point-to-point links and otherwise
+// repeats the address, as iproute2 sends it (IPv6 reads IFA_LOCAL as the
+// address and a different IFA_ADDRESS as the peer, too).
+void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+  auto* ifa = enc.w.begin<ifaddrmsg>(type, flags, enc.seq);
+  uint8_t local[16], peer[16];
+  int fam = parseIp(arg.Get("local").As<Napi::String>().Utf8Value(), local);
+  if (!fam) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
+  size_t n = fam == AF_INET ? 4 : 16;
+  ifa->ifa_family = fam;
+  ifa->ifa_prefixlen = u32(arg, "prefixLen");
+  ifa->ifa_index = u32(arg, "link");
+  if (has(arg, "scope")) ifa->ifa_scope = scopeValue(arg.Get("scope"));
+  enc.w.put(IFA_LOCAL, local, n);
+  if (has(arg, "peer")) {
+    if (parseIp(arg.Get("peer").As<Napi::String>().Utf8Value(), peer) != fam)
+      throw Napi::TypeError::New(arg.Env(), "peer: must be of the address's family");
+    enc.w.put(IFA_ADDRESS, peer, n);
+  } else if (type != RTM_DELADDR) {
+    // A delete leaves it out, so a point-to-point address can go without naming its peer.
+    enc.w.put(IFA_ADDRESS, local, n);
+  }
+  if (has(arg, "broadcast")) {
+    uint8_t b[16];
+    if (parseIp(arg.Get("broadcast").As<Napi::String>().Utf8Value(), b) != AF_INET)
+      throw Napi::TypeError::New(arg.Env(), "broadcast: expected an IPv4 address");
+    enc.w.put(IFA_BROADCAST, b, 4);
+  }
+  if (has(arg, "label")) enc.w.putStr(IFA_LABEL, arg.Get("label").As<Napi::String>().Utf8Value());
+  if (has(arg, "flags")) {
+    uint32_t bits = flagBits(arg.Get("flags"), fam == AF_INET ? Names(kFlags4) : Names(kFlags6), "flags");
+    ifa->ifa_flags = bits & 0xff;
+    enc.w.put<uint32_t>(IFA_FLAGS, bits);
+  }
+  if (has(arg, "validLft") || has(arg, "preferredLft")) {
+    ifa_cacheinfo ci{};
+    ci.ifa_valid = has(arg, "validLft") ? lifetime(arg.Get("validLft")) : kForever;
+    // Only a valid lifetime given: preferred follows it (the kernel refuses preferred > valid).
+    ci.ifa_prefered = has(arg, "preferredLft") ? lifetime(arg.Get("preferredLft")) : ci.ifa_valid;
+    enc.w.put(IFA_CACHEINFO, ci);
+  }
+  enc.w.end();
+}
+
+void encodeAddrAdd(Encoder& enc, const Napi::Object& arg) {
+  encodeAddr(enc, arg, RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+}
+void encodeAddrReplace(Encoder& enc, const Napi::Object& arg) {
+  encodeAddr(enc, arg, RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+}
+void encodeAddrDel(Encoder& enc, const Napi::Object& arg) { encodeAddr(enc, arg, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK); }
+
+// The kernel filters by family and ifindex (strict checking).
+void encodeAddrList(Encoder& enc, const Napi::Object& arg) {
+  auto* ifa = enc.w.begin<ifaddrmsg>(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
+  if (has(arg, "family")) ifa->ifa_family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  if (has(arg, "link")) ifa->ifa_index = u32(arg, "link");
+  enc.w.end();
+}
+
+Napi::Value lifetimeValue(Napi::Env env, uint32_t v) {
+  return Napi::Number::New(env, v == kForever ? INFINITY : v);
+}
+
+Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
+  auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
+  if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return env.Undefined();
+  Napi::Object o = Napi::Object::New(env);
+  bool v4 = ifa->ifa_family == AF_INET;
+  o.Set("family", v4 ? 4 : 6);
+  o.Set("link", ifa->ifa_index);
+  o.Set("prefixLen", ifa->ifa_prefixlen);
+  o.Set("scope", enumName(env, ifa->ifa_scope, kScopes));
+  uint32_t flags = ifa->ifa_flags;
+  const rtattr *local = nullptr, *address = nullptr;
+  for (auto a : Attrs(IFA_RTA(ifa), IFA_PAYLOAD(h))) {
+    switch (attrType(a)) {
+      case IFA_LOCAL: local = a; break;
+      case IFA_ADDRESS: address = a; break;
+      case IFA_BROADCAST: o.Set("broadcast", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
+      case IFA_LABEL: o.Set("label", std::string(attrStr(a))); break;
+      case IFA_FLAGS: flags = attrGet<uint32_t>(a); break;
+      case IFA_CACHEINFO: {
+        auto ci = attrGet<ifa_cacheinfo>(a);
+        o.Set("validLft", lifetimeValue(env, ci.ifa_valid));
+        o.Set("preferredLft", lifetimeValue(env, ci.ifa_prefered));
+        break;
+      }
+    }
+  }
+  // Without IFA_LOCAL (IPv6, not point-to-point) IFA_ADDRESS is the address;
+  // with both, a different IFA_ADDRESS is the peer.
+  const rtattr* self = local ? local : address;
+  if (self) {
+    Napi::Value ip = ipString(env, RTA_DATA(self), RTA_PAYLOAD(self));
+    o.Set("local", ip);
+    o.Set("address", ip.As<Napi::String>().Utf8Value() + "/" + std::to_string(ifa->ifa_prefixlen));
+  }
+  if (local && address &&
+      (RTA_PAYLOAD(local) != RTA_PAYLOAD(address) || std::memcmp(RTA_DATA(local), RTA_DATA(address), RTA_PAYLOAD(local))))
+    o.Set("peer", ipString(env, RTA_DATA(address), RTA_PAYLOAD(address)));
+  o.Set("flags", flagNames(env, flags, v4 ? Names(kFlags4) : Names(kFlags6)));
+  return o;
+}
+
+Napi::Value decodeAddrs(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeAddr); }
+
+RegisterDecoders decoders{{RTM_NEWADDR, decodeAddr}, {RTM_DELADDR, decodeAddr}};
+
+RegisterOps ops{
+    {"addrAdd", false, false, encodeAddrAdd, nullptr},
+    {"addrReplace", false, false, encodeAddrReplace, nullptr},
+    {"addrDel", false, false, encodeAddrDel, nullptr},
+    {"addrList", true, true, encodeAddrList, decodeAddrs},
+};
+
+}  // namespace
+
+}  // namespace rtnl

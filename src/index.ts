@@ -10,3 +10,5 @@ export { Netns, type NsRef, NETNS_RUN_DIR, createNetns, deleteNetns, openNetns, 
 export * from './neigh.js';
 export * from './fdb.js';
 export * from './events.js';
+export * from './addr.js';
+export * from './route.js';

@@ -8,6 +8,8 @@ import { type FdbEntry, type FdbFilter, type FdbRef, type FdbSpec, fdbFilterArg,
 import { type Link, type LinkFilter, type LinkRef, type LinkSpec, type LinkUpdate, linkFilterArg, linkLabel, linkRefArg, linkSpecArg, linkUpdateArg } from './link.js';
 import { type Neighbour, type NeighFilter, type NeighRef, type NeighSpec, neighFilterArg, neighLabel, neighRefArg, neighSpecArg } from './neigh.js';
 import type { NsRef } from './netns.js';
+import { type AddrFilter, type AddrRef, type AddrSpec, type Address, addrFilterArg, addrLabel, addrRefArg, addrSpecArg } from './addr.js';
+import { type Route, type RouteFilter, type RouteGetOptions, type RouteSpec, routeFilterArg, routeGetArg, routeLabel, routeSpecArg } from './route.js';
 import { type Request, request } from './request.js';
 import * as v from './validate.js';
 
@@ -78,9 +80,57 @@ export abstract class Verbs<M extends Mode> {
 
   // ---- addresses: verbs go below this line (types and validation in src/addr.ts) ----
 
+  /** Assigns an address (`ip addr add`). Fails with EEXIST if the interface has it already. */
+  addrAdd(addr: AddrSpec): Out<M, void> {
+    return this.run(request<void>('addrAdd', addrSpecArg(addr), addrLabel(addr)));
+  }
+
+  /** Assigns an address or updates the one there (`ip addr replace`): flags, lifetimes, label. */
+  addrReplace(addr: AddrSpec): Out<M, void> {
+    return this.run(request<void>('addrReplace', addrSpecArg(addr), addrLabel(addr)));
+  }
+
+  /** Removes an address (`ip addr del`); one that is not there is EADDRNOTAVAIL. */
+  addrDel(addr: AddrRef): Out<M, void> {
+    return this.run(request<void>('addrDel', addrRefArg(addr), addrLabel(addr)));
+  }
+
+  /** Lists addresses; filters are applied by the kernel. */
+  addrList(filter?: AddrFilter): Out<M, Address[]> {
+    return this.run(request<Address[]>('addrList', addrFilterArg(filter), ''));
+  }
 
   // ---- routes: verbs go below this line (types and validation in src/route.ts) ----
 
+  /** Installs a route (`ip route add`). Fails with EEXIST if the same route exists. */
+  routeAdd(route: RouteSpec): Out<M, void> {
+    return this.run(request<void>('routeAdd', routeSpecArg(route), routeLabel(route)));
+  }
+
+  /** Installs a route or replaces the one with the same key (`ip route replace`). */
+  routeReplace(route: RouteSpec): Out<M, void> {
+    return this.run(request<void>('routeReplace', routeSpecArg(route), routeLabel(route)));
+  }
+
+  /** Adds a route after existing ones with the same key (`ip route append`): IPv6 merges it into a multipath route. */
+  routeAppend(route: RouteSpec): Out<M, void> {
+    return this.run(request<void>('routeAppend', routeSpecArg(route), routeLabel(route)));
+  }
+
+  /** Deletes the first route matching every field given (`ip route del`); none is ESRCH. */
+  routeDel(route: RouteSpec): Out<M, void> {
+    return this.run(request<void>('routeDel', routeSpecArg(route), routeLabel(route)));
+  }
+
+  /** Asks the kernel which route it would use for dst (`ip route get`). */
+  routeGet(dst: string, opts?: RouteGetOptions): Out<M, Route> {
+    return this.run(request<Route>('routeGet', routeGetArg(dst, opts), dst));
+  }
+
+  /** Lists routes of the main table unless `table` says otherwise; filters are applied by the kernel. */
+  routeList(filter?: RouteFilter): Out<M, Route[]> {
+    return this.run(request<Route[]>('routeList', routeFilterArg(filter), ''));
+  }
 
   // ---- neighbours: verbs go below this line (types and validation in src/neigh.ts) ----
 

@@ -1,0 +1,143 @@
+/**
+ * Interface addresses: what you assign ({@link AddrSpec}) and what the
+ * kernel reports ({@link Address}). Lifetimes are seconds; `Infinity` is the
+ * kernel's "forever" both ways (note that `JSON.stringify` prints it as null).
+ * @module
+ */
+import { isIP } from 'node:net';
+import { RtnlInputError } from './errors.js';
+import * as v from './validate.js';
+
+/** Address (and route) scopes as iproute2 names them; other scopes are numbers. */
+export type Scope = 'universe' | 'site' | 'link' | 'host' | 'nowhere';
+
+/** Flags an address can be created with (IFA_FLAGS). */
+export type AddrSettableFlag = 'nodad' | 'optimistic' | 'homeaddress' | 'managetempaddr' | 'noprefixroute' | 'mcautojoin';
+/** Flags the kernel reports; `secondary` (IPv4) and `temporary` (IPv6) are the same bit. */
+export type AddrFlag = AddrSettableFlag | 'secondary' | 'temporary' | 'dadfailed' | 'deprecated' | 'tentative' | 'permanent' | 'stableprivacy';
+
+/** An address to assign (`ip addr add`). */
+export interface AddrSpec {
+  /** ifindex of the interface. */
+  link: number;
+  /** The address with its prefix length, e.g. `10.1.0.2/24` or `fd00::2/64`; without one, a host prefix (/32, /128). */
+  address: string;
+  /** The remote end on a point-to-point link (`peer`); the prefix length of `address` then applies to it. */
+  peer?: string;
+  /** IPv4 broadcast address. */
+  broadcast?: string;
+  /** IPv4 label, e.g. `eth0:1` (at most 15 bytes); the kernel defaults it to the interface name. */
+  label?: string;
+  scope?: Scope | number;
+  flags?: AddrSettableFlag[];
+  /** Valid lifetime in seconds, or Infinity (the default). */
+  validLft?: number;
+  /** Preferred lifetime in seconds, or Infinity; defaults to `validLft` (the kernel refuses preferred > valid). */
+  preferredLft?: number;
+}
+
+/** Identifies an address to delete: the interface and the address with its prefix; `peer` narrows the match but is not needed. */
+export type AddrRef = Pick<AddrSpec, 'link' | 'address' | 'peer'>;
+
+/** An address as the kernel reports it. */
+export interface Address {
+  family: 4 | 6;
+  /** ifindex of the interface. */
+  link: number;
+  /** `local/prefixLen`, e.g. `10.1.0.2/24`. */
+  address: string;
+  /** The address itself (IFA_LOCAL, or IFA_ADDRESS when there is no IFA_LOCAL). */
+  local: string;
+  prefixLen: number;
+  /** The remote end, on point-to-point addresses. */
+  peer?: string;
+  broadcast?: string;
+  /** IPv4 label. */
+  label?: string;
+  scope: Scope | number;
+  flags: AddrFlag[];
+  /** Seconds left, or Infinity. */
+  validLft?: number;
+  /** Seconds left, or Infinity. */
+  preferredLft?: number;
+}
+
+/** Filters applied by the kernel to an address dump. */
+export interface AddrFilter {
+  /** Only addresses on this ifindex. */
+  link?: number;
+  /** Only IPv4 or only IPv6 addresses. */
+  family?: 4 | 6;
+}
+
+const SETTABLE: readonly AddrSettableFlag[] = ['nodad', 'optimistic', 'homeaddress', 'managetempaddr', 'noprefixroute', 'mcautojoin'];
+const SCOPES: readonly Scope[] = ['universe', 'site', 'link', 'host', 'nowhere'];
+
+/** @internal An IP address with an optional `/len`, split; the length defaults to the host length. */
+export function cidr(field: string, x: unknown): { ip: string; len: number; family: 4 | 6 } {
+  if (typeof x !== 'string') throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${String(x)}`);
+  const [ip, len, extra] = x.split('/');
+  const family = isIP(ip!) as 0 | 4 | 6;
+  if (!family || extra !== undefined) throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${x}`);
+  const max = family === 4 ? 32 : 128;
+  if (len === undefined) return { ip: ip!, len: max, family };
+  if (!/^\d{1,3}$/.test(len) || Number(len) > max) throw new RtnlInputError(field, `prefix length must be 0 to ${max}, got ${len}`);
+  return { ip: ip!, len: Number(len), family };
+}
+
+/** @internal A scope name or number. */
+export function scopeArg(field: string, x: unknown): Scope | number {
+  return typeof x === 'number' ? v.uint(field, x, 0xff) : v.oneOf(field, x, SCOPES);
+}
+
+/** @internal An IP family as a filter takes it. */
+export function familyArg(field: string, x: unknown): 4 | 6 {
+  if (x !== 4 && x !== 6) throw new RtnlInputError(field, `expected 4 or 6, got ${String(x)}`);
+  return x;
+}
+
+const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0xfffffffe));
+
+function addrBase(a: AddrRef, known: string[]): Record<string, unknown> {
+  if (!a || typeof a !== 'object') throw new RtnlInputError('address', 'expected { link, address, ... }');
+  v.noExtraKeys(a, '', new Set(known));
+  if (a.link === undefined) throw new RtnlInputError('link', 'required');
+  const c = cidr('address', a.address);
+  const out: Record<string, unknown> = { link: ifindex('link', a.link), local: c.ip, prefixLen: c.len };
+  if (a.peer !== undefined) out.peer = v.ip('peer', a.peer, c.family);
+  return out;
+}
+
+/** @internal Validates an address spec into the native codec's argument. */
+export function addrSpecArg(a: AddrSpec): Record<string, unknown> {
+  const out = addrBase(a, ['link', 'address', 'peer', 'broadcast', 'label', 'scope', 'flags', 'validLft', 'preferredLft']);
+  Object.assign(out, v.pick(a, '', {
+    broadcast: (f, x) => v.ip(f, x, 4), label: (f, x) => v.str(f, x, 15), scope: scopeArg,
+    flags: (f, x) => {
+      if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
+      return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, SETTABLE));
+    },
+    validLft: lifetime, preferredLft: lifetime,
+  }));
+  if (out.broadcast !== undefined && cidr('address', a.address).family !== 4) throw new RtnlInputError('broadcast', 'IPv4 addresses only');
+  const valid = (out.validLft ?? Infinity) as number, pref = (out.preferredLft ?? valid) as number;
+  if (pref > valid) throw new RtnlInputError('preferredLft', `must not exceed validLft (${valid})`);
+  return out;
+}
+
+/** @internal */
+export function addrRefArg(a: AddrRef): Record<string, unknown> {
+  return addrBase(a, ['link', 'address', 'peer']);
+}
+
+/** @internal */
+export function addrFilterArg(f: AddrFilter = {}): Record<string, unknown> {
+  v.noExtraKeys(f, '', new Set(['link', 'family']));
+  return v.pick(f, '', { link: ifindex, family: familyArg });
+}
+
+/** @internal How an address is named in errors. */
+export function addrLabel(a: AddrRef): string {
+  return `${String(a?.address)} on ifindex ${String(a?.link)}`;
+}
