@@ -201,7 +201,7 @@ export async function tcpEcho(clientNs: string, serverNs: string, serverIp: stri
       { env: childEnv, timeout: 10000 });
     const [seen, echoed] = stdout.trim().split('\n');
     if (echoed !== 'hello') throw new Error(`TCP echo from ${clientNs} to ${serverIp} failed: ${JSON.stringify(stdout)}`);
-    return seen!;
+    return seen!.replace(/^::ffff:/, ''); // a dual-stack listener reports IPv4 clients v4-mapped
   } finally {
     server.kill();
   }

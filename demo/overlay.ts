@@ -22,8 +22,8 @@ async function main(): Promise<void> {
     for (const n of c.nodes) {
       const vx = n.h.linkGet('vxlan0');
       console.log(`${n.name}  vxlan0 ${vx.address} local ${vx.kind === 'vxlan' ? vx.local : '?'}  pods: ${n.pods.map((p) => `${p.name} ${p.ip}`).join(', ')}`);
-      for (const r of n.h.routeList({ link: n.vxlan })) console.log(`  route ${r.dst} via ${r.gateway} dev vxlan0 ${(r.flags ?? []).join(' ')}`);
-      for (const e of n.h.neighList({ link: n.vxlan })) console.log(`  neigh ${e.address} lladdr ${e.lladdr} ${e.state}`);
+      for (const r of n.h.routeList({ link: n.vxlan, family: 4 })) console.log(`  route ${r.dst} via ${r.gateway} dev vxlan0 ${(r.flags ?? []).join(' ')}`);
+      for (const e of n.h.neighList({ link: n.vxlan, family: 4 })) console.log(`  neigh ${e.address} lladdr ${e.lladdr} ${e.state}`);
       for (const f of n.h.fdbList({ link: n.vxlan })) console.log(`  fdb   ${f.mac} dst ${f.dst} ${f.state}`);
     }
 
