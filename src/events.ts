@@ -15,7 +15,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { RtnlInputError } from './errors.js';
+import type { Address } from './addr.js';
+import type { FdbEntry } from './fdb.js';
 import type { Link } from './link.js';
+import type { Neighbour } from './neigh.js';
+import type { Route } from './route.js';
 import { native } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import * as v from './validate.js';
@@ -39,32 +43,32 @@ export interface LinkEvent {
   value: Link;
 }
 
-/** An address was added, changed or removed; the value is the decoded address, the same object address listings return (its concrete type lives with the address API). */
+/** An address was added, changed or removed; the value is what {@link Verbs.addrList} returns. */
 export interface AddressEvent {
   kind: 'address';
   action: EventAction;
-  value: Record<string, unknown>;
+  value: Address;
 }
 
-/** A route was added, changed or removed; the value is the decoded route, the same object route listings return (its concrete type lives with the route API). */
+/** A route was added, changed or removed; the value is what {@link Verbs.routeList} returns. */
 export interface RouteEvent {
   kind: 'route';
   action: EventAction;
-  value: Record<string, unknown>;
+  value: Route;
 }
 
-/** A neighbour (ARP/NDP) entry was added, changed or removed; the value is the decoded entry (its concrete type lives with the neighbour API). */
+/** A neighbour (ARP/NDP) entry was added, changed or removed; the value is what {@link Verbs.neighList} returns. */
 export interface NeighbourEvent {
   kind: 'neighbour';
   action: EventAction;
-  value: Record<string, unknown>;
+  value: Neighbour;
 }
 
-/** A bridge/vxlan FDB entry was added, changed or removed; the value is the decoded entry (its concrete type lives with the FDB API). */
+/** A bridge/vxlan FDB entry was added, changed or removed; the value is what {@link Verbs.fdbList} returns. */
 export interface FdbEntryEvent {
   kind: 'fdb';
   action: EventAction;
-  value: Record<string, unknown>;
+  value: FdbEntry;
 }
 
 /** A change notification, discriminated by `kind`. */
@@ -113,16 +117,7 @@ export type SubscriptionEvents = {
   close: [];
 };
 
-interface NativeSubscription {
-  close(): void;
-  ref(): void;
-  unref(): void;
-}
-type OnItems = (items: SubscriptionItem[], error?: Error) => void;
-// The addon's class (exported by native/events.cc).
-const addon = native as unknown as {
-  Subscription: new (ns: number | string | undefined, kinds: EventKind[], rcvbuf: number, onItems: OnItems) => NativeSubscription;
-};
+type NativeSubscription = InstanceType<typeof native.Subscription>;
 
 const DEFAULT_RCVBUF = 8 * 1024 * 1024;
 const DEFAULT_QUEUE_LIMIT = 10_000;
@@ -205,7 +200,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     super();
     this.kinds = kinds;
     this.#queueLimit = queueLimit;
-    this.#native = new addon.Subscription(ns, kinds, rcvbuf, (items, error) => this.#deliver(items, error));
+    this.#native = new native.Subscription(ns, kinds, rcvbuf, (items, error) => this.#deliver(items, error));
   }
 
   /** True once closed. */

@@ -18,8 +18,8 @@ export class Batch extends Verbs<'batch'> {
   /** @internal */
   readonly requests: NativeRequest[] = [];
   /** @internal */
-  protected run<T>(req: Request<T>): void {
-    this.requests.push(req.native);
+  protected run<T>(build: () => Request<T>): void {
+    this.requests.push(build().native);
   }
 }
 
@@ -42,16 +42,16 @@ export class AsyncHandle extends Verbs<'async'> {
     this.#h = h;
   }
   /** @internal */
-  protected run<T>(req: Request<T>): Promise<T> {
+  protected run<T>(build: () => Request<T>): Promise<T> {
     try {
-      return this.#h().execAsync(...req.native) as Promise<T>;
+      return this.#h().execAsync(...build().native) as Promise<T>;
     } catch (e) {
       return Promise.reject(e);
     }
   }
   /** Like {@link Handle.batch}, off the main thread. */
   async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
-    return settle(await this.#h().batchAsync(record(fill)));
+    return settle(await this.#h().batchAsync(record(fill))); // async: a throw in fill rejects
   }
 }
 
@@ -98,8 +98,8 @@ export class Handle extends Verbs<'sync'> {
   }
 
   /** @internal */
-  protected run<T>(req: Request<T>): T {
-    return this.#live().exec(...req.native) as T;
+  protected run<T>(build: () => Request<T>): T {
+    return this.#live().exec(...build().native) as T;
   }
 
   #live(): NativeHandle {

@@ -15,7 +15,15 @@ interface NativeHandle {
   close(): void;
 }
 
+interface NativeSubscription {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 interface Native {
+  /** A multicast subscription polled on the event loop; onItems gets decoded events (native/events.cc). */
+  Subscription: new (ns: number | string | undefined, kinds: string[], rcvbuf: number, onItems: (items: never[], error?: Error) => void) => NativeSubscription;
   ops: Record<string, number>;
   Handle: new (ns?: number | string) => NativeHandle;
   encode(reqs: NativeRequest[]): Buffer;

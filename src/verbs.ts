@@ -20,37 +20,41 @@ export type Out<M extends Mode, T> = M extends 'sync' ? T : M extends 'async' ? 
 
 /** Object+Verb operations, Go netlink style. Each is one request to the kernel: none hides a second round trip. */
 export abstract class Verbs<M extends Mode> {
-  /** @internal */
-  protected abstract run<T>(req: Request<T>): Out<M, T>;
+  /**
+   * @internal Runs the request that build() makes. build() validates, so it
+   * is called inside run: the async mode turns a validation error into a
+   * rejected Promise instead of a synchronous throw.
+   */
+  protected abstract run<T>(build: () => Request<T>): Out<M, T>;
 
   /** Creates a link (`ip link add`). Fails with EEXIST if the name is taken. */
   linkAdd(spec: LinkSpec): Out<M, void> {
-    return this.run(request<void>('linkAdd', linkSpecArg(spec), spec?.name ?? ''));
+    return this.run(() => request<void>('linkAdd', linkSpecArg(spec), spec?.name ?? ''));
   }
 
   /** Deletes a link (`ip link del`); deleting one end of a veth deletes both. */
   linkDel(ref: LinkRef): Out<M, void> {
-    return this.run(request<void>('linkDel', linkRefArg(ref), linkLabel(ref)));
+    return this.run(() => request<void>('linkDel', linkRefArg(ref), linkLabel(ref)));
   }
 
   /** Deletes every link in an interface group at once (`ip link del group N`): far cheaper than one by one. */
   linkDelGroup(group: number): Out<M, void> {
-    return this.run(request<void>('linkDel', { linkGroup: v.uint('group', group, 0xffffffff, 1) }, `group ${group}`));
+    return this.run(() => request<void>('linkDel', { linkGroup: v.uint('group', group, 0xffffffff, 1) }, `group ${group}`));
   }
 
   /** Reads one link (`ip link show dev X`); throws ENODEV if there is none. */
   linkGet(ref: LinkRef): Out<M, Link> {
-    return this.run(request<Link>('linkGet', linkRefArg(ref), linkLabel(ref)));
+    return this.run(() => request<Link>('linkGet', linkRefArg(ref), linkLabel(ref)));
   }
 
   /** Lists links; filters are applied by the kernel. */
   linkList(filter?: LinkFilter): Out<M, Link[]> {
-    return this.run(request<Link[]>('linkList', linkFilterArg(filter), ''));
+    return this.run(() => request<Link[]>('linkList', linkFilterArg(filter), ''));
   }
 
   /** Changes a link in one request: any of up, mtu, name, address, master, txqlen, alias, group, namespace. */
   linkSet(ref: LinkRef, update: LinkUpdate): Out<M, void> {
-    return this.run(request<void>('linkSet', linkUpdateArg(ref, update), linkLabel(ref)));
+    return this.run(() => request<void>('linkSet', linkUpdateArg(ref, update), linkLabel(ref)));
   }
 
   /** `ip link set X up`. */
@@ -82,76 +86,76 @@ export abstract class Verbs<M extends Mode> {
 
   /** Assigns an address (`ip addr add`). Fails with EEXIST if the interface has it already. */
   addrAdd(addr: AddrSpec): Out<M, void> {
-    return this.run(request<void>('addrAdd', addrSpecArg(addr), addrLabel(addr)));
+    return this.run(() => request<void>('addrAdd', addrSpecArg(addr), addrLabel(addr)));
   }
 
   /** Assigns an address or updates the one there (`ip addr replace`): flags, lifetimes, label. */
   addrReplace(addr: AddrSpec): Out<M, void> {
-    return this.run(request<void>('addrReplace', addrSpecArg(addr), addrLabel(addr)));
+    return this.run(() => request<void>('addrReplace', addrSpecArg(addr), addrLabel(addr)));
   }
 
   /** Removes an address (`ip addr del`); one that is not there is EADDRNOTAVAIL. */
   addrDel(addr: AddrRef): Out<M, void> {
-    return this.run(request<void>('addrDel', addrRefArg(addr), addrLabel(addr)));
+    return this.run(() => request<void>('addrDel', addrRefArg(addr), addrLabel(addr)));
   }
 
   /** Lists addresses; filters are applied by the kernel. */
   addrList(filter?: AddrFilter): Out<M, Address[]> {
-    return this.run(request<Address[]>('addrList', addrFilterArg(filter), ''));
+    return this.run(() => request<Address[]>('addrList', addrFilterArg(filter), ''));
   }
 
   // ---- routes: verbs go below this line (types and validation in src/route.ts) ----
 
   /** Installs a route (`ip route add`). Fails with EEXIST if the same route exists. */
   routeAdd(route: RouteSpec): Out<M, void> {
-    return this.run(request<void>('routeAdd', routeSpecArg(route), routeLabel(route)));
+    return this.run(() => request<void>('routeAdd', routeSpecArg(route), routeLabel(route)));
   }
 
   /** Installs a route or replaces the one with the same key (`ip route replace`). */
   routeReplace(route: RouteSpec): Out<M, void> {
-    return this.run(request<void>('routeReplace', routeSpecArg(route), routeLabel(route)));
+    return this.run(() => request<void>('routeReplace', routeSpecArg(route), routeLabel(route)));
   }
 
   /** Adds a route after existing ones with the same key (`ip route append`): IPv6 merges it into a multipath route. */
   routeAppend(route: RouteSpec): Out<M, void> {
-    return this.run(request<void>('routeAppend', routeSpecArg(route), routeLabel(route)));
+    return this.run(() => request<void>('routeAppend', routeSpecArg(route), routeLabel(route)));
   }
 
   /** Deletes the first route matching every field given (`ip route del`); none is ESRCH. */
   routeDel(route: RouteSpec): Out<M, void> {
-    return this.run(request<void>('routeDel', routeSpecArg(route), routeLabel(route)));
+    return this.run(() => request<void>('routeDel', routeSpecArg(route), routeLabel(route)));
   }
 
   /** Asks the kernel which route it would use for dst (`ip route get`). */
   routeGet(dst: string, opts?: RouteGetOptions): Out<M, Route> {
-    return this.run(request<Route>('routeGet', routeGetArg(dst, opts), dst));
+    return this.run(() => request<Route>('routeGet', routeGetArg(dst, opts), dst));
   }
 
   /** Lists routes of the main table unless `table` says otherwise; filters are applied by the kernel. */
   routeList(filter?: RouteFilter): Out<M, Route[]> {
-    return this.run(request<Route[]>('routeList', routeFilterArg(filter), ''));
+    return this.run(() => request<Route[]>('routeList', routeFilterArg(filter), ''));
   }
 
   // ---- neighbours: verbs go below this line (types and validation in src/neigh.ts) ----
 
   /** Adds an ARP/NDP entry (`ip neigh add`); fails with EEXIST if there is one for the address on that device. */
   neighAdd(spec: NeighSpec): Out<M, void> {
-    return this.run(request<void>('neighAdd', neighSpecArg(spec), neighLabel(spec)));
+    return this.run(() => request<void>('neighAdd', neighSpecArg(spec), neighLabel(spec)));
   }
 
   /** Creates or overwrites an ARP/NDP entry (`ip neigh replace`). */
   neighReplace(spec: NeighSpec): Out<M, void> {
-    return this.run(request<void>('neighReplace', neighSpecArg(spec), neighLabel(spec)));
+    return this.run(() => request<void>('neighReplace', neighSpecArg(spec), neighLabel(spec)));
   }
 
   /** Deletes an ARP/NDP entry (`ip neigh del`); ENOENT if there is none. */
   neighDel(ref: NeighRef): Out<M, void> {
-    return this.run(request<void>('neighDel', neighRefArg(ref), neighLabel(ref)));
+    return this.run(() => request<void>('neighDel', neighRefArg(ref), neighLabel(ref)));
   }
 
   /** Lists ARP and NDP entries (never FDB entries); filters are applied by the kernel. */
   neighList(filter?: NeighFilter): Out<M, Neighbour[]> {
-    return this.run(request<Neighbour[]>('neighList', neighFilterArg(filter), ''));
+    return this.run(() => request<Neighbour[]>('neighList', neighFilterArg(filter), ''));
   }
 
 
@@ -159,7 +163,7 @@ export abstract class Verbs<M extends Mode> {
 
   /** Adds a bridge FDB entry (`bridge fdb add`); fails with EEXIST if the MAC is there already. */
   fdbAdd(spec: FdbSpec): Out<M, void> {
-    return this.run(request<void>('fdbAdd', fdbSpecArg(spec), fdbLabel(spec)));
+    return this.run(() => request<void>('fdbAdd', fdbSpecArg(spec), fdbLabel(spec)));
   }
 
   /**
@@ -168,22 +172,22 @@ export abstract class Verbs<M extends Mode> {
    * VTEP, this builds the flood list of a `learning: false` VXLAN device.
    */
   fdbAppend(spec: FdbSpec): Out<M, void> {
-    return this.run(request<void>('fdbAppend', fdbSpecArg(spec), fdbLabel(spec)));
+    return this.run(() => request<void>('fdbAppend', fdbSpecArg(spec), fdbLabel(spec)));
   }
 
   /** Creates or overwrites a bridge FDB entry (`bridge fdb replace`). */
   fdbReplace(spec: FdbSpec): Out<M, void> {
-    return this.run(request<void>('fdbReplace', fdbSpecArg(spec), fdbLabel(spec)));
+    return this.run(() => request<void>('fdbReplace', fdbSpecArg(spec), fdbLabel(spec)));
   }
 
   /** Deletes a bridge FDB entry, or one VXLAN remote of it when `dst` is given (`bridge fdb del`). */
   fdbDel(ref: FdbRef): Out<M, void> {
-    return this.run(request<void>('fdbDel', fdbRefArg(ref), fdbLabel(ref)));
+    return this.run(() => request<void>('fdbDel', fdbRefArg(ref), fdbLabel(ref)));
   }
 
   /** Lists bridge FDB entries (never ARP/NDP entries); filters are applied by the kernel. */
   fdbList(filter?: FdbFilter): Out<M, FdbEntry[]> {
-    return this.run(request<FdbEntry[]>('fdbList', fdbFilterArg(filter), ''));
+    return this.run(() => request<FdbEntry[]>('fdbList', fdbFilterArg(filter), ''));
   }
 
 
