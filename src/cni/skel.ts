@@ -55,6 +55,16 @@ export interface PluginOutcome {
 /** Code for errors that are not CniErrors (as Go's skel: "internal"). */
 const INTERNAL = 999;
 
+/** The config's cniVersion when it is one we speak. */
+function askedVersion(stdin: string): CniVersion | undefined {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown } | null)?.cniVersion;
+    return isSupportedVersion(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs one invocation without touching the process: for tests and embedding. */
 export async function invokePlugin(
   handlers: PluginHandlers, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
@@ -63,15 +73,12 @@ export async function invokePlugin(
   let errVersion: string = CURRENT_VERSION;
   try {
     const penv = parseEnv(env);
+    // Answer (and fail) in the runtime's version when it told us one we speak.
+    errVersion = askedVersion(stdin) ?? CURRENT_VERSION;
     if (penv.command === 'VERSION') {
-      // Answer in the runtime's version when it told us one we speak.
-      let asked: unknown;
-      try { asked = (JSON.parse(stdin || '{}') as { cniVersion?: unknown }).cniVersion; } catch { asked = undefined; }
-      const cniVersion = isSupportedVersion(asked) ? asked : CURRENT_VERSION;
-      return { stdout: JSON.stringify({ cniVersion, supportedVersions: versions }), exitCode: 0 };
+      return { stdout: JSON.stringify({ cniVersion: errVersion, supportedVersions: versions }), exitCode: 0 };
     }
     const { conf, raw } = parseConfig(stdin, penv.command);
-    errVersion = conf.cniVersion;
     if (!versions.includes(conf.cniVersion)) {
       throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${conf.cniVersion}", plugin supports [${versions.join(' ')}]`);
     }
