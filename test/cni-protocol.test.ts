@@ -207,6 +207,7 @@ t.test('execIpam drives the real rtnl-ipam', async (t) => {
   fs.symlinkSync(path.resolve(__dirname, '../../bin/rtnl-ipam'), path.join(dir, 'rtnl-ipam'));
   const env: NodeJS.ProcessEnv = { ...process.env, ...ENV, CNI_PATH: dir };
   delete env.NODE_EXTRA_CA_CERTS;
+  delete env.NODE_OPTIONS;
   const cfg = { cniVersion: '1.0.0', name: 'deleg', type: 'bridge', ipam: { type: 'rtnl-ipam', dataDir: dir, ranges: [[{ subnet: '10.20.0.0/24' }]] } };
   const r = await execIpam('rtnl-ipam', 'ADD', cfg, env);
   t.same(r.ips, [{ address: '10.20.0.2/24', gateway: '10.20.0.1' }]);

@@ -70,11 +70,10 @@ export async function invokePlugin(
   handlers: PluginHandlers, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
 ): Promise<PluginOutcome> {
   const versions = options.versions ?? SUPPORTED_VERSIONS;
-  let errVersion: string = CURRENT_VERSION;
+  // Answer (and fail) in the runtime's version when it told us one we speak.
+  const errVersion = askedVersion(stdin) ?? CURRENT_VERSION;
   try {
     const penv = parseEnv(env);
-    // Answer (and fail) in the runtime's version when it told us one we speak.
-    errVersion = askedVersion(stdin) ?? CURRENT_VERSION;
     if (penv.command === 'VERSION') {
       return { stdout: JSON.stringify({ cniVersion: errVersion, supportedVersions: versions }), exitCode: 0 };
     }
