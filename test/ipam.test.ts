@@ -239,8 +239,16 @@ t.test('GC releases every entry not in valid-attachments', (t) => {
   t.match(gc([], 'cni.dev/valid-attachments', '1.0.0').json, { code: 1, msg: /does not allow GC/ });
   t.equal(store(dir).size, 1);
   t.match(run({ ...conf }, { cmd: 'GC' }).json, { code: 7 }, 'GC without the list is refused, not a wipe');
+  // Debris: an empty address file (a host-local writer killed between create and
+  // write) goes once it is a minute old; a live process's temp file stays until old.
+  const d = path.join(dir, 'net1');
+  const ago = new Date(Date.now() - 120_000);
+  for (const f of ['10.10.0.200', '10.10.0.201', `.rtnl-tmp.${process.pid}.0.a`, `.rtnl-tmp.${process.pid}.1.b`]) fs.writeFileSync(path.join(d, f), '');
+  fs.utimesSync(path.join(d, '10.10.0.200'), ago, ago);
+  fs.utimesSync(path.join(d, `.rtnl-tmp.${process.pid}.1.b`), ago, ago);
   t.equal(gc([]).code, 0);
-  t.equal(store(dir).size, 0, 'an empty list releases everything');
+  t.same([...store(dir).keys()], ['10.10.0.201'], 'an empty list releases every owned entry; a fresh empty file stays');
+  t.same(debris(dir), [`.rtnl-tmp.${process.pid}.0.a`], 'a live process\'s fresh temp file stays, an old one goes');
   t.end();
 });
 

@@ -3,7 +3,6 @@
  * host-local does), or random probing for blocks too large to walk.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { CniError } from '../cni/types.js';
 import { rangeText, type Range } from './config.js';
 import { formatIp, lastOf, type Ip } from './ip.js';
@@ -56,8 +55,11 @@ function resumePoint(set: Range[], last: Ip | undefined): [number, bigint] {
   return [n, set[n]!.start];
 }
 
+/** A random bigint below n: spreading addresses needs no crypto (and node:crypto costs start-up time). */
 function randomBelow(n: bigint): bigint {
-  return BigInt(`0x${randomBytes(24).toString('hex')}`) % n;
+  let r = 0n;
+  for (let i = 0; i < 6; i++) r = (r << 32n) | BigInt(Math.floor(Math.random() * 2 ** 32));
+  return r % n;
 }
 
 /** A uniformly random position in the set. */

@@ -70,8 +70,9 @@ function add(ctx: PluginContext): CniResult {
 
 function del(ctx: PluginContext): void {
   const { store } = open(ctx);
-  store.releaseOwner(ctx.env.containerId, ctx.env.ifname);
-  store.sweep();
+  const entries = store.entries();
+  store.releaseOwner(ctx.env.containerId, ctx.env.ifname, entries);
+  store.sweep(entries);
 }
 
 function check(ctx: PluginContext): void {
@@ -98,8 +99,9 @@ function gc(ctx: GcContext): void {
   const ids = new Set(ctx.validAttachments.map((a) => a.containerID.trim()));
   const stale = (e: Entry): boolean => e.owner !== undefined
     && (e.owner.ifname === undefined ? !ids.has(e.owner.id) : !keep.has(`${e.owner.id}\n${e.owner.ifname}`));
-  for (const e of store.entries()) if (stale(e)) store.release(e.name);
-  store.sweep();
+  const entries = store.entries();
+  for (const e of entries) if (stale(e)) store.release(e.name);
+  store.sweep(entries);
 }
 
 function status(ctx: PluginContext): void {

@@ -16,7 +16,6 @@
  * exclusive against ours for the same reason (it creates with O_EXCL).
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { CniError, CniErrorCode } from '../cni/types.js';
@@ -40,8 +39,6 @@ export interface Entry {
   ip: Ip;
   /** Undefined when the file is empty or unreadable. */
   owner: Owner | undefined;
-  /** Modification time in ms. */
-  mtimeMs: number;
 }
 
 /** The file content for an owner, exactly as host-local writes it. */
@@ -60,6 +57,8 @@ function parseOwner(text: string): Owner | undefined {
 function crashPoint(name: string): void {
   if (process.env.RTNL_IPAM_TEST_CRASH === name) process.kill(process.pid, 'SIGKILL');
 }
+
+let tmpSeq = 0;
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
@@ -94,7 +93,7 @@ export class Store {
       if (!ip) continue;
       try {
         const path = join(this.dir, name);
-        out.push({ name, ip, owner: parseOwner(fs.readFileSync(path, 'utf8')), mtimeMs: fs.statSync(path).mtimeMs });
+        out.push({ name, ip, owner: parseOwner(fs.readFileSync(path, 'utf8')) });
       } catch (e) {
         if (errno(e) !== 'ENOENT') throw e; // released meanwhile
       }
@@ -109,7 +108,8 @@ export class Store {
 
   /** Writes a private temp file; the caller links or renames it into place. */
   private writeTemp(content: string): string {
-    const path = join(this.dir, `${TMP_PREFIX}${process.pid}.${randomBytes(6).toString('hex')}`);
+    // pid + counter is unique among live processes; 'wx' refuses a leftover of a dead namesake.
+    const path = join(this.dir, `${TMP_PREFIX}${process.pid}.${tmpSeq++}.${Math.floor(Math.random() * 2 ** 32).toString(16)}`);
     fs.writeFileSync(path, content, { mode: 0o644, flag: 'wx' });
     return path;
   }
@@ -184,22 +184,23 @@ export class Store {
 
   /**
    * Removes temp files left by killed processes (their pid is gone, or they are
-   * old), and empty address files older than a minute (a host-local writer killed
-   * between create and write). Returns how many files went.
+   * old), and, among `entries`, empty address files older than a minute (a
+   * host-local writer killed between create and write). Returns how many files went.
    */
-  sweep(now = Date.now()): number {
+  sweep(entries: Entry[], now = Date.now()): number {
     let n = 0;
+    const old = (path: string): boolean => {
+      try { return now - fs.statSync(path).mtimeMs > DEBRIS_AGE_MS; } catch { return false; }
+    };
     for (const name of fs.readdirSync(this.dir)) {
+      if (!name.startsWith(TMP_PREFIX)) continue;
       const path = join(this.dir, name);
-      let st: fs.Stats;
-      try { st = fs.statSync(path); } catch { continue; }
-      const old = now - st.mtimeMs > DEBRIS_AGE_MS;
-      if (name.startsWith(TMP_PREFIX)) {
-        const pid = Number(name.slice(TMP_PREFIX.length).split('.')[0]);
-        if (old || (pid !== process.pid && !alive(pid))) n += Number(this.releaseAny(path));
-      } else if (old && st.size === 0 && parseIp(name)) {
-        n += Number(this.releaseAny(path));
-      }
+      const pid = Number(name.slice(TMP_PREFIX.length).split('.')[0]);
+      if ((pid !== process.pid && !alive(pid)) || old(path)) n += Number(this.releaseAny(path));
+    }
+    for (const e of entries) {
+      const path = join(this.dir, e.name);
+      if (e.owner === undefined && old(path)) n += Number(this.releaseAny(path));
     }
     return n;
   }
