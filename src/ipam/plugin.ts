@@ -60,7 +60,7 @@ function add(ctx: PluginContext): CniResult {
         `${[...requested.keys()].join(', ')} not in any range set (${cfg.rangeSets.map(rangeSetText).join('; ')})`);
     }
   } catch (e) {
-    for (const name of won) store.release(name); // keep nothing from a failed ADD
+    for (const name of won) store.releaseIfOwned(name, id, ifname); // keep nothing from a failed ADD
     throw e;
   } finally {
     store.close();

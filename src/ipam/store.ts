@@ -171,6 +171,15 @@ export class Store {
     }
   }
 
+  /** Releases `name` only while it still holds (id, ifname): undoing a failed ADD never frees another's address. */
+  releaseIfOwned(name: string, id: string, ifname: string): void {
+    try {
+      if (fs.readFileSync(join(this.dir, name), 'utf8').trim() === ownerText(id, ifname).trim()) this.release(name);
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') throw e;
+    }
+  }
+
   /**
    * Releases what (id, ifname) holds, as host-local does: the exact matches, or
    * when there are none, legacy files holding the id alone. Returns the names released.
