@@ -170,8 +170,8 @@ t.test('requested addresses: CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips', (t)
   const dir = tmpDir(t);
   const conf = netConf(dir, { ranges: [[{ subnet: '10.10.0.0/24' }], [{ subnet: 'fd10::/64' }]] });
   t.same(addrs(run(conf, { id: 'a', args: 'IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.10.0.50,fd10::50' })), ['10.10.0.50/24', 'fd10::50/64']);
-  t.same(addrs(run({ ...conf, args: { cni: { ips: ['10.10.0.51'] } } }, { id: 'b' })), ['10.10.0.51/24', 'fd10::2/64']);
-  t.same(addrs(run({ ...conf, runtimeConfig: { ips: ['fd10::52/64'] } }, { id: 'c' })), ['10.10.0.2/24', 'fd10::52/64']);
+  t.same(addrs(run({ ...conf, args: { cni: { ips: ['10.10.0.51'] } } }, { id: 'b' })), ['10.10.0.51/24', 'fd10::51/64'], 'round robin resumes after a requested address (as host-local)');
+  t.same(addrs(run({ ...conf, runtimeConfig: { ips: ['fd10::60/64'] } }, { id: 'c' })), ['10.10.0.52/24', 'fd10::60/64']);
   const taken = run(conf, { id: 'd', args: 'IP=10.10.0.50' });
   t.match(taken.json, { code: 101, msg: /10\.10\.0\.50 is not available/, details: /another container/ });
   t.match(run(conf, { id: 'd', args: 'IP=10.10.0.1' }).json, { code: 101, details: /gateway/ });

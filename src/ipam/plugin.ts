@@ -48,6 +48,8 @@ function add(ctx: PluginContext): CniResult {
             usable(r, req.value) ? 'it is held by another container' : 'it is the gateway, network or broadcast address');
         }
         won.push(formatIp(req));
+        // As host-local: round robin resumes after a requested address too.
+        if (cfg.allocation === 'sequential') store.setLastReserved(index, req);
         ips.push(ipConfig(req, r));
         return;
       }
