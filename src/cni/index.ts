@@ -1,0 +1,10 @@
+/**
+ * rtnl/cni: the CNI exec protocol for plugins built on rtnl — types, env and
+ * config parsing, results per spec version, the plugin skeleton and IPAM
+ * delegation. Needs no netlink.
+ * @module
+ */
+export * from './types.js';
+export { compareVersions, isSupportedVersion, parseCniArgs, parseEnv, parseConfig, parseResult, parseRoute, parseDns, convertResult, parseAttachments, type VersionedResult } from './protocol.js';
+export { runPlugin, invokePlugin, type PluginHandlers, type PluginContext, type GcContext, type PluginOptions, type PluginOutcome } from './skel.js';
+export { execIpam, findPlugin } from './exec.js';

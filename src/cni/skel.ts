@@ -1,0 +1,123 @@
+/**
+ * The plugin skeleton: one call a plugin's main makes with its handlers; it
+ * parses the environment and stdin, dispatches, and prints the result or the
+ * spec's error JSON.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { convertResult, isSupportedVersion, parseAttachments, parseConfig, parseEnv } from './protocol.js';
+import {
+  CURRENT_VERSION, CniError, CniErrorCode, SUPPORTED_VERSIONS,
+  type CniAttachment, type CniEnv, type CniResult, type CniVersion, type NetConf,
+} from './types.js';
+
+/** What a handler receives. */
+export interface PluginContext {
+  env: CniEnv;
+  /** The validated config; `prevResult` converted to the 1.1.0 shape. */
+  conf: NetConf;
+  /** The config exactly as received: hand this to a delegated (IPAM) plugin. */
+  raw: Record<string, unknown>;
+}
+
+/** What a GC handler receives: the attachments to keep. */
+export interface GcContext extends PluginContext {
+  validAttachments: CniAttachment[];
+}
+
+type Maybe<T> = T | Promise<T>;
+
+/**
+ * A plugin's handlers. ADD returns the result (1.1.0 shape; converted to the
+ * config's version when printed). A missing CHECK/STATUS/GC handler succeeds.
+ * Throw {@link CniError} for a spec error; any other error is printed as code 999.
+ */
+export interface PluginHandlers {
+  add(ctx: PluginContext): Maybe<CniResult>;
+  del(ctx: PluginContext): Maybe<void>;
+  check?(ctx: PluginContext): Maybe<void>;
+  status?(ctx: PluginContext): Maybe<void>;
+  gc?(ctx: GcContext): Maybe<void>;
+}
+
+/** Options of {@link invokePlugin}. */
+export interface PluginOptions {
+  /** Versions this plugin accepts (default: all of {@link SUPPORTED_VERSIONS}). */
+  versions?: readonly CniVersion[];
+}
+
+/** What one invocation produced: what to print and the exit code. */
+export interface PluginOutcome {
+  stdout: string;
+  exitCode: number;
+}
+
+/** Code for errors that are not CniErrors (as Go's skel: "internal"). */
+const INTERNAL = 999;
+
+/** The config's cniVersion when it is one we speak. */
+function askedVersion(stdin: string): CniVersion | undefined {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown } | null)?.cniVersion;
+    return isSupportedVersion(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs one invocation without touching the process: for tests and embedding. */
+export async function invokePlugin(
+  handlers: PluginHandlers, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
+): Promise<PluginOutcome> {
+  const versions = options.versions ?? SUPPORTED_VERSIONS;
+  // Answer (and fail) in the runtime's version when it told us one we speak.
+  const errVersion = askedVersion(stdin) ?? CURRENT_VERSION;
+  try {
+    const penv = parseEnv(env);
+    if (penv.command === 'VERSION') {
+      return { stdout: JSON.stringify({ cniVersion: errVersion, supportedVersions: versions }), exitCode: 0 };
+    }
+    const { conf, raw } = parseConfig(stdin, penv.command);
+    if (!versions.includes(conf.cniVersion)) {
+      throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${conf.cniVersion}", plugin supports [${versions.join(' ')}]`);
+    }
+    const ctx: PluginContext = { env: penv, conf, raw };
+    switch (penv.command) {
+      case 'ADD': {
+        const result = await handlers.add(ctx);
+        return { stdout: JSON.stringify(convertResult(result, conf.cniVersion)), exitCode: 0 };
+      }
+      case 'DEL': await handlers.del(ctx); break;
+      case 'CHECK': await handlers.check?.(ctx); break;
+      case 'STATUS': await handlers.status?.(ctx); break;
+      case 'GC': await handlers.gc?.({ ...ctx, validAttachments: parseAttachments(raw) }); break;
+    }
+    return { stdout: '', exitCode: 0 };
+  } catch (e) {
+    const err = e instanceof CniError ? e : new CniError(INTERNAL, e instanceof Error ? e.message : String(e));
+    return { stdout: JSON.stringify(err.toJSON(errVersion)), exitCode: 1 };
+  }
+}
+
+/**
+ * The plugin main: reads the config from stdin and the CNI_* environment,
+ * calls the handler for CNI_COMMAND, prints the result or the error JSON on
+ * stdout and sets the exit code. Resolves when done.
+ */
+export async function runPlugin(handlers: PluginHandlers, options: PluginOptions = {}): Promise<void> {
+  let stdin = '';
+  // VERSION may come with nothing on stdin; every other command needs the config.
+  try {
+    stdin = readFileSync(0, 'utf8');
+  } catch (e) {
+    if (process.env.CNI_COMMAND !== 'VERSION') {
+      const err = new CniError(CniErrorCode.IoFailure, 'failed to read the network config from stdin', (e as Error).message);
+      process.stdout.write(JSON.stringify(err.toJSON()));
+      process.exitCode = 1;
+      return;
+    }
+  }
+  const out = await invokePlugin(handlers, process.env, stdin, options);
+  process.stdout.write(out.stdout);
+  process.exitCode = out.exitCode;
+}
