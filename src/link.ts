@@ -68,6 +68,7 @@ export interface BridgeSpec extends LinkCommonSpec, BridgeOptions {
   kind: 'bridge';
 }
 
+/** VXLAN attributes (IFLA_VXLAN_*), as set on creation and read back. */
 export interface VxlanOptions {
   /** VXLAN network identifier (24 bits). */
   vni: number;
@@ -107,6 +108,7 @@ export interface VxlanSpec extends LinkCommonSpec, VxlanOptions {
   kind: 'vxlan';
 }
 
+/** macvlan/macvtap mode (`ip link ... type macvlan mode M`). */
 export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
 export interface MacvlanSpec extends LinkCommonSpec {
   kind: 'macvlan' | 'macvtap';
@@ -115,7 +117,9 @@ export interface MacvlanSpec extends LinkCommonSpec {
   mode?: MacvlanMode;
 }
 
+/** ipvlan/ipvtap mode. */
 export type IpvlanMode = 'l2' | 'l3' | 'l3s';
+/** ipvlan/ipvtap port isolation (one of; `bridge` is the kernel default). */
 export type IpvlanFlag = 'bridge' | 'private' | 'vepa';
 export interface IpvlanSpec extends LinkCommonSpec {
   kind: 'ipvlan' | 'ipvtap';
@@ -141,6 +145,7 @@ export interface DummySpec extends LinkCommonSpec {
 export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec;
 /** The kinds rtnl can create. */
 export type LinkKind = LinkSpec['kind'];
+/** Every value {@link LinkKind} can take. */
 export const LINK_KINDS: readonly LinkKind[] = ['veth', 'bridge', 'vxlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan', 'dummy'];
 
 /** Changes to an existing link, sent in one request; `undefined` fields are left alone. */

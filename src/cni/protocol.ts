@@ -88,7 +88,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
 
 // ---- JSON shape checks (the input is untrusted JSON) ----
 
-type Obj = Record<string, unknown>;
+/** A parsed JSON object. */
+export type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function bad(field: string, what: string, code: number = CniErrorCode.InvalidNetworkConfig): CniError {

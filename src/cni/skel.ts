@@ -25,7 +25,8 @@ export interface GcContext extends PluginContext {
   validAttachments: CniAttachment[];
 }
 
-type Maybe<T> = T | Promise<T>;
+/** A handler may answer directly or with a Promise. */
+export type Maybe<T> = T | Promise<T>;
 
 /**
  * A plugin's handlers. ADD returns the result (1.1.0 shape; converted to the
@@ -33,10 +34,15 @@ type Maybe<T> = T | Promise<T>;
  * Throw {@link CniError} for a spec error; any other error is printed as code 999.
  */
 export interface PluginHandlers {
+  /** ADD: attach the container; return the result. */
   add(ctx: PluginContext): Maybe<CniResult>;
+  /** DEL: detach; must succeed when things are already gone. */
   del(ctx: PluginContext): Maybe<void>;
+  /** CHECK: verify the attachment against `prevResult`. */
   check?(ctx: PluginContext): Maybe<void>;
+  /** STATUS: throw (code 50/51) when the plugin cannot serve ADDs. */
   status?(ctx: PluginContext): Maybe<void>;
+  /** GC: release everything not in `ctx.validAttachments`. */
   gc?(ctx: GcContext): Maybe<void>;
 }
 
