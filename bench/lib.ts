@@ -3,6 +3,7 @@
 // so rtnl can be measured against it in the same run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { type Netns, createNetns, deleteNetns } from '../src/index.js';
 
 /** Microseconds since an arbitrary point (monotonic). */
@@ -127,4 +128,55 @@ export function parseArgs(argv: readonly string[]): Map<string, string> {
     else out.set(a.slice(2), 'true');
   }
   return out;
+}
+
+// ---- added for bench/overlay.ts and bench/dump.ts ----
+
+/** 0, 1, ..., n-1. */
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Throws the first rejection of an h.batch result (the batch itself never throws for one request). */
+export function checkBatch(results: readonly PromiseSettledResult<unknown>[]): void {
+  const bad = results.find((r) => r.status === 'rejected');
+  if (bad) throw (bad as PromiseRejectedResult).reason;
+}
+
+/** Runs one `bridge` command (a process per operation), inside ns if given. */
+export function bridge(ns: Netns | undefined, args: readonly string[]): string {
+  const run = () => execFileSync('bridge', args, { encoding: 'utf8', env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  return ns ? ns.run(run) : run();
+}
+
+/** Feeds lines to one `<tool> -batch -` (`ip` or `bridge`), inside ns if given; throws with its stderr if any line failed. */
+export function toolBatch(tool: 'ip' | 'bridge', ns: Netns | undefined, lines: readonly string[]): void {
+  const run = () => spawnSync(tool, ['-batch', '-'], { input: lines.join('\n') + '\n', encoding: 'utf8', env: ENV, maxBuffer: 64 << 20 });
+  const r = ns ? ns.run(run) : run();
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${tool} -batch failed (${r.status}): ${r.stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
+}
+
+/** Runs `ip -j <args>` (inside ns if given) and parses its JSON: what a script reading iproute2 pays for one dump. */
+export function ipJson(ns: Netns | undefined, args: readonly string[]): unknown[] {
+  const run = () => spawnSync('ip', ['-j', ...args], { encoding: 'utf8', env: ENV, maxBuffer: 256 << 20 });
+  const r = ns ? ns.run(run) : run();
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`ip -j ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as unknown[];
+}
+
+/** Reads (value undefined) or writes a sysctl of ns's network namespace: /proc/sys/net belongs to the namespace of the thread that opens it. */
+export function sysctl(ns: Netns, key: string, value?: string): string {
+  const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+  return ns.run(() => {
+    if (value !== undefined) fs.writeFileSync(path, value);
+    return fs.readFileSync(path, 'utf8').trim();
+  });
+}
+
+/** One line about the machine and the tools, for a bench's header. */
+export function envLine(): string {
+  const ipv = execFileSync('ip', ['-V'], { encoding: 'utf8' }).trim();
+  return `Linux ${os.release()}, ${os.cpus().length} CPUs, node ${process.version}, ${ipv}; load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
 }

@@ -1,0 +1,223 @@
+// bench-anchors W2 "overlay sync": program N remote nodes on a nolearning
+// vxlan0, flannel style (per node: permanent neighbour VTEP IP -> MAC, FDB
+// entry MAC -> underlay IP `self permanent`, onlink route for the node's /24
+// via its VTEP IP), then remove them (route, FDB entry, neighbour), through
+// rtnl (sync, async sequential, async 16 in flight, one batch) and iproute2
+// (`ip`/`bridge` per operation, one `ip -batch` + one `bridge -batch` per
+// phase), all in the same run.
+//
+//   npm run compile && scripts/sandbox node dist/bench/overlay.js --n 100,1000 --runs 3
+//   options: --n LIST (100,1000)  --runs R (3)  --only SUBSTR,...  --verbose
+import * as os from 'node:os';
+import { type Batch, Handle, type Netns, type Verbs, encodeRequests } from '../src/index.js';
+import {
+  bridge, checkBatch, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, settle, sysctl, timeUsAsync, toolBatch, withNetns,
+} from './lib.js';
+
+const CONCURRENCY = 16;
+const LOCAL = '192.168.0.1';
+
+/** Remote node i: its /24, VTEP IP (the subnet's .0, as flannel), VTEP MAC and underlay IP. 250 per block keeps every octet valid up to N=62,500. */
+const hi = (i: number) => 1 + Math.floor(i / 250);
+const lo = (i: number) => i % 250;
+const subnet = (i: number) => `10.${hi(i)}.${lo(i)}.0/24`;
+const vtep = (i: number) => `10.${hi(i)}.${lo(i)}.0`;
+const mac = (i: number) => `02:42:0a:00:${hi(i).toString(16).padStart(2, '0')}:${lo(i).toString(16).padStart(2, '0')}`;
+const underlay = (i: number) => `192.168.${hi(i)}.${1 + lo(i)}`;
+
+interface World {
+  n: number;
+  ns: Netns;
+  h: Handle;
+  vx: number;
+}
+
+// The three requests of node i, for any mode of the verbs (sync, async, batch).
+const addOps = (w: World, i: number) => [
+  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.neighAdd({ link: w.vx, address: vtep(i), lladdr: mac(i), state: 'permanent' }),
+  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.fdbAdd({ link: w.vx, mac: mac(i), dst: underlay(i), target: 'self', state: 'permanent' }),
+  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.routeAdd({ dst: subnet(i), gateway: vtep(i), link: w.vx, flags: ['onlink'] }),
+];
+const delOps = (w: World, i: number) => [
+  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.routeDel({ dst: subnet(i), gateway: vtep(i), link: w.vx }),
+  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.fdbDel({ link: w.vx, mac: mac(i), dst: underlay(i), target: 'self' }),
+  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.neighDel({ link: w.vx, address: vtep(i) }),
+];
+type Ops = typeof addOps;
+
+const ipNeighAdd = (i: number) => ['neigh', 'add', vtep(i), 'lladdr', mac(i), 'dev', 'vxlan0', 'nud', 'permanent'];
+const ipRouteAdd = (i: number) => ['route', 'add', subnet(i), 'via', vtep(i), 'dev', 'vxlan0', 'onlink'];
+const fdbAdd = (i: number) => ['fdb', 'add', mac(i), 'dev', 'vxlan0', 'dst', underlay(i), 'self', 'permanent'];
+const ipRouteDel = (i: number) => ['route', 'del', subnet(i), 'via', vtep(i), 'dev', 'vxlan0'];
+const fdbDel = (i: number) => ['fdb', 'del', mac(i), 'dev', 'vxlan0', 'dst', underlay(i), 'self'];
+const ipNeighDel = (i: number) => ['neigh', 'del', vtep(i), 'dev', 'vxlan0'];
+
+interface Method {
+  name: string;
+  add(w: World): void | Promise<void>;
+  del(w: World): void | Promise<void>;
+}
+
+const syncAll = (ops: Ops) => (w: World) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(w.h)));
+const asyncSeq = (ops: Ops) => async (w: World) => {
+  for (let i = 0; i < w.n; i++) for (const op of ops(w, i)) await op(w.h.async);
+};
+// 16 independent requests outstanding: none of a node's three depends on another.
+const asyncPool = (ops: Ops) => (w: World) => pool(3 * w.n, CONCURRENCY, (k) => ops(w, Math.floor(k / 3))[k % 3]!(w.h.async) as Promise<void>);
+const fillBatch = (ops: Ops, w: World) => (b: Batch) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(b)));
+const batchAll = (ops: Ops) => (w: World) => checkBatch(w.h.batch(fillBatch(ops, w)));
+
+const METHODS: Method[] = [
+  {
+    name: '`ip`/`bridge` per operation',
+    add: (w) => range(w.n).forEach((i) => {
+      ip(w.ns, ipNeighAdd(i));
+      bridge(w.ns, fdbAdd(i));
+      ip(w.ns, ipRouteAdd(i));
+    }),
+    del: (w) => range(w.n).forEach((i) => {
+      ip(w.ns, ipRouteDel(i));
+      bridge(w.ns, fdbDel(i));
+      ip(w.ns, ipNeighDel(i));
+    }),
+  },
+  {
+    name: '`ip -batch` + `bridge -batch`',
+    add: (w) => {
+      toolBatch('ip', w.ns, range(w.n).flatMap((i) => [ipNeighAdd(i).join(' '), ipRouteAdd(i).join(' ')]));
+      toolBatch('bridge', w.ns, range(w.n).map((i) => fdbAdd(i).join(' ')));
+    },
+    del: (w) => {
+      toolBatch('ip', w.ns, range(w.n).flatMap((i) => [ipRouteDel(i).join(' '), ipNeighDel(i).join(' ')]));
+      toolBatch('bridge', w.ns, range(w.n).map((i) => fdbDel(i).join(' ')));
+    },
+  },
+  { name: 'rtnl sync', add: syncAll(addOps), del: syncAll(delOps) },
+  { name: 'rtnl async, sequential', add: asyncSeq(addOps), del: asyncSeq(delOps) },
+  { name: `rtnl async, ${CONCURRENCY} in flight`, add: asyncPool(addOps), del: asyncPool(delOps) },
+  { name: 'rtnl batch (one h.batch of 3N)', add: batchAll(addOps), del: batchAll(delOps) },
+];
+
+/** What the kernel holds on vxlan0: our routes, neighbours and FDB remotes. */
+function census(w: World): { routes: number; neighs: number; fdb: number } {
+  return {
+    routes: w.h.routeList({ link: w.vx, family: 4 }).length,
+    neighs: w.h.neighList({ link: w.vx, family: 4 }).length,
+    // The device's own multicast MACs are listed too; remotes are the entries with a dst.
+    fdb: w.h.fdbList({ link: w.vx }).filter((e) => e.dst !== undefined).length,
+  };
+}
+
+function expect(m: Method, w: World, phase: string, want: number): void {
+  const c = census(w);
+  if (c.routes !== want || c.neighs !== want || c.fdb !== want)
+    throw new Error(`${m.name}: after ${phase}, vxlan0 holds ${c.routes} routes, ${c.neighs} neighbours, ${c.fdb} FDB remotes; expected ${want} of each`);
+}
+
+interface Sample {
+  add: number;
+  del: number;
+}
+
+/** One method at one N in a fresh namespace: underlay + vxlan0 (untimed), add (timed), verify, del (timed), verify. µs per node. */
+async function runOnce(m: Method, n: number, tag: string): Promise<Sample> {
+  return withNetns(`ov-${tag}`, async (ns) => {
+    const h = new Handle(ns);
+    try {
+      sysctl(ns, 'net.ipv6.conf.default.disable_ipv6', '1'); // no DAD/MLD chatter from the new links
+      h.linkAdd({ kind: 'veth', name: 'ul0', up: true, peer: { name: 'ul1' } });
+      h.linkSetUp('ul1');
+      const ul = h.linkGet('ul0').index;
+      h.addrAdd({ link: ul, address: `${LOCAL}/16` });
+      h.linkAdd({ kind: 'vxlan', name: 'vxlan0', vni: 1, port: 4789, learning: false, local: LOCAL, device: ul, up: true });
+      const w: World = { n, ns, h, vx: h.linkGet('vxlan0').index };
+      expect(m, w, 'setup', 0);
+      const add = (await timeUsAsync(async () => m.add(w))) / n;
+      expect(m, w, 'add', n);
+      const del = (await timeUsAsync(async () => m.del(w))) / n;
+      expect(m, w, 'del', 0);
+      return { add, del };
+    } finally {
+      h.close();
+    }
+  });
+}
+
+/** Validation + encoding of the 3N requests alone (no kernel): rtnl's user-space share of a batch. µs per node. */
+function encodeOnly(n: number): Sample {
+  const w = { n, vx: 5 } as World;
+  const t = (ops: Ops) => {
+    const t0 = nowUs();
+    encodeRequests(fillBatch(ops, w));
+    return (nowUs() - t0) / n;
+  };
+  t(addOps); // warm
+  return { add: median(range(5).map(() => t(addOps))), del: median(range(5).map(() => t(delOps))) };
+}
+
+/** bench-anchors.md W2 (µs per remote node), measured elsewhere on this kind of machine: add N=100, add N=1000, del N=1000. */
+const ANCHORS: [string, number, number, number][] = [
+  ['C, one at a time', 20.2, 32.4, 15.5],
+  ['C, pipelined', 9.4, 21.5, 5.7],
+  ['Go vishvananda/netlink', 59.1, 74.0, 54.3],
+  ['npm netlink 0.3.0', 309, 166, 119],
+  ['pyroute2', 536, 594, 520],
+  ['`ip`/`bridge -batch`', 136, 99.6, 78.5],
+  ['`ip` per operation', 3754, 3710, 3832],
+];
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const ns = (args.get('n') ?? '100,1000').split(',').map(Number);
+  const runs = Number(args.get('runs') ?? 3);
+  const only = args.get('only')?.split(',');
+  const methods = only ? METHODS.filter((m) => only.some((o) => m.name.includes(o))) : METHODS;
+  if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 62_500) || !(runs >= 1))
+    throw new Error('usage: overlay.js [--n 100,1000] [--runs 3] [--only SUBSTR,...] [--verbose]');
+  if (process.env.RTNL_SANDBOX !== '1') throw new Error('run me under scripts/sandbox');
+
+  const t0 = nowUs();
+  console.log(`# W2 overlay sync: program then remove N remote nodes on a nolearning vxlan0 (medians of ${runs} runs, µs per node = 3 requests)\n`);
+  console.log(envLine());
+  console.log('Per node: permanent neighbour VTEP IP -> MAC, FDB entry MAC dst underlay IP self permanent, route /24 via VTEP IP dev vxlan0 onlink; delete: route, FDB entry (dst), neighbour.');
+  console.log('vxlan0: vni 1, port 4789, nolearning, local 192.168.0.1 (on a veth underlay). Each method runs in a fresh namespace; the kernel\'s counts are checked after add and after del.');
+  console.log('The machine is shared with other jobs: lib.ts settle() waits (up to 2 s) for an idle CPU before every method run. Ratios: time ratios, lower is better, add / del.\n');
+
+  for (const n of ns) {
+    const samples = new Map<Method, Sample[]>(methods.map((m) => [m, []]));
+    const tn = nowUs();
+    let busy = 0;
+    for (let r = 0; r < runs; r++) {
+      for (const [mi, m] of methods.entries()) {
+        const s = await settle();
+        if (!s.idle) busy++;
+        const x = await runOnce(m, n, `${r}${mi}`);
+        samples.get(m)!.push(x);
+        if (args.has('verbose')) console.error(`N=${n} run ${r + 1} ${m.name}: add ${fmtUs(x.add)}, del ${fmtUs(x.del)} µs/node${s.idle ? '' : ' (machine busy)'}`);
+      }
+    }
+    const med = new Map([...samples].map(([m, s]) => [m.name, { add: median(s.map((x) => x.add)), del: median(s.map((x) => x.del)) }]));
+    const none = { add: NaN, del: NaN };
+    const ipOp = med.get(METHODS[0]!.name) ?? none;
+    const ipB = med.get(METHODS[1]!.name) ?? none;
+    console.log(`## N = ${n} (${((nowUs() - tn) / 1e6).toFixed(1)} s)\n`);
+    printTable(
+      ['method', 'add µs/node', 'del µs/node', 'add µs/op', 'del µs/op', 'ratio vs `ip` per op', 'ratio vs `-batch`'],
+      [...med].map(([name, x]) => [name, fmtUs(x.add), fmtUs(x.del), fmtUs(x.add / 3), fmtUs(x.del / 3),
+        `${ratio(x.add, ipOp.add)} / ${ratio(x.del, ipOp.del)}`, `${ratio(x.add, ipB.add)} / ${ratio(x.del, ipB.del)}`]),
+    );
+    const enc = encodeOnly(n);
+    console.log(`\nrtnl validate + encode only (encodeRequests, no kernel): add ${fmtUs(enc.add)}, del ${fmtUs(enc.del)} µs/node (${fmtUs(enc.add / 3)} / ${fmtUs(enc.del / 3)} µs/op).`);
+    if (busy) console.log(`The machine was busy with other work before ${busy} of ${runs * methods.length} method runs (CPU not idle after 2 s): these figures are noisier.`);
+    console.log('');
+  }
+
+  console.log('## For reference: bench-anchors.md W2, measured elsewhere (not in this run), µs per node\n');
+  printTable(['tool', 'add N=100', 'add N=1000', 'del N=1000'], ANCHORS.map(([t, a, b, c]) => [t, fmtUs(a), fmtUs(b), fmtUs(c)]));
+  console.log(`\ntotal ${((nowUs() - t0) / 1e6).toFixed(1)} s; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
