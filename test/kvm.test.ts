@@ -1,0 +1,26 @@
+// Runs link-kinds.test.js in a QEMU guest on Debian's 6.1 kernel, which has
+// the kinds this VM's kernel lacks (ipvlan, vlan, dummy), so they are created
+// and checked against iproute2 for real, not only on the wire.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+
+const root = path.join(__dirname, '..', '..');
+const kvmRun = path.join(root, '..', 'shared', 'tools', 'kvm-run.sh');
+const hasQemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' }).status === 0;
+const skip = !fs.existsSync(kvmRun) ? `no ${kvmRun}` : !hasQemu ? 'qemu-system-x86 is not installed (scripts/setup installs it)' : false;
+
+t.test('ipvlan, vlan and dummy on a kernel that has them', { skip, timeout: 900_000 }, (t) => {
+  const r = spawnSync(kvmRun, ['scripts/sandbox', 'node', 'dist/test/link-kinds.test.js'], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, KVM_TIMEOUT: '600', NODE_OPTIONS: '' }, timeout: 850_000,
+  });
+  const out = `${r.stdout}${r.stderr}`;
+  t.equal(r.status, 0, `the guest run passed\n${out.slice(-3000)}`);
+  for (const kind of ['ipvlan', 'vlan', 'dummy']) {
+    const lines = out.split('\n').filter((l) => new RegExp(`^ok \\d+ - ${kind}:`).test(l));
+    t.ok(lines.length > 0, `${kind} cases ran`);
+    t.notOk(lines.some((l) => /# SKIP/.test(l)), `${kind} was not skipped in the guest`);
+  }
+  t.end();
+});
