@@ -33,22 +33,60 @@ function record(fill: (b: Batch) => void): NativeRequest[] {
   return b.requests;
 }
 
-/** The same verbs as {@link Handle}, returning Promises; the kernel work runs on the libuv threadpool. */
+interface Queued {
+  req: NativeRequest;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The same verbs as {@link Handle}, returning Promises; the kernel work runs
+ * on the libuv threadpool. Calls made in the same tick go to the kernel
+ * together, as one pipelined batch, so `Promise.all` over many verbs costs
+ * about what {@link Handle.batch} does.
+ */
 export class AsyncHandle extends Verbs<'async'> {
   readonly #h: () => NativeHandle;
+  #queue: Queued[] = [];
+
   /** @internal */
   constructor(h: () => NativeHandle) {
     super();
     this.#h = h;
   }
+
   /** @internal */
   protected run<T>(build: () => Request<T>): Promise<T> {
+    let req: NativeRequest;
     try {
-      return this.#h().execAsync(...build().native) as Promise<T>;
+      req = build().native;
     } catch (e) {
       return Promise.reject(e);
     }
+    return new Promise<T>((resolve, reject) => {
+      if (this.#queue.push({ req, resolve: resolve as (v: unknown) => void, reject }) === 1) queueMicrotask(() => this.#flush());
+    });
   }
+
+  // Sends everything queued this tick in one native crossing.
+  #flush(): void {
+    const q = this.#queue;
+    this.#queue = [];
+    try {
+      const h = this.#h();
+      if (q.length === 1) {
+        h.execAsync(...q[0]!.req).then(q[0]!.resolve, q[0]!.reject);
+        return;
+      }
+      h.batchAsync(q.map((x) => x.req)).then(
+        (results) => results.forEach((r, i) => (r instanceof Error ? q[i]!.reject(r) : q[i]!.resolve(r))),
+        (e) => q.forEach((x) => x.reject(e)),
+      );
+    } catch (e) {
+      q.forEach((x) => x.reject(e));
+    }
+  }
+
   /** Like {@link Handle.batch}, off the main thread. */
   async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
     return settle(await this.#h().batchAsync(record(fill))); // async: a throw in fill rejects
