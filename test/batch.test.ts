@@ -136,3 +136,18 @@ t.test('async and sync calls interleaved on one handle', async (t) => {
   t.same(ipNames(ipJson), want, 'iproute2 agrees');
   assertHome(t);
 });
+
+t.test('async calls in one tick go out together, each with its own outcome', async (t) => {
+  const { h } = testNs(t, 'coal');
+  const names = Array.from({ length: 200 }, (_, i) => `c${i}`);
+  names[120] = 'c7'; // a duplicate: only this one may fail
+  const settled = await Promise.allSettled(names.map((name) => h.async.linkAdd({ kind: 'bridge', name })));
+  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+  t.same(failed, [120], 'exactly the duplicate failed');
+  t.match((settled[120] as PromiseRejectedResult).reason, { name: 'NetlinkError', code: 'EEXIST', object: 'c7' });
+  t.equal(h.linkList({ kind: 'bridge' }).length, 199, 'the other 199 exist');
+  // a bad argument in the same tick rejects alone, before anything is sent
+  const mixed = await Promise.allSettled([h.async.linkGet('c0'), h.async.linkGet('bad/name'), h.async.linkGet('c1')]);
+  t.same(mixed.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assertHome(t);
+});
