@@ -1,0 +1,266 @@
+/**
+ * The `rtnl` CNI plugin's handlers: bridge, vxlan, macvlan and ipvlan modes
+ * on rtnl's netlink API, with IPAM delegated to the plugin named in `ipam`.
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, type PluginContext, type PluginHandlers } from '../cni/index.js';
+import { Handle, type Link } from '../index.js';
+import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
+import { SharedState } from './lock.js';
+import { checkPod, configurePod, podInterface, podRoutes, PluginErrorCode, throwFirst, tolerate } from './pod.js';
+
+/**
+ * The host end of a pod's veth: a name derived from (container id, ifname),
+ * so DEL finds it without the container's namespace or a cached result.
+ */
+export function hostVethName(containerId: string, ifname: string): string {
+  return `rtv${createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 12)}`;
+}
+
+/** A random locally administered unicast MAC. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+const famOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
+const ipamType = (ctx: PluginContext): string | undefined => ctx.conf.ipam?.type;
+
+/** Opens a handle in the container's namespace; undefined when the namespace is gone. */
+function podHandle(netns: string): Handle | undefined {
+  if (!netns) return undefined;
+  try {
+    return new Handle({ path: netns });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'EINVAL') return undefined;
+    throw e;
+  }
+}
+
+/** The bridge `name`, created (up, with `mtu`) when missing; a concurrent creator's EEXIST is fine. */
+function ensureBridge(h: Handle, name: string, mtu: number | undefined): Link {
+  let br = tolerate(['ENODEV'], () => h.linkGet(name));
+  if (!br) {
+    // A MAC of its own: otherwise the bridge takes its lowest port's, and the pods' gateway MAC changes as ports come and go.
+    tolerate(['EEXIST'], () => h.linkAdd({ kind: 'bridge', name, up: true, address: randomMac(), ...(mtu ? { mtu } : {}) }));
+    br = h.linkGet(name);
+  }
+  if (br.kind !== 'bridge') throw new CniError(CniErrorCode.InvalidNetworkConfig, `${name} exists and is not a bridge`, `it is a ${br.kind}`);
+  return br;
+}
+
+/** The pod MTU: `mtu`, or in vxlan mode the underlay's MTU less the encapsulation. */
+function podMtu(h: Handle, cfg: RtnlNetConf): number | undefined {
+  if (cfg.mtu !== undefined || cfg.mode !== 'vxlan') return cfg.mtu;
+  const under = cfg.device ? h.linkGet(cfg.device).mtu : undefined;
+  return (under ?? 1500) - VXLAN_OVERHEAD;
+}
+
+/** vxlan mode: `vx<VNI>` (nolearning, flood entries to every peer) as a port of `br<VNI>`, created when missing. */
+function ensureVxlan(h: Handle, cfg: RtnlNetConf, bridge: number, mtu: number | undefined): void {
+  const name = `vx${cfg.vni}`;
+  if (tolerate(['ENODEV'], () => h.linkGet(name))) return;
+  const device = cfg.device ? h.linkGet(cfg.device).index : undefined;
+  h.linkAdd({
+    kind: 'vxlan', name, vni: cfg.vni, port: cfg.dstport, learning: false, master: bridge, up: true,
+    ...(cfg.local ? { local: cfg.local } : {}), ...(device ? { device } : {}), ...(mtu ? { mtu } : {}),
+  });
+  const link = h.linkGet(name).index;
+  throwFirst(h.batch((b) => {
+    for (const p of cfg.peers) {
+      b.fdbAppend({ link, mac: '00:00:00:00:00:00', dst: p.underlayIp, target: 'self', state: 'permanent' });
+      if (p.vtepMac) b.fdbAdd({ link, mac: p.vtepMac, dst: p.underlayIp, target: 'self', state: 'permanent' });
+    }
+  }));
+}
+
+/**
+ * A veth pair into `bridge`: the host end by {@link hostVethName}, the pod end
+ * `ifname` created directly in the container namespace. A host end left by an
+ * earlier, interrupted ADD of the same container is replaced.
+ */
+function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, mtu: number | undefined): Link {
+  const { containerId, ifname, netns } = ctx.env;
+  const name = hostVethName(containerId, ifname);
+  const spec = {
+    kind: 'veth' as const, name, master: bridge.index, up: true, ...(mtu ? { mtu } : {}),
+    peer: { name: ifname, netns: { path: netns }, ...(mtu ? { mtu } : {}), ...(cfg.mac ? { address: cfg.mac } : {}) },
+  };
+  try {
+    h.linkAdd(spec);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EEXIST' || !tolerate(['ENODEV'], () => h.linkGet(name))) {
+      if ((e as { code?: string }).code === 'EEXIST') throw new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ifname}`, (e as Error).message);
+      throw e;
+    }
+    h.linkDel(name);
+    h.linkAdd(spec);
+  }
+  return h.linkGet(name);
+}
+
+/** Puts each IPAM gateway on the bridge (isGateway); already there is fine. */
+function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
+  throwFirst(h.batch((b) => {
+    for (const ip of ipam.ips ?? []) {
+      if (!ip.gateway) continue;
+      const prefix = ip.address.split('/')[1];
+      b.addrAdd({ link: bridge, address: `${ip.gateway}/${prefix}`, ...(famOf(ip.gateway) === 6 ? { flags: ['nodad' as const] } : {}) });
+    }
+  }), ['EEXIST']);
+}
+
+/** Host side of bridge/vxlan modes; returns the result's interfaces (bridge, host veth) and the bridge. */
+function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, ipam: CniResult, mtu: number | undefined): CniInterface[] {
+  const br = ensureBridge(h, cfg.bridge, mtu);
+  if (cfg.mode === 'vxlan') ensureVxlan(h, cfg, br.index, mtu);
+  if (cfg.isGateway) addGateways(h, br.index, ipam);
+  const veth = addVeth(h, ctx, cfg, br, mtu);
+  return [{ name: br.name, ...(br.address ? { mac: br.address } : {}) }, { name: veth.name, ...(veth.address ? { mac: veth.address } : {}) }];
+}
+
+/** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
+function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): void {
+  const master = tolerate(['ENODEV'], () => h.linkGet(cfg.master));
+  if (!master) throw new CniError(CniErrorCode.InvalidNetworkConfig, `master interface ${cfg.master} not found`);
+  const common = { name: ctx.env.ifname, link: master.index, netns: { path: ctx.env.netns }, ...(mtu ? { mtu } : {}) };
+  if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
+  else h.linkAdd({ kind: 'ipvlan', mode: cfg.ipvlanMode, ...common });
+}
+
+const shared = (cfg: RtnlNetConf) => new SharedState(cfg.stateDir, `vxlan-${cfg.vni}`);
+const userId = (ctx: PluginContext) => `${ctx.env.containerId}@${ctx.env.ifname}`;
+
+/** Removes the host side of an attachment (the pod end goes with it); idempotent. */
+async function detach(h: Handle, ctx: PluginContext, cfg: RtnlNetConf): Promise<void> {
+  const { containerId, ifname, netns } = ctx.env;
+  if (cfg.mode === 'macvlan' || cfg.mode === 'ipvlan') {
+    const ph = podHandle(netns);
+    if (!ph) return;
+    try { tolerate(['ENODEV'], () => ph.linkDel(ifname)); } finally { ph.close(); }
+    return;
+  }
+  const del = () => tolerate(['ENODEV'], () => h.linkDel(hostVethName(containerId, ifname)));
+  if (cfg.mode === 'bridge') {
+    del();
+    return;
+  }
+  const st = shared(cfg);
+  await st.locked(() => {
+    del();
+    if (st.removeUser(userId(ctx)) === 0) {
+      tolerate(['ENODEV'], () => h.linkDel(`vx${cfg.vni}`));
+      tolerate(['ENODEV'], () => h.linkDel(cfg.bridge));
+    }
+  });
+}
+
+async function add(ctx: PluginContext): Promise<CniResult> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  const type = ipamType(ctx);
+  if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
+  const ipam = await execIpam(type, 'ADD', ctx.raw);
+  const h = new Handle();
+  try {
+    const mtu = podMtu(h, cfg);
+    let hostIfs: CniInterface[] = [];
+    if (cfg.mode === 'bridge') hostIfs = attachBridge(h, ctx, cfg, ipam, mtu);
+    else if (cfg.mode === 'vxlan') {
+      const st = shared(cfg);
+      hostIfs = await st.locked(() => {
+        st.addUser(userId(ctx)); // before the devices: a failure midway still leaves a user to DEL
+        return attachBridge(h, ctx, cfg, ipam, mtu);
+      });
+    } else attachVlan(h, ctx, cfg, mtu);
+    const ph = podHandle(ctx.env.netns);
+    if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
+    const routes = podRoutes(ipam, cfg.isDefaultGateway);
+    let pod: Link;
+    try {
+      pod = ph.linkGet(ctx.env.ifname);
+      configurePod(ph, pod.index, ipam.ips ?? [], routes);
+    } finally {
+      ph.close();
+    }
+    const interfaces = [...hostIfs, podInterface(ctx.env.ifname, pod, ctx.env.netns)];
+    const dns = ctx.conf.dns && Object.keys(ctx.conf.dns).length ? ctx.conf.dns : ipam.dns;
+    return {
+      interfaces,
+      ips: (ipam.ips ?? []).map((ip) => ({ ...ip, interface: interfaces.length - 1 })),
+      ...(routes.length ? { routes } : {}),
+      ...(dns ? { dns } : {}),
+    };
+  } catch (e) {
+    // Leave nothing behind: the links, then the address.
+    await detach(h, ctx, cfg).catch(() => undefined);
+    await execIpam(type, 'DEL', ctx.raw).catch(() => undefined);
+    throw e;
+  } finally {
+    h.close();
+  }
+}
+
+async function del(ctx: PluginContext): Promise<void> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'DEL', ctx.raw);
+  const h = new Handle();
+  try {
+    await detach(h, ctx, cfg);
+  } finally {
+    h.close();
+  }
+}
+
+async function check(ctx: PluginContext): Promise<void> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  const prev = ctx.conf.prevResult;
+  if (!prev) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'CHECK needs a prevResult');
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'CHECK', ctx.raw);
+  if (cfg.mode === 'bridge' || cfg.mode === 'vxlan') {
+    const h = new Handle();
+    try {
+      const name = hostVethName(ctx.env.containerId, ctx.env.ifname);
+      const veth = tolerate(['ENODEV'], () => h.linkGet(name));
+      const br = tolerate(['ENODEV'], () => h.linkGet(cfg.bridge));
+      if (!br) throw new CniError(PluginErrorCode.CheckFailed, `bridge ${cfg.bridge} not found`);
+      if (!veth) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} not found`);
+      if (veth.master !== br.index) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} is not a port of ${cfg.bridge}`);
+    } finally {
+      h.close();
+    }
+  }
+  const ph = podHandle(ctx.env.netns);
+  if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
+  try {
+    checkPod(ph, ctx.env.ifname, prev);
+  } finally {
+    ph.close();
+  }
+}
+
+async function status(ctx: PluginContext): Promise<void> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  if (cfg.mode === 'macvlan' || cfg.mode === 'ipvlan') {
+    const h = new Handle();
+    try {
+      if (!tolerate(['ENODEV'], () => h.linkGet(cfg.master))) throw new CniError(CniErrorCode.PluginNotAvailable, `master interface ${cfg.master} not found`);
+    } finally {
+      h.close();
+    }
+  }
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'STATUS', ctx.raw);
+}
+
+async function gc(ctx: PluginContext): Promise<void> {
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'GC', ctx.raw);
+}
+
+/** The plugin's handlers, for {@link runPlugin}. */
+export const rtnlHandlers: PluginHandlers = { add, del, check, status, gc };
