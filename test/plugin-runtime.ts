@@ -108,10 +108,10 @@ export class Runtime {
     return out;
   }
 
-  /** CHECK (in order) or DEL (in reverse) with the cached result as prevResult; stops at the first failure. */
-  run(cmd: 'CHECK' | 'DEL', c: Call): Out {
+  /** CHECK (in order) or DEL (in reverse) with the cached result as prevResult, except plugins of `skipTypes`; stops at the first failure. */
+  run(cmd: 'CHECK' | 'DEL', c: Call, skipTypes: readonly string[] = []): Out {
     const prev = this.#cache.get(key(c));
-    const plugins = cmd === 'DEL' ? [...this.list.plugins].reverse() : this.list.plugins;
+    const plugins = (cmd === 'DEL' ? [...this.list.plugins].reverse() : this.list.plugins).filter((p) => !skipTypes.includes(p.type as string));
     let out: Out = { code: 0, stdout: '', stderr: '', json: undefined };
     for (const p of plugins) {
       out = exec(cmd, this.#conf(p, prev), c);
