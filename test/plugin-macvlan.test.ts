@@ -2,12 +2,14 @@
 // the pod's namespace (parent looked up in the node's) in one request; pods
 // on one master reach each other; DEL is idempotent. ipvlan is skipped on
 // kernels without it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import t, { type Test } from 'tap';
 import { createNetns, deleteNetns } from '../src/index.js';
 import { assertHome, kernelHasKind, testNs, type TestNs } from './lib.js';
 import { exec, installPlugins, ping, tmpDir, type Call } from './plugin-runtime.js';
 
-function setup(t: Test): { node: TestNs; cniPath: string; conf: (o?: Record<string, unknown>) => Record<string, unknown>; call: (pod: string, o?: Partial<Call>) => Call } {
+function setup(t: Test): { node: TestNs; cniPath: string; held: () => string[]; conf: (o?: Record<string, unknown>) => Record<string, unknown>; call: (pod: string, o?: Partial<Call>) => Call } {
   const node = testNs(t, 'pn');
   // A master for the macvlans: one end of a veth pair, both ends up (carrier).
   node.h.linkAdd({ kind: 'veth', name: 'up0', peer: { name: 'up0p' } });
@@ -16,6 +18,7 @@ function setup(t: Test): { node: TestNs; cniPath: string; conf: (o?: Record<stri
   const dataDir = tmpDir(t);
   return {
     node, cniPath,
+    held: () => fs.readdirSync(path.join(dataDir, 'mv')).filter((f) => f.startsWith('10.')),
     conf: (o = {}) => ({
       cniVersion: '1.1.0', name: 'mv', type: 'rtnl', mode: 'macvlan', master: 'up0', mtu: 1400,
       ipam: { type: 'rtnl-ipam', dataDir, ranges: [[{ subnet: '10.70.0.0/24' }]] }, ...o,
@@ -70,6 +73,18 @@ t.test('macvlan: a missing master is a clear error', (t) => {
   const st = exec('STATUS', e.conf({ master: 'nope0' }), e.call('', { netns: '' }));
   t.equal(st.json?.code, 50, 'STATUS: not available without its master');
   t.equal(exec('ADD', e.conf({ mode: 'macvlan', master: undefined }), e.call(p.name)).json?.code, 7, 'no master');
+  t.end();
+});
+
+t.test('macvlan: a failed ADD keeps the pod\'s own interface of that name and releases the address', (t) => {
+  const e = setup(t);
+  const p = testNs(t, 'pa');
+  p.h.linkAdd({ kind: 'bridge', name: 'eth0' });
+  const r = exec('ADD', e.conf(), e.call(p.name));
+  t.equal(r.code, 1);
+  t.match(r.json?.msg, /already has an interface named eth0/);
+  t.equal(p.h.linkGet('eth0').kind, 'bridge', 'the existing eth0 is untouched');
+  t.same(e.held(), [], 'the address was released');
   t.end();
 });
 

@@ -129,8 +129,13 @@ function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number
   const master = tolerate(['ENODEV'], () => h.linkGet(cfg.master));
   if (!master) throw new CniError(CniErrorCode.InvalidNetworkConfig, `master interface ${cfg.master} not found`);
   const common = { name: ctx.env.ifname, link: master.index, netns: { path: ctx.env.netns }, ...(mtu ? { mtu } : {}) };
-  if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
-  else h.linkAdd({ kind: 'ipvlan', mode: cfg.ipvlanMode, ...common });
+  try {
+    if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
+    else h.linkAdd({ kind: 'ipvlan', mode: cfg.ipvlanMode, ...common });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EEXIST') throw new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ctx.env.ifname}`, (e as Error).message);
+    throw e;
+  }
 }
 
 const shared = (cfg: RtnlNetConf) => new SharedState(cfg.stateDir, `vxlan-${cfg.vni}`);
@@ -166,9 +171,12 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
   const ipam = await execIpam(type, 'ADD', ctx.raw);
   const h = new Handle();
+  let undoLinks = false;
   try {
     const mtu = podMtu(h, cfg);
     let hostIfs: CniInterface[] = [];
+    // macvlan/ipvlan links are found by CNI_IFNAME in the pod: undo only one we made, never a namesake that was there.
+    undoLinks = cfg.mode === 'bridge' || cfg.mode === 'vxlan';
     if (cfg.mode === 'bridge') hostIfs = attachBridge(h, ctx, cfg, ipam, mtu);
     else if (cfg.mode === 'vxlan') {
       const st = shared(cfg);
@@ -176,7 +184,10 @@ async function add(ctx: PluginContext): Promise<CniResult> {
         st.addUser(userId(ctx)); // before the devices: a failure midway still leaves a user to DEL
         return attachBridge(h, ctx, cfg, ipam, mtu);
       });
-    } else attachVlan(h, ctx, cfg, mtu);
+    } else {
+      attachVlan(h, ctx, cfg, mtu);
+      undoLinks = true;
+    }
     const ph = podHandle(ctx.env.netns);
     if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
     const routes = podRoutes(ipam, cfg.isDefaultGateway);
@@ -197,7 +208,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
     };
   } catch (e) {
     // Leave nothing behind: the links, then the address.
-    await detach(h, ctx, cfg).catch(() => undefined);
+    if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
     await execIpam(type, 'DEL', ctx.raw).catch(() => undefined);
     throw e;
   } finally {
