@@ -118,6 +118,29 @@ t.test('reference counting: br/vx stay while a pod uses them', (t) => {
   t.end();
 });
 
+t.test('GC: users and veths of attachments that were never DELeted go, br/vx with the last', (t) => {
+  const { nodes: [n1], cniPath } = cluster(t);
+  const keep = testNs(t, 'pa');
+  const gone = `pg-${process.pid}`;
+  createNetns(gone).close();
+  t.teardown(() => { try { deleteNetns(gone); } catch { /* gone */ } });
+  const cf = conf(n1!, 100, 10, 99);
+  t.equal(exec('ADD', cf, call(n1!, keep.name, cniPath)).code, 0);
+  t.equal(exec('ADD', cf, call(n1!, gone, cniPath)).code, 0);
+  t.equal(exec('ADD', cf, call(n1!, 'third', cniPath, { netns: `/run/netns/${keep.name}`, ifname: 'net1' })).code, 0);
+  deleteNetns(gone); // its veth goes with it; no DEL is sent
+  t.equal(users(n1!, 100).length, 3);
+  const gc = (valid: object[]) => exec('GC', { ...cf, 'cni.dev/valid-attachments': valid }, call(n1!, '', cniPath, { netns: '', id: '' }));
+  t.equal(gc([{ containerID: keep.name, ifname: 'eth0' }]).code, 0);
+  t.same(users(n1!, 100), [`vx100:${keep.name}:eth0`], 'only the valid attachment is still a user');
+  t.throws(() => n1!.ns.h.linkGet(hostVethName('third', 'net1')), { code: 'ENODEV' }, 'the stale veth of a live namespace removed');
+  t.ok(has(n1!, 'br100') && has(n1!, 'vx100'), 'br/vx kept for the remaining user');
+  t.equal(gc([]).code, 0);
+  t.notOk(has(n1!, 'br100') || has(n1!, 'vx100'), 'no users left: br/vx gone');
+  t.same(fs.readdirSync(path.join(n1!.dataDir, 'vx100')).filter((f) => f.startsWith('10.')), [], 'IPAM GC released every address');
+  t.end();
+});
+
 t.test('a lock left by a killed plugin is broken', (t) => {
   const { nodes: [n1], cniPath } = cluster(t);
   const p1 = testNs(t, 'pa');

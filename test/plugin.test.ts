@@ -206,11 +206,14 @@ t.test('a failed ADD leaves no link and no address behind', (t) => {
   t.end();
 });
 
-t.test('STATUS and GC are delegated to IPAM', (t) => {
+t.test('STATUS and GC: delegated to IPAM; GC also removes stale host veths of this network', (t) => {
   const e = setup(t);
   const p1 = testNs(t, 'pp'), p2 = testNs(t, 'pp');
   exec('ADD', e.conf(), e.call(p1.name));
   exec('ADD', e.conf(), e.call(p2.name));
+  // A port of cni0 that is not this network's: GC must leave it alone.
+  e.node.h.linkAdd({ kind: 'veth', name: 'other0', master: e.node.h.linkGet('cni0').index, peer: { name: 'other0p' } });
+  e.node.h.linkSet('other0', { alias: 'rtnl:othernet:x:eth0' });
   t.equal(exec('STATUS', e.conf(), e.call('', { netns: '' })).code, 0, 'STATUS ok');
   const full = e.conf({ ipam: { ...e.conf().ipam, ranges: [[{ subnet: '10.50.0.0/24', rangeStart: '10.50.0.2', rangeEnd: '10.50.0.3' }]] } });
   const st = exec('STATUS', full, e.call('', { netns: '' }));
@@ -218,6 +221,9 @@ t.test('STATUS and GC are delegated to IPAM', (t) => {
   const gc = exec('GC', e.conf({ 'cni.dev/valid-attachments': [{ containerID: p2.name, ifname: 'eth0' }] }), e.call('', { netns: '' }));
   t.equal(gc.code, 0, gc.stdout);
   t.same(e.store(), ['10.50.0.3', 'fd50::3'], 'GC released what no valid attachment holds');
+  t.throws(() => e.node.h.linkGet(hostVethName(p1.name, 'eth0')), { code: 'ENODEV' }, 'GC removed the stale host veth');
+  t.ok(e.node.h.linkGet('other0'), 'another network\'s veth on the same bridge is kept');
+  t.equal(e.node.ipJson('link', 'show', hostVethName(p2.name, 'eth0'))[0].ifalias, `rtnl:net1:${p2.name}:eth0`, 'the valid one stays; its alias names the owner');
   t.end();
 });
 

@@ -3,7 +3,7 @@
  * on rtnl's netlink API, with IPAM delegated to the plugin named in `ipam`.
  * @module
  */
-import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, type PluginContext, type PluginHandlers } from '../cni/index.js';
+import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { Handle, type Link } from '../index.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { SharedState } from './lock.js';
@@ -101,7 +101,18 @@ function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, 
     h.linkDel(name);
     h.linkAdd(spec);
   }
-  return h.linkGet(name);
+  // The alias names the owner, so GC can tell this network's stale veths from others' on a shared bridge.
+  const res = h.batch((b) => {
+    b.linkSet(name, { alias: vethAlias(ctx.conf.name, containerId, ifname) });
+    b.linkGet(name);
+  });
+  throwFirst(res);
+  return (res[1] as PromiseFulfilledResult<Link>).value;
+}
+
+/** The host veth's alias, naming its owner: `rtnl:<network>:<container id>:<ifname>`. */
+function vethAlias(network: string, containerId: string, ifname: string): string {
+  return `rtnl:${network}:${containerId}:${ifname}`;
 }
 
 /** Puts each IPAM gateway on the bridge (isGateway); already there is fine. */
@@ -139,7 +150,9 @@ function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number
 }
 
 const shared = (cfg: RtnlNetConf) => new SharedState(cfg.stateDir, `vxlan-${cfg.vni}`);
-const userId = (ctx: PluginContext) => `${ctx.env.containerId}@${ctx.env.ifname}`;
+/** A vxlan user's file name; ':' cannot occur in network names, container ids or interface names. */
+const userKey = (network: string, containerId: string, ifname: string) => `${network}:${containerId}:${ifname}`;
+const userId = (ctx: PluginContext) => userKey(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
 
 /** Removes the host side of an attachment (the pod end goes with it); idempotent. */
 async function detach(h: Handle, ctx: PluginContext, cfg: RtnlNetConf): Promise<void> {
@@ -270,9 +283,46 @@ async function status(ctx: PluginContext): Promise<void> {
   if (type) await execIpam(type, 'STATUS', ctx.raw);
 }
 
-async function gc(ctx: PluginContext): Promise<void> {
+/**
+ * GC: IPAM's GC, then (bridge, vxlan) the host veths this network made for
+ * attachments not in the valid list — a runtime that never sent DEL
+ * (`ctr run -d` + `ctr c rm`) leaves them — and in vxlan mode those
+ * attachments' users, removing br/vx with the last one.
+ */
+async function gc(ctx: GcContext): Promise<void> {
   const type = ipamType(ctx);
   if (type) await execIpam(type, 'GC', ctx.raw);
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  if (cfg.mode !== 'bridge' && cfg.mode !== 'vxlan') return;
+  const network = ctx.conf.name;
+  const keep = new Set(ctx.validAttachments.map((a) => vethAlias(network, a.containerID, a.ifname)));
+  const h = new Handle();
+  try {
+    const sweep = () => {
+      const br = tolerate(['ENODEV'], () => h.linkGet(cfg.bridge));
+      if (!br) return;
+      const stale = h.linkList({ master: br.index })
+        .filter((l) => l.kind === 'veth' && l.alias?.startsWith(`rtnl:${network}:`) && !keep.has(l.alias));
+      throwFirst(h.batch((b) => { for (const l of stale) b.linkDel(l.index); }), ['ENODEV']);
+    };
+    if (cfg.mode === 'bridge') {
+      sweep();
+      return;
+    }
+    const keepUsers = new Set(ctx.validAttachments.map((a) => userKey(network, a.containerID, a.ifname)));
+    const st = shared(cfg);
+    await st.locked(() => {
+      sweep();
+      // Also users whose veth is already gone (deleted with their namespace).
+      for (const u of st.users()) if (u.startsWith(`${network}:`) && !keepUsers.has(u)) st.removeUser(u);
+      if (st.users().length === 0) {
+        tolerate(['ENODEV'], () => h.linkDel(`vx${cfg.vni}`));
+        tolerate(['ENODEV'], () => h.linkDel(cfg.bridge));
+      }
+    });
+  } finally {
+    h.close();
+  }
 }
 
 /** The plugin's handlers, for {@link runPlugin}. */
