@@ -7,7 +7,7 @@ import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, ty
 import { Handle, type Link } from '../index.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { SharedState } from './lock.js';
-import { checkPod, configurePod, podInterface, podRoutes, PluginErrorCode, throwFirst, tolerate } from './pod.js';
+import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, throwFirst, tolerate } from './pod.js';
 
 /**
  * The host end of a pod's veth: a name derived from (container id, ifname),
@@ -27,7 +27,8 @@ function randomMac(): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-const famOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
+const alreadyHas = (ifname: string, e: unknown) =>
+  new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ifname}`, (e as Error).message);
 const ipamType = (ctx: PluginContext): string | undefined => ctx.conf.ipam?.type;
 
 /** Opens a handle in the container's namespace; undefined when the namespace is gone. */
@@ -94,10 +95,9 @@ function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, 
   try {
     h.linkAdd(spec);
   } catch (e) {
-    if ((e as { code?: string }).code !== 'EEXIST' || !tolerate(['ENODEV'], () => h.linkGet(name))) {
-      if ((e as { code?: string }).code === 'EEXIST') throw new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ifname}`, (e as Error).message);
-      throw e;
-    }
+    if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    // Our host end exists: left by an interrupted ADD of this attachment, replace it. Otherwise the pod has `ifname` already.
+    if (!tolerate(['ENODEV'], () => h.linkGet(name))) throw alreadyHas(ifname, e);
     h.linkDel(name);
     h.linkAdd(spec);
   }
@@ -126,7 +126,7 @@ function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
   }), ['EEXIST']);
 }
 
-/** Host side of bridge/vxlan modes; returns the result's interfaces (bridge, host veth) and the bridge. */
+/** Host side of bridge/vxlan modes; returns the result's host interfaces (bridge, host veth). */
 function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, ipam: CniResult, mtu: number | undefined): CniInterface[] {
   const br = ensureBridge(h, cfg.bridge, mtu);
   if (cfg.mode === 'vxlan') ensureVxlan(h, cfg, br.index, mtu);
@@ -144,8 +144,7 @@ function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number
     if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
     else h.linkAdd({ kind: 'ipvlan', mode: cfg.ipvlanMode, ...common });
   } catch (e) {
-    if ((e as { code?: string }).code === 'EEXIST') throw new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ctx.env.ifname}`, (e as Error).message);
-    throw e;
+    throw (e as { code?: string }).code === 'EEXIST' ? alreadyHas(ctx.env.ifname, e) : e;
   }
 }
 

@@ -14,7 +14,8 @@ export const PluginErrorCode = {
   CheckFailed: 110,
 } as const;
 
-const famOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
+/** The family of an address or prefix in text. */
+export const famOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
 
 /** Throws the first failure of a batch, ignoring errno codes in `ok`. */
 export function throwFirst(results: BatchResult[], ok: readonly string[] = []): void {
