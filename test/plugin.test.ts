@@ -203,6 +203,16 @@ t.test('a failed ADD leaves no link and no address behind', (t) => {
   t.match(a.json.msg, /already has an interface named eth0/);
   t.same(e.store(), [], 'IPAM released');
   t.same(e.node.h.linkList({ kind: 'veth' }), [], 'no host veth');
+
+  // IPAM fails while the links are being made (they overlap): the links are undone.
+  const p2 = testNs(t, 'pp');
+  const one = e.conf({ ipam: { ...e.conf().ipam, ranges: [[{ subnet: '10.50.0.0/24', rangeStart: '10.50.0.9', rangeEnd: '10.50.0.9' }]] } });
+  t.equal(exec('ADD', one, e.call(p2.name, { id: 'first' })).code, 0);
+  const full = exec('ADD', one, e.call(p2.name, { id: 'second', ifname: 'eth1' }));
+  t.equal(full.code, 1);
+  t.match(full.json?.msg, /no IP addresses available|exhausted/i, `IPAM's error passed on: ${full.json?.msg}`);
+  t.throws(() => p2.h.linkGet('eth1'), { code: 'ENODEV' }, 'no pod interface left');
+  t.throws(() => e.node.h.linkGet(hostVethName('second', 'eth1')), { code: 'ENODEV' }, 'no host veth left');
   t.end();
 });
 

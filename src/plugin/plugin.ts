@@ -126,13 +126,15 @@ function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
   }), ['EEXIST']);
 }
 
-/** Host side of bridge/vxlan modes; returns the result's host interfaces (bridge, host veth). */
-function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, ipam: CniResult, mtu: number | undefined): CniInterface[] {
+/** Host side of bridge/vxlan modes (all but the gateways, which need the IPAM result): the result's host interfaces and the bridge. */
+function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): { interfaces: CniInterface[]; bridge: number } {
   const br = ensureBridge(h, cfg.bridge, mtu);
   if (cfg.mode === 'vxlan') ensureVxlan(h, cfg, br.index, mtu);
-  if (cfg.isGateway) addGateways(h, br.index, ipam);
   const veth = addVeth(h, ctx, cfg, br, mtu);
-  return [{ name: br.name, ...(br.address ? { mac: br.address } : {}) }, { name: veth.name, ...(veth.address ? { mac: veth.address } : {}) }];
+  return {
+    interfaces: [{ name: br.name, ...(br.address ? { mac: br.address } : {}) }, { name: veth.name, ...(veth.address ? { mac: veth.address } : {}) }],
+    bridge: br.index,
+  };
 }
 
 /** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
@@ -177,29 +179,36 @@ async function detach(h: Handle, ctx: PluginContext, cfg: RtnlNetConf): Promise<
   });
 }
 
+/**
+ * ADD. The IPAM plugin runs while the links are made: its process start-up
+ * (tens of ms) overlaps our netlink work; the addresses go on once it answers.
+ */
 async function add(ctx: PluginContext): Promise<CniResult> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
   if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
-  const ipam = await execIpam(type, 'ADD', ctx.raw);
+  const ipamRun = execIpam(type, 'ADD', ctx.raw);
+  const ipamOk = ipamRun.then(() => true, () => false); // also keeps a rejection from going unhandled while we work
   const h = new Handle();
   let undoLinks = false;
   try {
     const mtu = podMtu(h, cfg);
-    let hostIfs: CniInterface[] = [];
+    let host: { interfaces: CniInterface[]; bridge: number } | undefined;
     // macvlan/ipvlan links are found by CNI_IFNAME in the pod: undo only one we made, never a namesake that was there.
     undoLinks = cfg.mode === 'bridge' || cfg.mode === 'vxlan';
-    if (cfg.mode === 'bridge') hostIfs = attachBridge(h, ctx, cfg, ipam, mtu);
+    if (cfg.mode === 'bridge') host = attachBridge(h, ctx, cfg, mtu);
     else if (cfg.mode === 'vxlan') {
       const st = shared(cfg);
-      hostIfs = await st.locked(() => {
+      host = await st.locked(() => {
         st.addUser(userId(ctx)); // before the devices: a failure midway still leaves a user to DEL
-        return attachBridge(h, ctx, cfg, ipam, mtu);
+        return attachBridge(h, ctx, cfg, mtu);
       });
     } else {
       attachVlan(h, ctx, cfg, mtu);
       undoLinks = true;
     }
+    const ipam = await ipamRun;
+    if (host && cfg.isGateway) addGateways(h, host.bridge, ipam);
     const ph = podHandle(ctx.env.netns);
     if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
     const routes = podRoutes(ipam, cfg.isDefaultGateway);
@@ -210,7 +219,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
     } finally {
       ph.close();
     }
-    const interfaces = [...hostIfs, podInterface(ctx.env.ifname, pod, ctx.env.netns)];
+    const interfaces = [...(host?.interfaces ?? []), podInterface(ctx.env.ifname, pod, ctx.env.netns)];
     const dns = ctx.conf.dns && Object.keys(ctx.conf.dns).length ? ctx.conf.dns : ipam.dns;
     return {
       interfaces,
@@ -221,22 +230,24 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   } catch (e) {
     // Leave nothing behind: the links, then the address.
     if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
-    await execIpam(type, 'DEL', ctx.raw).catch(() => undefined);
+    if (await ipamOk) await execIpam(type, 'DEL', ctx.raw).catch(() => undefined);
     throw e;
   } finally {
     h.close();
   }
 }
 
+/** DEL: IPAM's DEL runs while the links go (as in ADD, its start-up overlaps our work). */
 async function del(ctx: PluginContext): Promise<void> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
-  if (type) await execIpam(type, 'DEL', ctx.raw);
+  const ipamRun = type ? execIpam(type, 'DEL', ctx.raw) : Promise.resolve(undefined);
   const h = new Handle();
   try {
     await detach(h, ctx, cfg);
   } finally {
     h.close();
+    await ipamRun; // its error, if any, is DEL's error: the runtime retries
   }
 }
 
