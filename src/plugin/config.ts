@@ -1,0 +1,136 @@
+/**
+ * The `rtnl` plugin's configuration: one plugin type, four modes.
+ *
+ * ```jsonc
+ * { "cniVersion": "1.1.0", "name": "pods", "type": "rtnl",
+ *   "mode": "bridge",                 // "bridge" (default) | "vxlan" | "macvlan" | "ipvlan"
+ *   "mtu": 1500,                      // pod interface (and bridge) MTU
+ *   "mac": "02:00:00:00:00:01",       // pod MAC; also runtimeConfig.mac, CNI_ARGS MAC=, args.cni.mac
+ *   // bridge, vxlan
+ *   "bridge": "cni0",                 // bridge mode default cni0; vxlan mode always br<VNI>
+ *   "isGateway": false,               // put the IPAM gateway addresses on the bridge
+ *   "isDefaultGateway": false,        // default route in the pod via the gateway (implies isGateway)
+ *   // vxlan
+ *   "vni": 42, "dstport": 4789, "local": "192.168.1.10", "device": "eth0",
+ *   "peers": [{ "underlayIp": "192.168.1.11", "vtepMac": "02:..." }],
+ *   "stateDir": "/run/rtnl-cni",      // lock and reference counts of the shared br/vx devices
+ *   // macvlan, ipvlan
+ *   "master": "eth0", "macvlanMode": "bridge", "ipvlanMode": "l2",
+ *   "ipam": { "type": "rtnl-ipam", ... } }
+ * ```
+ * @module
+ */
+import { CniError, CniErrorCode, type CniEnv, type NetConf } from '../cni/index.js';
+
+/** The plugin's modes. */
+export type PluginMode = 'bridge' | 'vxlan' | 'macvlan' | 'ipvlan';
+
+/** A static VXLAN peer (another node's VTEP). */
+export interface VxlanPeer {
+  underlayIp: string;
+  vtepMac?: string;
+}
+
+/** The validated configuration. */
+export interface RtnlNetConf {
+  mode: PluginMode;
+  mtu: number | undefined;
+  mac: string | undefined;
+  bridge: string;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  vni: number;
+  dstport: number;
+  local: string | undefined;
+  device: string | undefined;
+  peers: VxlanPeer[];
+  stateDir: string;
+  master: string;
+  macvlanMode: 'bridge' | 'private' | 'vepa' | 'passthru';
+  ipvlanMode: 'l2' | 'l3' | 'l3s';
+}
+
+/** Where the vxlan mode keeps its locks and reference counts unless `stateDir` says otherwise. */
+export const DEFAULT_STATE_DIR = '/run/rtnl-cni';
+/** VXLAN over IPv4 adds 50 bytes (outer Ethernet excluded): the pod MTU is reduced by this. */
+export const VXLAN_OVERHEAD = 50;
+
+const MODES: readonly PluginMode[] = ['bridge', 'vxlan', 'macvlan', 'ipvlan'];
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const invalid = (field: string, what: string): CniError => new CniError(CniErrorCode.InvalidNetworkConfig, `invalid ${field}`, what);
+
+function opt<T>(c: Obj, k: string, type: 'string' | 'boolean' | 'number', def: T): T {
+  const v = c[k];
+  if (v === undefined || v === null || v === '') return def;
+  if (typeof v !== type) throw invalid(k, `must be a ${type}`);
+  if (type === 'number' && !Number.isInteger(v)) throw invalid(k, 'must be an integer');
+  return v as T;
+}
+
+function ifnameField(c: Obj, k: string, def: string): string {
+  const v = opt(c, k, 'string', def);
+  if (v.length > 15 || /[/:\s]/.test(v) || v === '.' || v === '..') throw invalid(k, `${JSON.stringify(v)} is not an interface name`);
+  return v;
+}
+
+function oneOf<T extends string>(c: Obj, k: string, list: readonly T[], def: T): T {
+  const v = opt(c, k, 'string', def);
+  if (!(list as readonly string[]).includes(v)) throw invalid(k, `${JSON.stringify(v)}: expected one of ${list.join(', ')}`);
+  return v as T;
+}
+
+/** The requested pod MAC: runtimeConfig.mac, then CNI_ARGS MAC=, then args.cni.mac, then `mac`. */
+function podMac(conf: NetConf, env: CniEnv): string | undefined {
+  const rc = conf.runtimeConfig?.mac;
+  const arg = env.args.find(([k]) => k === 'MAC')?.[1];
+  const cni = (conf.args as { cni?: { mac?: unknown } } | undefined)?.cni?.mac;
+  const mac = [rc, arg, cni, conf.mac].find((m) => m !== undefined && m !== '');
+  if (mac === undefined) return undefined;
+  if (typeof mac !== 'string' || !MAC_RE.test(mac)) throw invalid('mac', `${JSON.stringify(mac)} is not a MAC address`);
+  return mac.toLowerCase();
+}
+
+/**
+ * Validates the plugin's fields (error 7 names the field). Settings the
+ * public netlink API cannot apply (`hairpinMode`, `promiscMode`) are error 2
+ * when asked for, rather than being ignored silently.
+ */
+export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
+  const c = conf as Obj;
+  for (const k of ['hairpinMode', 'promiscMode'] as const) {
+    if (c[k] === true) throw new CniError(CniErrorCode.UnsupportedField, `unsupported field: ${k}=true`, `${k} needs a bridge port / link flag that rtnl's netlink API cannot set yet`);
+  }
+  const mode = oneOf(c, 'mode', MODES, 'bridge');
+  const mtu = opt<number | undefined>(c, 'mtu', 'number', undefined);
+  if (mtu !== undefined && (mtu < 68 || mtu > 65535)) throw invalid('mtu', `${mtu} is outside 68..65535`);
+  const vni = opt(c, 'vni', 'number', 0);
+  if (mode === 'vxlan' && (vni < 1 || vni > 0xffffff)) throw invalid('vni', 'vxlan mode needs a vni from 1 to 16777215');
+  const dstport = opt(c, 'dstport', 'number', 4789);
+  if (dstport < 1 || dstport > 65535) throw invalid('dstport', `${dstport} is not a UDP port`);
+  const peersRaw = c.peers ?? [];
+  if (!Array.isArray(peersRaw)) throw invalid('peers', 'must be a list of { underlayIp, vtepMac? }');
+  const peers = peersRaw.map((p, i): VxlanPeer => {
+    if (!isObj(p) || typeof p.underlayIp !== 'string' || !p.underlayIp) throw invalid(`peers[${i}]`, 'must be { underlayIp, vtepMac? }');
+    if (p.vtepMac !== undefined && (typeof p.vtepMac !== 'string' || !MAC_RE.test(p.vtepMac))) throw invalid(`peers[${i}].vtepMac`, 'is not a MAC address');
+    return p.vtepMac === undefined ? { underlayIp: p.underlayIp } : { underlayIp: p.underlayIp, vtepMac: p.vtepMac };
+  });
+  const master = ifnameField(c, 'master', '');
+  if ((mode === 'macvlan' || mode === 'ipvlan') && !master) throw invalid('master', `${mode} mode needs a master interface`);
+  const isDefaultGateway = opt(c, 'isDefaultGateway', 'boolean', false);
+  return {
+    mode, mtu, mac: podMac(conf, env),
+    bridge: mode === 'vxlan' ? `br${vni}` : ifnameField(c, 'bridge', 'cni0'),
+    isGateway: opt(c, 'isGateway', 'boolean', false) || isDefaultGateway,
+    isDefaultGateway, vni, dstport,
+    local: opt<string | undefined>(c, 'local', 'string', undefined),
+    device: opt<string | undefined>(c, 'device', 'string', undefined),
+    peers,
+    stateDir: opt(c, 'stateDir', 'string', DEFAULT_STATE_DIR),
+    master,
+    macvlanMode: oneOf(c, 'macvlanMode', ['bridge', 'private', 'vepa', 'passthru'] as const, 'bridge'),
+    ipvlanMode: oneOf(c, 'ipvlanMode', ['l2', 'l3', 'l3s'] as const, 'l2'),
+  };
+}

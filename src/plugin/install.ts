@@ -1,0 +1,116 @@
+/**
+ * rtnl-cni-install: puts the `rtnl` plugin and `rtnl-ipam` into a CNI bin
+ * directory and writes a sample conflist, as flannel's and Calico's DaemonSet
+ * installers do. Run via `bin/rtnl-cni-install`.
+ *
+ * ```
+ * rtnl-cni-install [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--symlink]
+ *                  [--no-conf] [--name rtnl] [--subnet 10.88.0.0/16] [--bridge cni0]
+ * ```
+ * Each plugin is a small launcher that names this package's `dist/` by
+ * absolute path and the running node by its path (runtimes may exec plugins
+ * with a bare PATH), or with `--symlink` a symlink to `bin/` (Node resolves the
+ * symlink, so `../dist` is found). Files appear atomically (temp + rename):
+ * a runtime exec'ing a plugin during an upgrade never sees half a file.
+ * @module
+ */
+import * as fs from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** What {@link install} does. */
+export interface InstallOptions {
+  binDir: string;
+  /** Undefined: no conflist. */
+  confDir: string | undefined;
+  symlink: boolean;
+  name: string;
+  subnet: string;
+  bridge: string;
+}
+
+/** The package root (this file is dist/src/plugin/install.js). */
+const ROOT = resolve(__dirname, '../../..');
+
+/** The plugins installed: file name in the bin dir -> [launcher in bin/, entry module in dist/]. */
+const PLUGINS: Record<string, [string, string]> = {
+  rtnl: ['bin/rtnl-cni', 'dist/src/plugin/main.js'],
+  'rtnl-ipam': ['bin/rtnl-ipam', 'dist/src/ipam/main.js'],
+};
+
+function replaceAtomically(target: string, write: (tmp: string) => void): void {
+  const tmp = `${target}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  write(tmp);
+  fs.renameSync(tmp, target);
+}
+
+/** The sample conflist: bridge mode with rtnl-ipam, the pods' default route via the bridge. */
+export function sampleConflist(o: Pick<InstallOptions, 'name' | 'subnet' | 'bridge'>): object {
+  return {
+    cniVersion: '1.1.0', name: o.name,
+    plugins: [{
+      type: 'rtnl', mode: 'bridge', bridge: o.bridge, isGateway: true, isDefaultGateway: true,
+      ipam: { type: 'rtnl-ipam', ranges: [[{ subnet: o.subnet }]] },
+    }],
+  };
+}
+
+/** Installs; returns the paths written. */
+export function install(o: InstallOptions): string[] {
+  const out: string[] = [];
+  fs.mkdirSync(o.binDir, { recursive: true });
+  for (const [file, [launcher, entry]] of Object.entries(PLUGINS)) {
+    const target = join(o.binDir, file);
+    if (o.symlink) {
+      replaceAtomically(target, (tmp) => fs.symlinkSync(join(ROOT, launcher), tmp));
+    } else {
+      const text = `#!${process.execPath}\n// Installed by rtnl-cni-install from ${ROOT}\n'use strict';\n`
+        + `require('node:module').enableCompileCache?.();\nrequire(${JSON.stringify(join(ROOT, entry))});\n`;
+      replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, text, { mode: 0o755 }));
+    }
+    out.push(target);
+  }
+  if (o.confDir !== undefined) {
+    fs.mkdirSync(o.confDir, { recursive: true });
+    const target = join(o.confDir, `10-${o.name}.conflist`);
+    replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, `${JSON.stringify(sampleConflist(o), null, 2)}\n`, { mode: 0o644 }));
+    out.push(target);
+  }
+  return out;
+}
+
+/** Parses the command line; throws on an unknown flag. */
+export function parseArgs(argv: string[]): InstallOptions {
+  const o: InstallOptions = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', symlink: false, name: 'rtnl', subnet: '10.88.0.0/16', bridge: 'cni0' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--bin-dir': o.binDir = val(); break;
+      case '--conf-dir': o.confDir = val(); break;
+      case '--no-conf': o.confDir = undefined; break;
+      case '--symlink': o.symlink = true; break;
+      case '--name': o.name = val(); break;
+      case '--subnet': o.subnet = val(); break;
+      case '--bridge': o.bridge = val(); break;
+      default: throw new Error(`unknown argument ${a}`);
+    }
+  }
+  return o;
+}
+
+/** The command: installs as `argv` says, prints what it wrote; returns the exit code. */
+export function main(argv: string[]): number {
+  try {
+    for (const p of install(parseArgs(argv))) console.log(`installed ${p}`);
+    return 0;
+  } catch (e) {
+    console.error(`rtnl-cni-install: ${(e as Error).message}`);
+    console.error('usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--name NAME] [--subnet CIDR] [--bridge NAME]');
+    return 1;
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * The `rtnl` CNI plugin's handlers: bridge, vxlan, macvlan and ipvlan modes
+ * on rtnl's netlink API, with IPAM delegated to the plugin named in `ipam`.
+ * @module
+ */
+import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
+import { Handle, type Link } from '../index.js';
+import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
+import { SharedState } from './lock.js';
+import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, throwFirst, tolerate } from './pod.js';
+
+/**
+ * The host end of a pod's veth: a name derived from (container id, ifname),
+ * so DEL finds it without the container's namespace or a cached result.
+ */
+export function hostVethName(containerId: string, ifname: string): string {
+  // FNV-1a 64 rather than node:crypto, whose loading costs more than the hash (start-up dominates a plugin run).
+  let h = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(`${containerId}\0${ifname}`)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return `rtv${h.toString(16).padStart(16, '0').slice(0, 12)}`;
+}
+
+/** A random locally administered unicast MAC (uniqueness, not secrecy: Math.random suffices). */
+function randomMac(): string {
+  const b = Array.from({ length: 6 }, () => Math.floor(Math.random() * 256));
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+const alreadyHas = (ifname: string, e: unknown) =>
+  new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ifname}`, (e as Error).message);
+const ipamType = (ctx: PluginContext): string | undefined => ctx.conf.ipam?.type;
+
+/** Opens a handle in the container's namespace; undefined when the namespace is gone. */
+function podHandle(netns: string): Handle | undefined {
+  if (!netns) return undefined;
+  try {
+    return new Handle({ path: netns });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'EINVAL') return undefined;
+    throw e;
+  }
+}
+
+/** The bridge `name`, created (up, with `mtu`) when missing; a concurrent creator's EEXIST is fine. */
+function ensureBridge(h: Handle, name: string, mtu: number | undefined): Link {
+  let br = tolerate(['ENODEV'], () => h.linkGet(name));
+  if (!br) {
+    // A MAC of its own: otherwise the bridge takes its lowest port's, and the pods' gateway MAC changes as ports come and go.
+    tolerate(['EEXIST'], () => h.linkAdd({ kind: 'bridge', name, up: true, address: randomMac(), ...(mtu ? { mtu } : {}) }));
+    br = h.linkGet(name);
+  }
+  if (br.kind !== 'bridge') throw new CniError(CniErrorCode.InvalidNetworkConfig, `${name} exists and is not a bridge`, `it is a ${br.kind}`);
+  return br;
+}
+
+/** The pod MTU: `mtu`, or in vxlan mode the underlay's MTU less the encapsulation. */
+function podMtu(h: Handle, cfg: RtnlNetConf): number | undefined {
+  if (cfg.mtu !== undefined || cfg.mode !== 'vxlan') return cfg.mtu;
+  const under = cfg.device ? h.linkGet(cfg.device).mtu : undefined;
+  return (under ?? 1500) - VXLAN_OVERHEAD;
+}
+
+/** vxlan mode: `vx<VNI>` (nolearning, flood entries to every peer) as a port of `br<VNI>`, created when missing. */
+function ensureVxlan(h: Handle, cfg: RtnlNetConf, bridge: number, mtu: number | undefined): void {
+  const name = `vx${cfg.vni}`;
+  if (tolerate(['ENODEV'], () => h.linkGet(name))) return;
+  const device = cfg.device ? h.linkGet(cfg.device).index : undefined;
+  h.linkAdd({
+    kind: 'vxlan', name, vni: cfg.vni, port: cfg.dstport, learning: false, master: bridge, up: true,
+    ...(cfg.local ? { local: cfg.local } : {}), ...(device ? { device } : {}), ...(mtu ? { mtu } : {}),
+  });
+  const link = h.linkGet(name).index;
+  throwFirst(h.batch((b) => {
+    for (const p of cfg.peers) {
+      b.fdbAppend({ link, mac: '00:00:00:00:00:00', dst: p.underlayIp, target: 'self', state: 'permanent' });
+      if (p.vtepMac) b.fdbAdd({ link, mac: p.vtepMac, dst: p.underlayIp, target: 'self', state: 'permanent' });
+    }
+  }));
+}
+
+/**
+ * A veth pair into `bridge`: the host end by {@link hostVethName}, the pod end
+ * `ifname` created directly in the container namespace. A host end left by an
+ * earlier, interrupted ADD of the same container is replaced.
+ */
+function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, mtu: number | undefined): Link {
+  const { containerId, ifname, netns } = ctx.env;
+  const name = hostVethName(containerId, ifname);
+  const spec = {
+    kind: 'veth' as const, name, master: bridge.index, up: true, ...(mtu ? { mtu } : {}),
+    peer: { name: ifname, netns: { path: netns }, ...(mtu ? { mtu } : {}), ...(cfg.mac ? { address: cfg.mac } : {}) },
+  };
+  try {
+    h.linkAdd(spec);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    // Our host end exists: left by an interrupted ADD of this attachment, replace it. Otherwise the pod has `ifname` already.
+    if (!tolerate(['ENODEV'], () => h.linkGet(name))) throw alreadyHas(ifname, e);
+    h.linkDel(name);
+    h.linkAdd(spec);
+  }
+  // The alias names the owner, so GC can tell this network's stale veths from others' on a shared bridge.
+  const res = h.batch((b) => {
+    b.linkSet(name, { alias: vethAlias(ctx.conf.name, containerId, ifname) });
+    b.linkGet(name);
+  });
+  throwFirst(res);
+  return (res[1] as PromiseFulfilledResult<Link>).value;
+}
+
+/** The host veth's alias, naming its owner: `rtnl:<network>:<container id>:<ifname>`. */
+function vethAlias(network: string, containerId: string, ifname: string): string {
+  return `rtnl:${network}:${containerId}:${ifname}`;
+}
+
+/** Puts each IPAM gateway on the bridge (isGateway); already there is fine. */
+function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
+  throwFirst(h.batch((b) => {
+    for (const ip of ipam.ips ?? []) {
+      if (!ip.gateway) continue;
+      const prefix = ip.address.split('/')[1];
+      b.addrAdd({ link: bridge, address: `${ip.gateway}/${prefix}`, ...(famOf(ip.gateway) === 6 ? { flags: ['nodad' as const] } : {}) });
+    }
+  }), ['EEXIST']);
+}
+
+/** Host side of bridge/vxlan modes (all but the gateways, which need the IPAM result): the result's host interfaces and the bridge. */
+function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): { interfaces: CniInterface[]; bridge: number } {
+  const br = ensureBridge(h, cfg.bridge, mtu);
+  if (cfg.mode === 'vxlan') ensureVxlan(h, cfg, br.index, mtu);
+  const veth = addVeth(h, ctx, cfg, br, mtu);
+  return {
+    interfaces: [{ name: br.name, ...(br.address ? { mac: br.address } : {}) }, { name: veth.name, ...(veth.address ? { mac: veth.address } : {}) }],
+    bridge: br.index,
+  };
+}
+
+/** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
+function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): void {
+  const master = tolerate(['ENODEV'], () => h.linkGet(cfg.master));
+  if (!master) throw new CniError(CniErrorCode.InvalidNetworkConfig, `master interface ${cfg.master} not found`);
+  const common = { name: ctx.env.ifname, link: master.index, netns: { path: ctx.env.netns }, ...(mtu ? { mtu } : {}) };
+  try {
+    if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
+    else h.linkAdd({ kind: 'ipvlan', mode: cfg.ipvlanMode, ...common });
+  } catch (e) {
+    throw (e as { code?: string }).code === 'EEXIST' ? alreadyHas(ctx.env.ifname, e) : e;
+  }
+}
+
+const shared = (cfg: RtnlNetConf) => new SharedState(cfg.stateDir, `vxlan-${cfg.vni}`);
+/** A vxlan user's file name; ':' cannot occur in network names, container ids or interface names. */
+const userKey = (network: string, containerId: string, ifname: string) => `${network}:${containerId}:${ifname}`;
+const userId = (ctx: PluginContext) => userKey(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
+
+/** Removes the host side of an attachment (the pod end goes with it); idempotent. */
+async function detach(h: Handle, ctx: PluginContext, cfg: RtnlNetConf): Promise<void> {
+  const { containerId, ifname, netns } = ctx.env;
+  if (cfg.mode === 'macvlan' || cfg.mode === 'ipvlan') {
+    const ph = podHandle(netns);
+    if (!ph) return;
+    try { tolerate(['ENODEV'], () => ph.linkDel(ifname)); } finally { ph.close(); }
+    return;
+  }
+  const del = () => tolerate(['ENODEV'], () => h.linkDel(hostVethName(containerId, ifname)));
+  if (cfg.mode === 'bridge') {
+    del();
+    return;
+  }
+  const st = shared(cfg);
+  await st.locked(() => {
+    del();
+    if (st.removeUser(userId(ctx)) === 0) {
+      tolerate(['ENODEV'], () => h.linkDel(`vx${cfg.vni}`));
+      tolerate(['ENODEV'], () => h.linkDel(cfg.bridge));
+    }
+  });
+}
+
+/**
+ * ADD. The IPAM plugin runs while the links are made: its process start-up
+ * (tens of ms) overlaps our netlink work; the addresses go on once it answers.
+ */
+async function add(ctx: PluginContext): Promise<CniResult> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  const type = ipamType(ctx);
+  if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
+  const ipamRun = execIpam(type, 'ADD', ctx.raw);
+  const ipamOk = ipamRun.then(() => true, () => false); // also keeps a rejection from going unhandled while we work
+  const h = new Handle();
+  let undoLinks = false;
+  try {
+    const mtu = podMtu(h, cfg);
+    let host: { interfaces: CniInterface[]; bridge: number } | undefined;
+    // macvlan/ipvlan links are found by CNI_IFNAME in the pod: undo only one we made, never a namesake that was there.
+    undoLinks = cfg.mode === 'bridge' || cfg.mode === 'vxlan';
+    if (cfg.mode === 'bridge') host = attachBridge(h, ctx, cfg, mtu);
+    else if (cfg.mode === 'vxlan') {
+      const st = shared(cfg);
+      host = await st.locked(() => {
+        st.addUser(userId(ctx)); // before the devices: a failure midway still leaves a user to DEL
+        return attachBridge(h, ctx, cfg, mtu);
+      });
+    } else {
+      attachVlan(h, ctx, cfg, mtu);
+      undoLinks = true;
+    }
+    const ipam = await ipamRun;
+    if (host && cfg.isGateway) addGateways(h, host.bridge, ipam);
+    const ph = podHandle(ctx.env.netns);
+    if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
+    const routes = podRoutes(ipam, cfg.isDefaultGateway);
+    let pod: Link;
+    try {
+      pod = ph.linkGet(ctx.env.ifname);
+      configurePod(ph, pod.index, ipam.ips ?? [], routes);
+    } finally {
+      ph.close();
+    }
+    const interfaces = [...(host?.interfaces ?? []), podInterface(ctx.env.ifname, pod, ctx.env.netns)];
+    const dns = ctx.conf.dns && Object.keys(ctx.conf.dns).length ? ctx.conf.dns : ipam.dns;
+    return {
+      interfaces,
+      ips: (ipam.ips ?? []).map((ip) => ({ ...ip, interface: interfaces.length - 1 })),
+      ...(routes.length ? { routes } : {}),
+      ...(dns ? { dns } : {}),
+    };
+  } catch (e) {
+    // Leave nothing behind: the links, then the address.
+    if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
+    if (await ipamOk) await execIpam(type, 'DEL', ctx.raw).catch(() => undefined);
+    throw e;
+  } finally {
+    h.close();
+  }
+}
+
+/** DEL: IPAM's DEL runs while the links go (as in ADD, its start-up overlaps our work). */
+async function del(ctx: PluginContext): Promise<void> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  const type = ipamType(ctx);
+  const ipamRun = type ? execIpam(type, 'DEL', ctx.raw) : Promise.resolve(undefined);
+  const h = new Handle();
+  try {
+    await detach(h, ctx, cfg);
+  } finally {
+    h.close();
+    await ipamRun; // its error, if any, is DEL's error: the runtime retries
+  }
+}
+
+async function check(ctx: PluginContext): Promise<void> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  const prev = ctx.conf.prevResult;
+  if (!prev) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'CHECK needs a prevResult');
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'CHECK', ctx.raw);
+  if (cfg.mode === 'bridge' || cfg.mode === 'vxlan') {
+    const h = new Handle();
+    try {
+      const name = hostVethName(ctx.env.containerId, ctx.env.ifname);
+      const veth = tolerate(['ENODEV'], () => h.linkGet(name));
+      const br = tolerate(['ENODEV'], () => h.linkGet(cfg.bridge));
+      if (!br) throw new CniError(PluginErrorCode.CheckFailed, `bridge ${cfg.bridge} not found`);
+      if (!veth) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} not found`);
+      if (veth.master !== br.index) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} is not a port of ${cfg.bridge}`);
+    } finally {
+      h.close();
+    }
+  }
+  const ph = podHandle(ctx.env.netns);
+  if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
+  try {
+    checkPod(ph, ctx.env.ifname, prev);
+  } finally {
+    ph.close();
+  }
+}
+
+async function status(ctx: PluginContext): Promise<void> {
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  if (cfg.mode === 'macvlan' || cfg.mode === 'ipvlan') {
+    const h = new Handle();
+    try {
+      if (!tolerate(['ENODEV'], () => h.linkGet(cfg.master))) throw new CniError(CniErrorCode.PluginNotAvailable, `master interface ${cfg.master} not found`);
+    } finally {
+      h.close();
+    }
+  }
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'STATUS', ctx.raw);
+}
+
+/**
+ * GC: IPAM's GC, then (bridge, vxlan) the host veths this network made for
+ * attachments not in the valid list — a runtime that never sent DEL
+ * (`ctr run -d` + `ctr c rm`) leaves them — and in vxlan mode those
+ * attachments' users, removing br/vx with the last one.
+ */
+async function gc(ctx: GcContext): Promise<void> {
+  const type = ipamType(ctx);
+  if (type) await execIpam(type, 'GC', ctx.raw);
+  const cfg = loadConfig(ctx.conf, ctx.env);
+  if (cfg.mode !== 'bridge' && cfg.mode !== 'vxlan') return;
+  const network = ctx.conf.name;
+  const keep = new Set(ctx.validAttachments.map((a) => vethAlias(network, a.containerID, a.ifname)));
+  const h = new Handle();
+  try {
+    const sweep = () => {
+      const br = tolerate(['ENODEV'], () => h.linkGet(cfg.bridge));
+      if (!br) return;
+      const stale = h.linkList({ master: br.index })
+        .filter((l) => l.kind === 'veth' && l.alias?.startsWith(`rtnl:${network}:`) && !keep.has(l.alias));
+      throwFirst(h.batch((b) => { for (const l of stale) b.linkDel(l.index); }), ['ENODEV']);
+    };
+    if (cfg.mode === 'bridge') {
+      sweep();
+      return;
+    }
+    const keepUsers = new Set(ctx.validAttachments.map((a) => userKey(network, a.containerID, a.ifname)));
+    const st = shared(cfg);
+    await st.locked(() => {
+      sweep();
+      // Also users whose veth is already gone (deleted with their namespace).
+      for (const u of st.users()) if (u.startsWith(`${network}:`) && !keepUsers.has(u)) st.removeUser(u);
+      if (st.users().length === 0) {
+        tolerate(['ENODEV'], () => h.linkDel(`vx${cfg.vni}`));
+        tolerate(['ENODEV'], () => h.linkDel(cfg.bridge));
+      }
+    });
+  } finally {
+    h.close();
+  }
+}
+
+/** The plugin's handlers, for {@link runPlugin}. */
+export const rtnlHandlers: PluginHandlers = { add, del, check, status, gc };

@@ -1,0 +1,69 @@
+// bin/rtnl-cni-install into temp directories: launchers that run from the
+// bin dir (any cwd), or symlinks; the sample conflist drives a real ADD/DEL.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { testNs } from './lib.js';
+import { Runtime, tmpDir, REF_DIR } from './plugin-runtime.js';
+
+const INSTALLER = path.resolve(__dirname, '../../bin/rtnl-cni-install');
+const env = { ...process.env, NODE_OPTIONS: '', NODE_EXTRA_CA_CERTS: '' };
+const install = (...args: string[]) => spawnSync(INSTALLER, args, { encoding: 'utf8', env });
+const version = (file: string) => spawnSync(file, [], { encoding: 'utf8', env: { ...env, CNI_COMMAND: 'VERSION' }, cwd: '/', input: '' });
+
+t.test('launchers: executable, run from the bin dir in any cwd, replaced in place', (t) => {
+  const d = tmpDir(t);
+  const bin = path.join(d, 'opt/cni/bin'), conf = path.join(d, 'etc/cni/net.d');
+  const r = install('--bin-dir', bin, '--conf-dir', conf);
+  t.equal(r.status, 0, r.stderr);
+  t.same(r.stdout.trim().split('\n'), [`installed ${bin}/rtnl`, `installed ${bin}/rtnl-ipam`, `installed ${conf}/10-rtnl.conflist`]);
+  for (const f of ['rtnl', 'rtnl-ipam']) {
+    const st = fs.lstatSync(path.join(bin, f));
+    t.ok(st.isFile() && (st.mode & 0o111) === 0o111, `${f}: an executable file`);
+    const v = version(path.join(bin, f));
+    t.equal(v.status, 0, v.stderr);
+    t.same(JSON.parse(v.stdout).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'], `${f} answers VERSION`);
+  }
+  t.match(fs.readFileSync(path.join(bin, 'rtnl'), 'utf8'), new RegExp(`^#!${process.execPath}\n`), 'the node that installed it, by path');
+  const again = install('--bin-dir', bin, '--no-conf');
+  t.equal(again.status, 0, 'reinstall over existing files');
+  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam'], 'no temp files left');
+  t.end();
+});
+
+t.test('--symlink: links into the package bin/', (t) => {
+  const bin = path.join(tmpDir(t), 'bin');
+  t.equal(install('--bin-dir', bin, '--symlink', '--no-conf').status, 0);
+  t.equal(fs.readlinkSync(path.join(bin, 'rtnl')), path.resolve(__dirname, '../../bin/rtnl-cni'));
+  t.equal(version(path.join(bin, 'rtnl')).status, 0, 'runs through the symlink');
+  t.equal(version(path.join(bin, 'rtnl-ipam')).status, 0);
+  t.end();
+});
+
+t.test('bad arguments: usage, exit 1', (t) => {
+  const r = install('--frob');
+  t.equal(r.status, 1);
+  t.match(r.stderr, /unknown argument --frob[\s\S]*usage:/);
+  t.equal(install('--bin-dir').status, 1, 'a flag without its value');
+  t.end();
+});
+
+t.test('the sample conflist works (bridge mode, rtnl-ipam)', (t) => {
+  const d = tmpDir(t);
+  const r = install('--bin-dir', path.join(d, 'bin'), '--conf-dir', path.join(d, 'net.d'), '--name', 'sample', '--subnet', '10.90.0.0/24', '--bridge', 'smp0');
+  t.equal(r.status, 0, r.stderr);
+  const list = JSON.parse(fs.readFileSync(path.join(d, 'net.d/10-sample.conflist'), 'utf8'));
+  t.equal(list.name, 'sample');
+  t.equal(list.plugins[0].type, 'rtnl');
+  list.plugins[0].ipam.dataDir = path.join(d, 'ipam'); // never the host's /var/lib/cni
+  const node = testNs(t, 'pn'), pod = testNs(t, 'pp');
+  const rt = new Runtime(list);
+  const call = { netns: `/run/netns/${pod.name}`, node: node.name, cniPath: `${path.join(d, 'bin')}:${REF_DIR}`, id: 's1' };
+  const a = rt.add(call);
+  t.equal(a.code, 0, a.stdout + a.stderr);
+  t.same(a.json.ips[0].address, '10.90.0.2/24');
+  t.equal(node.h.linkGet('smp0').kind, 'bridge');
+  t.equal(rt.run('DEL', call).code, 0);
+  t.end();
+});

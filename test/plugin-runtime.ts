@@ -1,0 +1,143 @@
+// A small CNI runtime for the plugin tests: exec's plugins as containerd/
+// libcni do (CNI_* env, config on stdin, result on stdout), optionally inside
+// a "node" namespace (`ip netns exec NODE`), and chains a conflist: name and
+// cniVersion injected per plugin, runtimeConfig by capabilities, prevResult
+// passed along on ADD, the cached final result given to CHECK (in order) and
+// DEL (in reverse), as /work/shared/tools/cni-exec.sh does.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Test } from 'tap';
+
+export const REF_DIR = '/usr/lib/cni';
+const INSTALLER = path.resolve(__dirname, '../../bin/rtnl-cni-install');
+
+/** Where a call runs and for which attachment. */
+export interface Call {
+  netns?: string;
+  ifname?: string;
+  id?: string;
+  /** Run the plugin inside this named namespace (its host side). */
+  node?: string;
+  args?: string;
+  cniPath: string;
+}
+
+/** One plugin run's outcome. */
+export interface Out {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+const parse = (s: string): any => { try { return s.trim() ? JSON.parse(s) : undefined; } catch { return undefined; } };
+
+function env(cmd: string, c: Call): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = {
+    ...process.env, CNI_COMMAND: cmd, CNI_CONTAINERID: c.id ?? 'c1', CNI_NETNS: c.netns ?? '', CNI_IFNAME: c.ifname ?? 'eth0',
+    CNI_PATH: c.cniPath, CNI_ARGS: c.args ?? '',
+  };
+  delete e.NODE_EXTRA_CA_CERTS; // triples Node's start-up time
+  delete e.NODE_OPTIONS; // tap's loaders: a runtime would not pass them
+  return e;
+}
+
+function argv(type: string, c: Call): [string, string[]] {
+  const bin = c.cniPath.split(':').map((d) => path.join(d, type)).find((f) => fs.existsSync(f));
+  if (!bin) throw new Error(`plugin ${type} not in ${c.cniPath}`);
+  return c.node ? ['ip', ['netns', 'exec', c.node, bin]] : [bin, []];
+}
+
+/** Runs plugin `conf.type` once, synchronously. */
+export function exec(cmd: string, conf: object, c: Call): Out {
+  const [file, args] = argv((conf as { type: string }).type, c);
+  const r = spawnSync(file, args, { input: JSON.stringify(conf), env: env(cmd, c), encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
+}
+
+/** Runs plugin `conf.type` once, asynchronously (for concurrency tests). */
+export function execAsync(cmd: string, conf: object, c: Call): Promise<Out> {
+  const [file, args] = argv((conf as { type: string }).type, c);
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { env: env(cmd, c), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(JSON.stringify(conf));
+    child.on('close', (code) => resolve({ code, stdout, stderr, json: parse(stdout) }));
+  });
+}
+
+/** A conflist: network name, version and plugin configs. */
+export interface Conflist {
+  cniVersion: string;
+  name: string;
+  plugins: Array<Record<string, unknown>>;
+}
+
+const key = (c: Call) => `${c.id ?? 'c1'}/${c.ifname ?? 'eth0'}`;
+
+/** Chains a conflist like libcni; `cache` keeps the ADD result for CHECK/DEL. */
+export class Runtime {
+  readonly #cache = new Map<string, unknown>();
+  constructor(readonly list: Conflist, readonly runtimeConfig: Record<string, unknown> = {}) {}
+
+  #conf(p: Record<string, unknown>, prev: unknown): object {
+    const caps = (p.capabilities ?? {}) as Record<string, boolean>;
+    const rc = Object.fromEntries(Object.entries(this.runtimeConfig).filter(([k]) => caps[k]));
+    return {
+      ...p, name: this.list.name, cniVersion: this.list.cniVersion,
+      ...(Object.keys(rc).length ? { runtimeConfig: rc } : {}),
+      ...(prev !== undefined ? { prevResult: prev } : {}),
+    };
+  }
+
+  /** ADD through every plugin; returns the last output (the final result, or the failing plugin's error). */
+  add(c: Call): Out {
+    let prev: unknown;
+    let out: Out = { code: 0, stdout: '', stderr: '', json: undefined };
+    for (const p of this.list.plugins) {
+      out = exec('ADD', this.#conf(p, prev), c);
+      if (out.code !== 0) return out;
+      prev = out.json;
+    }
+    this.#cache.set(key(c), prev);
+    return out;
+  }
+
+  /** CHECK (in order) or DEL (in reverse) with the cached result as prevResult, except plugins of `skipTypes`; stops at the first failure. */
+  run(cmd: 'CHECK' | 'DEL', c: Call, skipTypes: readonly string[] = []): Out {
+    const prev = this.#cache.get(key(c));
+    const plugins = (cmd === 'DEL' ? [...this.list.plugins].reverse() : this.list.plugins).filter((p) => !skipTypes.includes(p.type as string));
+    let out: Out = { code: 0, stdout: '', stderr: '', json: undefined };
+    for (const p of plugins) {
+      out = exec(cmd, this.#conf(p, prev), c);
+      if (out.code !== 0) return out;
+    }
+    if (cmd === 'DEL') this.#cache.delete(key(c));
+    return out;
+  }
+}
+
+/** A temp directory removed at teardown. */
+export function tmpDir(t: Test, prefix = 'rtnl-plugin-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Installs `rtnl` and `rtnl-ipam` into a temp bin dir with bin/rtnl-cni-install; returns a CNI_PATH with the reference plugins after it. */
+export function installPlugins(t: Test): string {
+  const bin = path.join(tmpDir(t, 'rtnl-bin-'), 'bin');
+  const r = spawnSync(INSTALLER, ['--bin-dir', bin, '--no-conf'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  if (r.status !== 0) throw new Error(`install failed: ${r.stderr}`);
+  return `${bin}:${REF_DIR}`;
+}
+
+/** Pings `dst` once from namespace `ns`: true when answered. */
+export function ping(ns: string, dst: string, waitS = 2): boolean {
+  return spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W', String(waitS), dst], { stdio: 'ignore' }).status === 0;
+}
