@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { Handle, type Netns, createNetns, deleteNetns, threadNetnsInode } from '../src/index.js';
+import { Handle, type Netns, NetlinkError, createNetns, deleteNetns, threadNetnsInode } from '../src/index.js';
 
 /** The namespace the test process started in. */
 export const HOME_NS = threadNetnsInode();
@@ -51,12 +51,13 @@ export function kernelHasKind(kind: string): boolean {
   const h = new Handle(ns);
   try {
     h.linkAdd({ kind: 'veth', name: 'probep', peer: { name: 'probeq' } });
-    const link = h.linkGet('probep').index;
-    h.linkAdd({ kind, name: 'probe0', link, ...(kind === 'vlan' ? { id: 1 } : {}) } as never);
+    const needsParent = ['macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan'].includes(kind);
+    const parent = needsParent ? { link: h.linkGet('probep').index } : {};
+    h.linkAdd({ kind, name: 'probe0', ...parent, ...(kind === 'vlan' ? { id: 1 } : {}) } as never);
     return true;
   } catch (e) {
-    const err = e as { code?: string; extack?: string };
-    return !(err.code === 'EOPNOTSUPP' && (err.extack === undefined || /Unknown device type/.test(err.extack)));
+    if (!(e instanceof NetlinkError)) throw e; // a bad probe, not an answer from the kernel
+    return !(e.code === 'EOPNOTSUPP' && (e.extack === undefined || /Unknown device type/.test(e.extack)));
   } finally {
     h.close();
     ns.close();
