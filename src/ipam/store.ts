@@ -229,7 +229,8 @@ export class Store {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process pid exists (EPERM: it does, someone else's). Shared with the plugin's lock. */
+export function alive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -16,20 +16,11 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { CniError, CniErrorCode } from '../cni/index.js';
+import { alive } from '../ipam/store.js';
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let seq = 0;
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errno(e) === 'EPERM';
-  }
-}
 
 /** How long a waiter keeps trying before giving up (error 11, try again later). */
 const LOCK_TIMEOUT_MS = 30_000;
