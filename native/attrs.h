@@ -56,6 +56,10 @@ class AttrTable {
   std::vector<int16_t> byType_;  // attribute type -> index in specs_, -1 if unnamed
 };
 
+// Reading an encoder's argument (already validated in TS): is key set, and its u32.
+inline bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
+inline uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
+
 // Enum helpers, for fixed headers that carry enums (ifi_type, ndm_state...).
 using Names = std::span<const EnumName>;
 uint32_t enumValue(const Napi::Value& v, Names names, const char* key);

@@ -32,8 +32,6 @@ const EnumName kFlags6[] = {{IFA_F_TEMPORARY, "temporary"}, RTNL_IFA_FLAGS};
 // The kernel's INFINITY_LIFE_TIME (net/addrconf.h, not in the UAPI headers).
 constexpr uint32_t kForever = 0xFFFFFFFF;
 
-bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
-uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
 
 // A scope is a name or a raw number.
 uint8_t scopeValue(const Napi::Value& v) {

@@ -146,7 +146,6 @@ const Kind* findKind(std::string_view name) {
   return nullptr;
 }
 
-bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
 
 // A string without its NUL, as iproute2 sends IFLA_INFO_KIND and
 // IFLA_IFALIAS. For the alias it matters: the kernel counts a NUL in the

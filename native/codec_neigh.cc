@@ -54,9 +54,7 @@ const AttrTable kFdb{
     {"vlan", NDA_VLAN, Wire::U16},
 };
 
-bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
 
-uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
 
 // Splits flag names between ndm_flags and NDA_FLAGS_EXT.
 void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {

@@ -71,8 +71,6 @@ const AttrTable kRoute{
     {"pref", RTA_PREF, Wire::Enum, 0, kPrefs, 1},
 };
 
-bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
-uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
 
 // A name from names, or a raw number.
 uint32_t nameOrNumber(const Napi::Value& v, Names names, const char* key) {
