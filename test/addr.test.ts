@@ -1,10 +1,6 @@
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import t from 'tap';
 import { type Address, type Handle, NetlinkError, RtnlInputError } from '../src/index.js';
-import { type TestNs, assertHome, testNs } from './lib.js';
+import { type TestNs, assertHome, churn, testNs } from './lib.js';
 
 // A veth pair, both ends up, in a fresh namespace.
 function pair(t: Parameters<typeof testNs>[0]): TestNs & { a: number; b: number } {
@@ -190,10 +186,7 @@ t.test('an address dump while another process adds and deletes addresses', async
   const lines: string[] = [];
   for (let i = 0; i < 50; i++) lines.push(`addr add 10.201.0.${i}/32 dev vb`);
   for (let i = 0; i < 50; i++) lines.push(`addr del 10.201.0.${i}/32 dev vb`);
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rtnl-churn-')), 'cmds');
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  const child = spawn('bash', ['-c', `while :; do ip -n ${n.name} -force -batch ${file} >/dev/null 2>&1; done`], { stdio: 'ignore', detached: true });
-  t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  const stopChurn = churn(t, n.name, lines);
   await new Promise((r) => setTimeout(r, 200));
   let complete = 0, interrupted = 0, churned = 0;
   for (let round = 0; round < 20; round++) {
@@ -211,7 +204,7 @@ t.test('an address dump while another process adds and deletes addresses', async
       interrupted++;
     }
   }
-  process.kill(-child.pid!, 'SIGKILL');
+  stopChurn();
   t.equal(complete + interrupted, 20, `${complete} complete, ${interrupted} EINTR; ${churned} churned addresses seen in flight`);
   t.ok(churned > 0 || interrupted > 0, 'the churn was really going on during the dumps');
   assertHome(t);

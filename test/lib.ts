@@ -1,6 +1,9 @@
 // Test fixtures: every test runs in namespaces it creates (inside the
 // sandbox from scripts/sandbox) and checks that the main thread is back home.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { Handle, type Netns, NetlinkError, createNetns, deleteNetns, threadNetnsInode } from '../src/index.js';
@@ -63,4 +66,27 @@ export function kernelHasKind(kind: string): boolean {
     ns.close();
     deleteNetns(name);
   }
+}
+
+/**
+ * Keeps iproute2 applying the given commands in namespace nsName, over and
+ * over, in another process, until the returned stop() or the end of t
+ * (then the process and its script file are removed): concurrent changes
+ * for dump-consistency tests.
+ */
+export function churn(t: Tap, nsName: string, lines: string[]): () => void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtnl-churn-'));
+  const file = path.join(dir, 'cmds');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  const child = spawn('bash', ['-c', `while :; do ip -n ${nsName} -force -batch ${file} >/dev/null 2>&1; done`], { stdio: 'ignore', detached: true });
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  t.teardown(stop);
+  return stop;
 }

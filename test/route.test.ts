@@ -1,10 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { NetlinkError, type Route, RtnlInputError } from '../src/index.js';
-import { type TestNs, assertHome, testNs } from './lib.js';
+import { type TestNs, assertHome, churn, testNs } from './lib.js';
 
 type Tap = Parameters<typeof testNs>[0];
 
@@ -279,13 +276,6 @@ t.test('a dump of 10,000 routes', (t) => {
   t.end();
 });
 
-// `ip -batch` in the namespace, churning the given commands until killed.
-function churn(n: TestNs, lines: string[]): ChildProcess {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rtnl-churn-')), 'cmds');
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return spawn('bash', ['-c', `while :; do ip -n ${n.name} -force -batch ${file} >/dev/null 2>&1; done`], { stdio: 'ignore', detached: true });
-}
-
 // A dump under concurrent changes: either complete (maybe after retries),
 // or NetlinkError EINTR once the retries are spent; never partial.
 t.test('route dumps while another process adds and deletes routes', async (t) => {
@@ -295,8 +285,7 @@ t.test('route dumps while another process adds and deletes routes', async (t) =>
   const lines: string[] = [];
   for (let i = 0; i < 100; i++) lines.push(`route add 10.200.0.${i}/32 dev va`);
   for (let i = 0; i < 100; i++) lines.push(`route del 10.200.0.${i}/32 dev va`);
-  const child = churn(n, lines);
-  t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  const stopChurn = churn(t, n.name, lines);
   await new Promise((r) => setTimeout(r, 200));
   let complete = 0, interrupted = 0, churned = 0;
   for (let round = 0; round < 20; round++) {
@@ -314,7 +303,7 @@ t.test('route dumps while another process adds and deletes routes', async (t) =>
       interrupted++;
     }
   }
-  process.kill(-child.pid!, 'SIGKILL');
+  stopChurn();
   t.equal(complete + interrupted, 20, `${complete} complete, ${interrupted} EINTR; ${churned} churned routes seen in flight`);
   t.ok(churned > 0, 'the churn was really going on during the dumps');
   assertHome(t);
