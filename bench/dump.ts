@@ -12,8 +12,8 @@
 //   npm run compile && scripts/sandbox node dist/bench/dump.js --runs 3
 //   options: --links L (1000, even)  --routes R (10000)  --neighs K (10000)  --runs 3  --reps 5 (timed dumps per method per run)  --verbose
 import * as os from 'node:os';
-import { Handle, type Netns } from '../src/index.js';
-import { checkBatch, envLine, ipJson, median, nowUs, parseArgs, printTable, range, ratio, settle, sysctl, withNetns } from './lib.js';
+import { Handle, type Netns, assertBatch } from '../src/index.js';
+import { envLine, ipJson, median, nowUs, parseArgs, printTable, range, ratio, settle, sysctl, withNetns } from './lib.js';
 
 const hex = (x: number) => x.toString(16).padStart(2, '0');
 const routeDst = (i: number) => `10.${i >> 8}.${i & 255}.1/32`;
@@ -86,14 +86,14 @@ function build(h: Handle, z: Sizes): Build {
     return (nowUs() - t0) / n;
   };
   const pairs = z.links / 2;
-  const veth = t(() => checkBatch(h.batch((b) => range(pairs).forEach((i) => b.linkAdd({ kind: 'veth', name: `a${i}`, peer: { name: `b${i}` } })))), pairs);
-  checkBatch(h.batch((b) => {
+  const veth = t(() => assertBatch(h.batch((b) => range(pairs).forEach((i) => b.linkAdd({ kind: 'veth', name: `a${i}`, peer: { name: `b${i}` } })))), pairs);
+  assertBatch(h.batch((b) => {
     b.linkSetUp('a0'); // a route needs its device up
     b.linkSetUp('b0');
   }));
   const a0 = h.linkGet('a0').index;
-  const route = t(() => checkBatch(h.batch((b) => range(z.routes).forEach((i) => b.routeAdd({ dst: routeDst(i), link: a0 })))), z.routes);
-  const neigh = t(() => checkBatch(h.batch((b) => range(z.neighs).forEach((i) => b.neighAdd({ link: a0, address: neighIp(i), lladdr: neighMac(i), state: 'permanent' })))), z.neighs);
+  const route = t(() => assertBatch(h.batch((b) => range(z.routes).forEach((i) => b.routeAdd({ dst: routeDst(i), link: a0 })))), z.routes);
+  const neigh = t(() => assertBatch(h.batch((b) => range(z.neighs).forEach((i) => b.neighAdd({ link: a0, address: neighIp(i), lladdr: neighMac(i), state: 'permanent' })))), z.neighs);
   return { veth, route, neigh };
 }
 

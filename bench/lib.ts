@@ -130,17 +130,9 @@ export function parseArgs(argv: readonly string[]): Map<string, string> {
   return out;
 }
 
-// ---- added for bench/overlay.ts and bench/dump.ts ----
-
 /** 0, 1, ..., n-1. */
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-/** Throws the first rejection of an h.batch result (the batch itself never throws for one request). */
-export function checkBatch(results: readonly PromiseSettledResult<unknown>[]): void {
-  const bad = results.find((r) => r.status === 'rejected');
-  if (bad) throw (bad as PromiseRejectedResult).reason;
 }
 
 /** Runs one `bridge` command (a process per operation), inside ns if given. */

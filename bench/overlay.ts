@@ -9,9 +9,9 @@
 //   npm run compile && scripts/sandbox node dist/bench/overlay.js --n 100,1000 --runs 3
 //   options: --n LIST (100,1000)  --runs R (3)  --only SUBSTR,...  --verbose
 import * as os from 'node:os';
-import { type Batch, Handle, type Netns, type Verbs, encodeRequests } from '../src/index.js';
+import { type Batch, Handle, type Netns, type Verbs, assertBatch, encodeRequests } from '../src/index.js';
 import {
-  bridge, checkBatch, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, settle, sysctl, timeUsAsync, toolBatch, withNetns,
+  bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, settle, sysctl, timeUsAsync, toolBatch, withNetns,
 } from './lib.js';
 
 const CONCURRENCY = 16;
@@ -65,7 +65,7 @@ const asyncSeq = (ops: Ops) => async (w: World) => {
 // 16 independent requests outstanding: none of a node's three depends on another.
 const asyncPool = (ops: Ops) => (w: World) => pool(3 * w.n, CONCURRENCY, (k) => ops(w, Math.floor(k / 3))[k % 3]!(w.h.async) as Promise<void>);
 const fillBatch = (ops: Ops, w: World) => (b: Batch) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(b)));
-const batchAll = (ops: Ops) => (w: World) => checkBatch(w.h.batch(fillBatch(ops, w)));
+const batchAll = (ops: Ops) => (w: World) => assertBatch(w.h.batch(fillBatch(ops, w)));
 
 const METHODS: Method[] = [
   {

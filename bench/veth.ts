@@ -9,8 +9,8 @@
 //            --only SUBSTR,... (methods whose name contains one)  --verbose (progress, per-run figures on stderr)
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { Handle, type Netns, type VethSpec, createNetns, deleteNetns } from '../src/index.js';
-import { fmtUs, ip, ipBatch, median, nowUs, parseArgs, pool, printTable, ratio, settle, timeUsAsync, withNetns } from './lib.js';
+import { Handle, type Netns, type VethSpec, assertBatch, createNetns, deleteNetns } from '../src/index.js';
+import { fmtUs, ip, ipBatch, median, nowUs, parseArgs, pool, printTable, range, ratio, settle, timeUsAsync, withNetns } from './lib.js';
 
 /** Every pair is created in this interface group, so group delete (and cleanup) can take them all at once. */
 const GROUP = 7;
@@ -43,15 +43,9 @@ const spec = (w: World, i: number): VethSpec => ({
 });
 const ipAdd = (w: World, i: number) =>
   ['link', 'add', vh(i), 'mtu', String(MTU), 'group', String(GROUP), 'type', 'veth', 'peer', 'name', w.peerName(i), 'netns', w.peerNs(i)];
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-function checkBatch(results: PromiseSettledResult<unknown>[]): void {
-  const bad = results.find((r) => r.status === 'rejected');
-  if (bad) throw (bad as PromiseRejectedResult).reason;
-}
 
 const ipBatchCreate = (w: World) => ipBatch(w.host, range(w.n).map((i) => ipAdd(w, i).join(' ')));
-const rtnlBatchCreate = (w: World) => checkBatch(w.h.batch((b) => range(w.n).forEach((i) => b.linkAdd(spec(w, i)))));
+const rtnlBatchCreate = (w: World) => assertBatch(w.h.batch((b) => range(w.n).forEach((i) => b.linkAdd(spec(w, i)))));
 
 const METHODS: Method[] = [
   {
@@ -98,7 +92,7 @@ const METHODS: Method[] = [
     name: 'rtnl batch (one h.batch)',
     create: rtnlBatchCreate,
     del: 'each',
-    remove: (w, k) => checkBatch(w.h.batch((b) => range(k).forEach((i) => b.linkDel(vh(i))))),
+    remove: (w, k) => assertBatch(w.h.batch((b) => range(k).forEach((i) => b.linkDel(vh(i))))),
   },
   {
     name: 'rtnl batch, delete: h.linkDelGroup',

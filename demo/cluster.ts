@@ -7,7 +7,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import * as fs from 'node:fs';
-import { Handle, type Netns, createNetns, deleteNetns } from '../src/index.js';
+import { Handle, type Netns, assertBatch, createNetns, deleteNetns } from '../src/index.js';
 
 export const VNI = 1;
 export const VXLAN_PORT = 4789;
@@ -45,12 +45,6 @@ const usSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1000;
 function sysctl(ns: Netns, key: string, value: string): void {
   // /proc/sys/net belongs to the namespace of the thread that opens it.
   ns.run(() => fs.writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value));
-}
-
-/** Throws the first failure of a batch. */
-function check(results: PromiseSettledResult<unknown>[]): void {
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 export class Cluster {
@@ -96,7 +90,7 @@ export class Cluster {
     h.linkAdd({ kind: 'vxlan', name: 'vxlan0', vni: VNI, port: VXLAN_PORT, learning: false, local: underlayIp(i), device: underlay, mtu: POD_MTU, up: true });
     const bridge = h.linkGet('cni0').index;
     const vx = h.linkGet('vxlan0');
-    check(h.batch((b) => {
+    assertBatch(h.batch((b) => {
       b.linkSetUp('lo');
       b.linkSetUp(underlay);
       b.addrAdd({ link: underlay, address: `${underlayIp(i)}/24` });
@@ -120,7 +114,7 @@ export class Cluster {
     const h = new Handle(ns);
     try {
       const eth0 = h.linkGet('eth0').index;
-      check(h.batch((b) => {
+      assertBatch(h.batch((b) => {
         b.linkSetUp('lo');
         b.linkSetUp(eth0);
         b.addrAdd({ link: eth0, address: `${podIp(node.i, j)}/24`, flags: ['nodad'] });
@@ -155,7 +149,7 @@ export class Cluster {
 
   /** Programs peers (default: every other node) on node as VXLAN peers: neighbour, FDB (unicast + flood) and onlink route, in one batch. */
   syncPeers(node: ClusterNode, peers: ClusterNode[] = this.nodes): void {
-    check(node.h.batch((b) => {
+    assertBatch(node.h.batch((b) => {
       for (const peer of peers) {
         if (peer === node) continue;
         b.neighAdd({ link: node.vxlan, address: vtepIp(peer.i), lladdr: peer.vtepMac, state: 'permanent' });

@@ -6,7 +6,7 @@
 //
 //   npm run demo
 import { execFileSync } from 'node:child_process';
-import { Handle, type Link, type Netns, createNetns, deleteNetns, listNetns } from '../src/index.js';
+import { Handle, type Link, type Netns, assertBatch, createNetns, deleteNetns, listNetns } from '../src/index.js';
 
 const NODE = 'node';
 const BRIDGE = 'cni0';
@@ -66,8 +66,7 @@ function addPodVeth(node: NodeNs, pod: Pod): void {
 
 /** eth0 and lo up inside the pod: two requests in one pipelined exchange. */
 function podLinksUp(pod: Pod): void {
-  for (const r of pod.h!.batch((b) => { b.linkSetUp('eth0'); b.linkSetUp('lo'); }))
-    if (r.status === 'rejected') throw r.reason;
+  assertBatch(pod.h!.batch((b) => { b.linkSetUp('eth0'); b.linkSetUp('lo'); }));
 }
 
 const POD_STEPS: [string, (node: NodeNs, pod: Pod) => void][] = [

@@ -2,7 +2,7 @@
  * Handles: a netlink socket bound to one network namespace.
  * @module
  */
-import { RtnlInputError } from './errors.js';
+import { NetlinkError, RtnlInputError } from './errors.js';
 import { native, type NativeRequest } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import type { Request } from './request.js';
@@ -143,6 +143,17 @@ export class Handle extends Verbs<'sync'> {
   #live(): NativeHandle {
     if (!this.#native) throw new RtnlInputError('handle', 'this Handle has been closed');
     return this.#native;
+  }
+}
+
+/**
+ * Throws the first failure among a batch's results, in order; a
+ * NetlinkError whose code is in `ok` (e.g. `['EEXIST']` for idempotent
+ * adds) counts as success. For callers that want all or an exception.
+ */
+export function assertBatch(results: readonly BatchResult[], ok: readonly string[] = []): void {
+  for (const r of results) {
+    if (r.status === 'rejected' && !(r.reason instanceof NetlinkError && ok.includes(r.reason.code))) throw r.reason;
   }
 }
 

@@ -3,7 +3,7 @@
  * @module rtnl
  */
 export { NetlinkError, RtnlInputError } from './errors.js';
-export { Handle, AsyncHandle, Batch, type BatchResult, getDefaultHandle, encodeRequests } from './handle.js';
+export { Handle, AsyncHandle, Batch, type BatchResult, getDefaultHandle, encodeRequests, assertBatch } from './handle.js';
 export { Verbs, type Mode, type Out } from './verbs.js';
 export * from './link.js';
 export { Netns, type NsRef, NETNS_RUN_DIR, createNetns, deleteNetns, openNetns, currentNetns, listNetns, runInNetns, threadNetnsInode } from './netns.js';

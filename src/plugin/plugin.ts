@@ -4,10 +4,10 @@
  * @module
  */
 import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
-import { Handle, type Link } from '../index.js';
+import { Handle, type Link, assertBatch } from '../index.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { SharedState } from './lock.js';
-import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, throwFirst, tolerate } from './pod.js';
+import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, tolerate } from './pod.js';
 
 /**
  * The host end of a pod's veth: a name derived from (container id, ifname),
@@ -72,7 +72,7 @@ function ensureVxlan(h: Handle, cfg: RtnlNetConf, bridge: number, mtu: number | 
     ...(cfg.local ? { local: cfg.local } : {}), ...(device ? { device } : {}), ...(mtu ? { mtu } : {}),
   });
   const link = h.linkGet(name).index;
-  throwFirst(h.batch((b) => {
+  assertBatch(h.batch((b) => {
     for (const p of cfg.peers) {
       b.fdbAppend({ link, mac: '00:00:00:00:00:00', dst: p.underlayIp, target: 'self', state: 'permanent' });
       if (p.vtepMac) b.fdbAdd({ link, mac: p.vtepMac, dst: p.underlayIp, target: 'self', state: 'permanent' });
@@ -106,7 +106,7 @@ function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, 
     b.linkSet(name, { alias: vethAlias(ctx.conf.name, containerId, ifname) });
     b.linkGet(name);
   });
-  throwFirst(res);
+  assertBatch(res);
   return (res[1] as PromiseFulfilledResult<Link>).value;
 }
 
@@ -117,7 +117,7 @@ function vethAlias(network: string, containerId: string, ifname: string): string
 
 /** Puts each IPAM gateway on the bridge (isGateway); already there is fine. */
 function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
-  throwFirst(h.batch((b) => {
+  assertBatch(h.batch((b) => {
     for (const ip of ipam.ips ?? []) {
       if (!ip.gateway) continue;
       const prefix = ip.address.split('/')[1];
@@ -313,7 +313,7 @@ async function gc(ctx: GcContext): Promise<void> {
       if (!br) return;
       const stale = h.linkList({ master: br.index })
         .filter((l) => l.kind === 'veth' && l.alias?.startsWith(`rtnl:${network}:`) && !keep.has(l.alias));
-      throwFirst(h.batch((b) => { for (const l of stale) b.linkDel(l.index); }), ['ENODEV']);
+      assertBatch(h.batch((b) => { for (const l of stale) b.linkDel(l.index); }), ['ENODEV']);
     };
     if (cfg.mode === 'bridge') {
       sweep();

@@ -5,7 +5,7 @@
  * @module
  */
 import { CniError, type CniInterface, type CniIpConfig, type CniResult, type CniRoute } from '../cni/index.js';
-import { NetlinkError, type BatchResult, type Handle, type Link, type RouteSpec } from '../index.js';
+import { NetlinkError, assertBatch, type Handle, type Link, type RouteSpec } from '../index.js';
 import { formatIp, parseCidr, parseIp } from '../ipam/ip.js';
 
 /** Plugin-specific error codes (100 and up, as the spec reserves). */
@@ -16,13 +16,6 @@ export const PluginErrorCode = {
 
 /** The family of an address or prefix in text. */
 export const famOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
-
-/** Throws the first failure of a batch, ignoring errno codes in `ok`. */
-export function throwFirst(results: BatchResult[], ok: readonly string[] = []): void {
-  for (const r of results) {
-    if (r.status === 'rejected' && !(r.reason instanceof NetlinkError && ok.includes(r.reason.code))) throw r.reason;
-  }
-}
 
 /** Runs fn, treating a NetlinkError with one of the `ok` codes as success. */
 export function tolerate<T>(ok: readonly string[], fn: () => T): T | undefined {
@@ -75,7 +68,7 @@ function routeSpec(r: CniRoute, link: number): RouteSpec {
  * DAD wait on the hot path) and routes, pipelined in one batch in that order.
  */
 export function configurePod(h: Handle, link: number, ips: CniIpConfig[], routes: CniRoute[]): void {
-  throwFirst(h.batch((b) => {
+  assertBatch(h.batch((b) => {
     b.linkSetUp(link);
     for (const ip of ips) b.addrAdd({ link, address: ip.address, ...(famOf(ip.address) === 6 ? { flags: ['nodad' as const] } : {}) });
     for (const r of routes) b.routeAdd(routeSpec(r, link));
