@@ -172,3 +172,26 @@ export function envLine(): string {
   const ipv = execFileSync('ip', ['-V'], { encoding: 'utf8' }).trim();
   return `Linux ${os.release()}, ${os.cpus().length} CPUs, node ${process.version}, ${ipv}; load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
 }
+
+/**
+ * Runs every method `runs` times, interleaved (run 1 of each, then run 2...),
+ * letting the machine settle before each; once(m, tag) measures one run in
+ * fresh namespaces named with tag. Returns the samples per method and how
+ * many runs started on a machine that was still busy.
+ */
+export async function sampleMethods<M, S>(
+  methods: readonly M[], runs: number, once: (m: M, tag: string) => Promise<S>, log?: (m: M, run: number, s: S, idle: boolean) => void,
+): Promise<{ samples: Map<M, S[]>; busy: number }> {
+  const samples = new Map<M, S[]>(methods.map((m) => [m, []]));
+  let busy = 0;
+  for (let r = 0; r < runs; r++) {
+    for (const [mi, m] of methods.entries()) {
+      const { idle } = await settle();
+      if (!idle) busy++;
+      const x = await once(m, `${r}${mi}`);
+      samples.get(m)!.push(x);
+      log?.(m, r + 1, x, idle);
+    }
+  }
+  return { samples, busy };
+}

@@ -11,7 +11,7 @@
 import * as os from 'node:os';
 import { type Batch, Handle, type Netns, type Verbs, assertBatch, encodeRequests } from '../src/index.js';
 import {
-  bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, settle, sysctl, timeUsAsync, toolBatch, withNetns,
+  bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, sysctl, timeUsAsync, toolBatch, withNetns,
 } from './lib.js';
 
 const CONCURRENCY = 16;
@@ -184,18 +184,10 @@ async function main(): Promise<void> {
   console.log('The machine is shared with other jobs: lib.ts settle() waits (up to 2 s) for an idle CPU before every method run. Ratios: time ratios, lower is better, add / del.\n');
 
   for (const n of ns) {
-    const samples = new Map<Method, Sample[]>(methods.map((m) => [m, []]));
     const tn = nowUs();
-    let busy = 0;
-    for (let r = 0; r < runs; r++) {
-      for (const [mi, m] of methods.entries()) {
-        const s = await settle();
-        if (!s.idle) busy++;
-        const x = await runOnce(m, n, `${r}${mi}`);
-        samples.get(m)!.push(x);
-        if (args.has('verbose')) console.error(`N=${n} run ${r + 1} ${m.name}: add ${fmtUs(x.add)}, del ${fmtUs(x.del)} µs/node${s.idle ? '' : ' (machine busy)'}`);
-      }
-    }
+    const { samples, busy } = await sampleMethods(methods, runs, (m, tag) => runOnce(m, n, tag), args.has('verbose')
+      ? (m, r, x, idle) => console.error(`N=${n} run ${r} ${m.name}: add ${fmtUs(x.add)}, del ${fmtUs(x.del)} µs/node${idle ? '' : ' (machine busy)'}`)
+      : undefined);
     const med = new Map([...samples].map(([m, s]) => [m.name, { add: median(s.map((x) => x.add)), del: median(s.map((x) => x.del)) }]));
     const none = { add: NaN, del: NaN };
     const ipOp = med.get(METHODS[0]!.name) ?? none;

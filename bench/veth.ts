@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Handle, type Netns, type VethSpec, assertBatch, createNetns, deleteNetns } from '../src/index.js';
-import { fmtUs, ip, ipBatch, median, nowUs, parseArgs, pool, printTable, range, ratio, settle, timeUsAsync, withNetns } from './lib.js';
+import { fmtUs, ip, ipBatch, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, timeUsAsync, withNetns } from './lib.js';
 
 /** Every pair is created in this interface group, so group delete (and cleanup) can take them all at once. */
 const GROUP = 7;
@@ -166,19 +166,10 @@ async function main(): Promise<void> {
   console.log('Ratios are time ratios (lower is better), create / delete.\n');
 
   for (const n of ns) {
-    const samples = new Map<Method, Sample[]>(methods.map((m) => [m, []]));
     const tn = nowUs();
-    let busy = 0;
-    for (let r = 0; r < runs; r++) {
-      for (const [mi, m] of methods.entries()) {
-        const s = await settle();
-        if (!s.idle) busy++;
-        if (args.has('verbose')) console.error(`settled in ${s.ms} ms${s.idle ? '' : ' (still busy)'} before ${m.name}, run ${r + 1}`);
-        const x = await runOnce(m, n, layout, delSample, `${r}${mi}`);
-        samples.get(m)!.push(x);
-        if (args.has('verbose')) console.error(`  N=${n} run ${r + 1} ${m.name}: create ${fmtUs(x.create)}, delete ${fmtUs(x.del)} µs/pair`);
-      }
-    }
+    const { samples, busy } = await sampleMethods(methods, runs, (m, tag) => runOnce(m, n, layout, delSample, tag), args.has('verbose')
+      ? (m, r, x, idle) => console.error(`N=${n} run ${r} ${m.name}: create ${fmtUs(x.create)}, delete ${fmtUs(x.del)} µs/pair${idle ? '' : ' (machine busy)'}`)
+      : undefined);
     const med = new Map([...samples].map(([m, s]) => [m, { create: median(s.map((x) => x.create)), del: median(s.map((x) => x.del)) }]));
     const none = { create: NaN, del: NaN };
     const ipOp = med.get(METHODS[0]!) ?? none;
