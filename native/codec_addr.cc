@@ -32,7 +32,6 @@ const EnumName kFlags6[] = {{IFA_F_TEMPORARY, "temporary"}, RTNL_IFA_FLAGS};
 // The kernel's INFINITY_LIFE_TIME (net/addrconf.h, not in the UAPI headers).
 constexpr uint32_t kForever = 0xFFFFFFFF;
 
-
 // A scope is a name or a raw number.
 uint8_t scopeValue(const Napi::Value& v) {
   return v.IsNumber() ? static_cast<uint8_t>(v.As<Napi::Number>().Uint32Value()) : enumValue(v, kScopes, "scope");
@@ -150,15 +149,13 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
   return o;
 }
 
-Napi::Value decodeAddrs(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeAddr); }
-
 RegisterDecoders decoders{{RTM_NEWADDR, decodeAddr}, {RTM_DELADDR, decodeAddr}};
 
 RegisterOps ops{
     {"addrAdd", false, false, encodeAddrAdd, nullptr},
     {"addrReplace", false, false, encodeAddrReplace, nullptr},
     {"addrDel", false, false, encodeAddrDel, nullptr},
-    {"addrList", true, true, encodeAddrList, decodeAddrs},
+    {"addrList", true, true, encodeAddrList, listOf<decodeAddr>},
 };
 
 }  // namespace

@@ -146,7 +146,6 @@ const Kind* findKind(std::string_view name) {
   return nullptr;
 }
 
-
 // A string without its NUL, as iproute2 sends IFLA_INFO_KIND and
 // IFLA_IFALIAS. For the alias it matters: the kernel counts a NUL in the
 // alias length, so a 255-byte alias sent with one is refused (ERANGE).
@@ -321,18 +320,14 @@ Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
   return o;
 }
 
-Napi::Value decodeLinks(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeLink); }
-
-Napi::Value decodeOneLink(Napi::Env env, const Reply& r) { return decodeFirst(env, r, decodeLink); }
-
 RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
 
 RegisterOps ops{
     {"linkAdd", false, false, encodeLinkAdd, nullptr},
     {"linkSet", false, false, encodeLinkSet, nullptr},
     {"linkDel", false, false, encodeLinkDel, nullptr},
-    {"linkGet", false, true, encodeLinkGet, decodeOneLink},
-    {"linkList", true, true, encodeLinkList, decodeLinks},
+    {"linkGet", false, true, encodeLinkGet, firstOf<decodeLink>},
+    {"linkList", true, true, encodeLinkList, listOf<decodeLink>},
 };
 
 }  // namespace

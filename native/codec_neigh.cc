@@ -54,8 +54,6 @@ const AttrTable kFdb{
     {"vlan", NDA_VLAN, Wire::U16},
 };
 
-
-
 // Splits flag names between ndm_flags and NDA_FLAGS_EXT.
 void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
   if (v.IsUndefined()) return;
@@ -198,20 +196,18 @@ Napi::Value decodeNeighMsg(Napi::Env env, const nlmsghdr* h) {
   }
 }
 
-Napi::Value decodeAll(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeNeighMsg); }
-
 RegisterDecoders decoders{{RTM_NEWNEIGH, decodeNeighMsg}, {RTM_DELNEIGH, decodeNeighMsg}};
 
 RegisterOps ops{
     {"neighAdd", false, false, encodeNeighAdd, nullptr},
     {"neighReplace", false, false, encodeNeighReplace, nullptr},
     {"neighDel", false, false, encodeNeighDel, nullptr},
-    {"neighList", true, true, encodeNeighList, decodeAll},
+    {"neighList", true, true, encodeNeighList, listOf<decodeNeighMsg>},
     {"fdbAdd", false, false, encodeFdbAdd, nullptr},
     {"fdbAppend", false, false, encodeFdbAppend, nullptr},
     {"fdbReplace", false, false, encodeFdbReplace, nullptr},
     {"fdbDel", false, false, encodeFdbDel, nullptr},
-    {"fdbList", true, true, encodeFdbList, decodeAll},
+    {"fdbList", true, true, encodeFdbList, listOf<decodeNeighMsg>},
 };
 
 }  // namespace

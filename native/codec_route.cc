@@ -71,7 +71,6 @@ const AttrTable kRoute{
     {"pref", RTA_PREF, Wire::Enum, 0, kPrefs, 1},
 };
 
-
 // A name from names, or a raw number.
 uint32_t nameOrNumber(const Napi::Value& v, Names names, const char* key) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : enumValue(v, names, key);
@@ -300,9 +299,6 @@ Napi::Value decodeListedRoute(Napi::Env env, const nlmsghdr* h) {
   return rtm->rtm_flags & RTM_F_CLONED ? env.Undefined() : decodeRoute(env, h);
 }
 
-Napi::Value decodeRoutes(Napi::Env env, const Reply& r) { return decodeEach(env, r, decodeListedRoute); }
-Napi::Value decodeOneRoute(Napi::Env env, const Reply& r) { return decodeFirst(env, r, decodeRoute); }
-
 RegisterDecoders decoders{{RTM_NEWROUTE, decodeRoute}, {RTM_DELROUTE, decodeRoute}};
 
 RegisterOps ops{
@@ -310,8 +306,8 @@ RegisterOps ops{
     {"routeReplace", false, false, encodeRouteReplace, nullptr},
     {"routeAppend", false, false, encodeRouteAppend, nullptr},
     {"routeDel", false, false, encodeRouteDel, nullptr},
-    {"routeGet", false, true, encodeRouteGet, decodeOneRoute},
-    {"routeList", true, true, encodeRouteList, decodeRoutes},
+    {"routeGet", false, true, encodeRouteGet, firstOf<decodeRoute>},
+    {"routeList", true, true, encodeRouteList, listOf<decodeListedRoute>},
 };
 
 }  // namespace

@@ -47,25 +47,25 @@ struct RegisterOps {
   RegisterOps(std::initializer_list<Op> ops) { opTable().insert(opTable().end(), ops); }
 };
 
-// Calls one() for every message in a reply and returns the results.
-template <typename F>
-Napi::Array decodeEach(Napi::Env env, const Reply& r, F one) {
+// An op's decoder built from a message decoder D: every message of the
+// reply decoded (D may skip one by returning undefined), or just the first.
+template <MsgDecoder D>
+Napi::Value listOf(Napi::Env env, const Reply& r) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   size_t left = r.data.size();
   for (auto* h = reinterpret_cast<const nlmsghdr*>(r.data.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-    Napi::Value v = one(env, h);
+    Napi::Value v = D(env, h);
     if (!v.IsUndefined()) out.Set(i++, v);
   }
   return out;
 }
 
-// The first decoded message, or undefined.
-template <typename F>
-Napi::Value decodeFirst(Napi::Env env, const Reply& r, F one) {
+template <MsgDecoder D>
+Napi::Value firstOf(Napi::Env env, const Reply& r) {
   size_t left = r.data.size();
   auto* h = reinterpret_cast<const nlmsghdr*>(r.data.data());
-  return NLMSG_OK(h, left) ? one(env, h) : env.Undefined();
+  return NLMSG_OK(h, left) ? D(env, h) : env.Undefined();
 }
 
 // A typed error (the TS NetlinkError) for errno err.
