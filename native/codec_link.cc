@@ -151,14 +151,6 @@ const Kind* findKind(std::string_view name) {
 // alias length, so a 255-byte alias sent with one is refused (ERANGE).
 void putUnterminated(MsgWriter& w, uint16_t type, const std::string& s) { w.put(type, s.data(), s.size()); }
 
-// A nest without NLA_F_NESTED, as iproute2 sends the link nests (the kernel
-// parses them leniently either way): keeps requests byte-identical to `ip`.
-size_t nestPlain(MsgWriter& w, uint16_t type) {
-  size_t at = w.bytes().size();
-  w.put(type, nullptr, 0);
-  return at;
-}
-
 // ifinfomsg + the attributes shared by a link and a veth peer: up/down,
 // the common tables, and a target namespace.
 void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
@@ -181,11 +173,11 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   std::string kind = arg.Get("kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
   if (!k) throw Napi::TypeError::New(arg.Env(), "unknown link kind '" + kind + "'");
-  size_t info = nestPlain(enc.w, IFLA_LINKINFO);
+  size_t info = enc.w.nestBegin(IFLA_LINKINFO);
   putUnterminated(enc.w, IFLA_INFO_KIND, kind);
   bool isVeth = kind == "veth";
   if (k->data || (isVeth && has(arg, "peer"))) {
-    size_t data = nestPlain(enc.w, IFLA_INFO_DATA);
+    size_t data = enc.w.nestBegin(IFLA_INFO_DATA);
     if (k->data) k->data->encode(arg, enc.w);
     if (kind == "vxlan" && has(arg, "portRange")) {
       Napi::Object r = arg.Get("portRange").As<Napi::Object>();
@@ -196,7 +188,7 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
     if (k->tail) k->tail->encode(arg, enc.w);
     if (isVeth) {
       // The peer is a whole ifinfomsg + attributes nested in VETH_INFO_PEER.
-      size_t peer = nestPlain(enc.w, VETH_INFO_PEER);
+      size_t peer = enc.w.nestBegin(VETH_INFO_PEER);
       auto* pifi = enc.w.putStruct<ifinfomsg>();
       size_t pifiAt = reinterpret_cast<uint8_t*>(pifi) - enc.w.bytes().data();
       ifinfomsg tmp{};

@@ -105,9 +105,7 @@ void putPrefix(Encoder& enc, const Napi::Object& arg, const char* key, uint16_t 
 uint8_t nhFlags(const Napi::Object& o) { return has(o, "flags") ? flagBits(o.Get("flags"), kNhFlags, "flags") : 0; }
 
 void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
-  // A sequence of rtnexthop structs, not attributes: no NLA_F_NESTED.
-  size_t mp = enc.w.bytes().size();
-  enc.w.put(RTA_MULTIPATH, nullptr, 0);
+  size_t mp = enc.w.nestBegin(RTA_MULTIPATH);  // holds rtnexthop structs, not attributes
   for (uint32_t i = 0; i < hops.Length(); i++) {
     Napi::Object nh = hops.Get(i).As<Napi::Object>();
     size_t at = enc.w.bytes().size();

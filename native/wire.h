@@ -55,9 +55,12 @@ class MsgWriter {
     std::memcpy(RTA_DATA(a), s.data(), s.size());
   }
 
+  // A nest without NLA_F_NESTED, as iproute2's addattr_nest writes it: the
+  // kernel parses rtnetlink nests either way, and requests stay
+  // byte-identical to iproute2's.
   size_t nestBegin(uint16_t type) {
     size_t at = buf_.size();
-    put(type | NLA_F_NESTED, nullptr, 0);
+    put(type, nullptr, 0);
     return at;
   }
   void nestEnd(size_t at) {
