@@ -36,7 +36,6 @@ class NlSocket {
   ~NlSocket();
 
   uint32_t nextSeq() { return seq_.fetch_add(1, std::memory_order_relaxed); }
-  uint32_t portId() const { return portid_; }
 
   // Sends every message of buf and fills in each request's reply: plain
   // requests are pipelined in windows (many messages per sendmsg, then their

@@ -32,7 +32,6 @@ class MsgWriter {
   void end() { hdr()->nlmsg_len = static_cast<uint32_t>(buf_.size() - start_); }
 
   nlmsghdr* hdr() { return reinterpret_cast<nlmsghdr*>(buf_.data() + start_); }
-  size_t messageStart() const { return start_; }
 
   void put(uint16_t type, const void* data, size_t len) {
     size_t at = buf_.size();

@@ -91,7 +91,7 @@ export function parseCidr(s: string): { addr: Ip; cidr: Cidr } | undefined {
 }
 
 /** The netmask of a prefix length, as a value. */
-export function mask(family: 4 | 6, prefix: number): bigint {
+function mask(family: 4 | 6, prefix: number): bigint {
   const b = BigInt(bits(family));
   return ((1n << b) - 1n) ^ ((1n << (b - BigInt(prefix))) - 1n);
 }

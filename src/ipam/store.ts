@@ -42,7 +42,7 @@ export interface Entry {
 }
 
 /** The file content for an owner, exactly as host-local writes it. */
-export function ownerText(id: string, ifname: string): string {
+function ownerText(id: string, ifname: string): string {
   return `${id.trim()}\r\n${ifname}`;
 }
 
