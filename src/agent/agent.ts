@@ -1,0 +1,230 @@
+/**
+ * The node agent: leases this node's pod subnet, publishes the node, and
+ * keeps the node's VXLAN overlay equal to the live membership — flanneld's
+ * job with its etcd backend, on rtnl. Membership comes from etcd
+ * ({@link EtcdMembership}) or from a static file ({@link StaticMembership});
+ * the dataplane is reconciled by {@link Overlay}, which only ever applies the
+ * difference, so restarts and resyncs never flap a route that is still right.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { Handle } from '../handle.js';
+import { type Netns, openNetns } from '../netns.js';
+import { EtcdClient } from '../etcd/client.js';
+import { type CniHandOff, removeConflist, writeConflist } from './cni.js';
+import type { AgentOptions } from './cli.js';
+import { SubnetLease, ensureNetworkConfig, readNetworkConfig } from './lease.js';
+import type { Logger } from './log.js';
+import { Overlay } from './overlay.js';
+import { EtcdMembership } from './registry.js';
+import { type AgentStatus, StateDir } from './state.js';
+import { StaticMembership, readStaticFile } from './static.js';
+import type { Membership, NetworkConfig, NodeRecord } from './types.js';
+
+/**
+ * The VTEP MAC of a node: derived from its name and VNI, locally
+ * administered and unicast. Stable across restarts and device re-creation,
+ * so peers never need an update when an agent recreates its device.
+ */
+export function vtepMacFor(nodeName: string, vni: number): string {
+  const b = createHash('sha256').update(`${nodeName}/${vni}`).digest().subarray(0, 6);
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The node's underlay address: `--public-ip`, else the first global address of `--iface` or of the default route's device. */
+function underlayOf(h: Handle, o: AgentOptions): string {
+  if (o.publicIp !== undefined) {
+    if (!h.addrList().some((a) => a.local === o.publicIp)) throw new Error(`--public-ip ${o.publicIp} is not an address of this node`);
+    return o.publicIp;
+  }
+  const link = o.iface !== undefined ? h.linkGet(o.iface).index
+    : h.routeList({ family: 4 }).find((r) => r.dst === 'default')?.link;
+  if (link === undefined) throw new Error('no default route to find the underlay device: give --iface or --public-ip');
+  const a = h.addrList({ link }).find((x) => x.scope === 'universe');
+  if (!a) throw new Error(`the underlay device (ifindex ${link}) has no global address: give --public-ip`);
+  return a.local;
+}
+
+/** A running agent. `start` once; then `stop` (SIGTERM) or `cleanup`. */
+export class Agent {
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  readonly #state: StateDir;
+  #ns: Netns | undefined;
+  #h!: Handle;
+  #client: EtcdClient | undefined;
+  #lease: SubnetLease | undefined;
+  #membership: Membership | undefined;
+  #overlay: Overlay | undefined;
+  #status: AgentStatus;
+
+  constructor(o: AgentOptions, log: Logger) {
+    this.#o = o;
+    this.#log = log;
+    this.#state = new StateDir(o.stateDir);
+    this.#status = { pid: process.pid, node: o.nodeName, membership: o.source.kind, startedAt: new Date().toISOString(), peers: [] };
+  }
+
+  /** The agent's current view (what `rtnl-agent status` prints). */
+  get status(): AgentStatus {
+    return this.#status;
+  }
+
+  #open(): void {
+    if (this.#o.netns !== undefined) {
+      const ref = this.#o.netns.includes('/') ? { path: this.#o.netns } : { name: this.#o.netns };
+      this.#ns = openNetns(ref);
+    }
+    this.#h = new Handle(this.#ns);
+  }
+
+  /** Leases (or reads) this node's record and the network settings. */
+  async #join(): Promise<{ self: NodeRecord; net: NetworkConfig }> {
+    const o = this.#o;
+    const underlay = underlayOf(this.#h, o);
+    if (o.source.kind === 'static') {
+      const file = readStaticFile(o.source.file);
+      const self = file.nodes.find((n) => n.name === o.nodeName);
+      if (!self) throw new Error(`${o.source.file}: no node named ${JSON.stringify(o.nodeName)}`);
+      if (self.underlay !== underlay) throw new Error(`${o.source.file}: node ${o.nodeName} has underlay ${self.underlay}, but this node's address is ${underlay}`);
+      this.#membership = new StaticMembership(o.source.file, { onWarning: (msg: string) => this.#problem(msg) });
+      return { self, net: file.network };
+    }
+    const client = new EtcdClient({ endpoints: o.source.endpoints });
+    this.#client = client;
+    const net = o.source.network !== undefined
+      ? await ensureNetworkConfig(client, o.source.prefix, o.source.network)
+      : await readNetworkConfig(client, o.source.prefix);
+    const lease = new SubnetLease(client, o.source.prefix, net, {
+      onLost: (why: string) => this.#problem(`lease lost: ${why}`),
+      onRenewed: (r: NodeRecord) => this.#leased(r),
+    });
+    this.#lease = lease;
+    const self = await lease.acquire({
+      nodeName: o.nodeName, underlay, vtepMac: vtepMacFor(o.nodeName, net.vni ?? 1),
+      preferredSubnet: this.#state.lastLease()?.subnet, ttlSec: o.source.leaseTtlSec,
+    });
+    this.#membership = new EtcdMembership(client, o.source.prefix, { onWarning: (msg: string) => this.#problem(msg) });
+    return { self, net };
+  }
+
+  #leased(self: NodeRecord): void {
+    if (this.#status.self && this.#status.self.subnet !== self.subnet) {
+      // Pods already hold addresses from the old subnet: only a restart can
+      // re-plan the node, so say so loudly and exit for the supervisor.
+      this.#log.error('subnet changed under the agent; exiting', { old: this.#status.self.subnet, new: self.subnet });
+      process.exitCode = 1;
+      void this.stop();
+      return;
+    }
+    this.#state.saveLease(self);
+    this.#status.self = self;
+    this.#status.lease = this.#lease?.info;
+    this.#save();
+  }
+
+  #problem(msg: string): void {
+    this.#log.warn(msg);
+    this.#status.problem = msg;
+    this.#save();
+  }
+
+  #save(): void {
+    this.#state.saveStatus(this.#status);
+  }
+
+  /** Joins, programs the overlay, writes the conflist, and keeps everything in sync until {@link stop}. */
+  async start(): Promise<void> {
+    const o = this.#o;
+    this.#open();
+    const { self, net } = await this.#join();
+    this.#leased(self);
+    this.#log.info('joined', { subnet: self.subnet, underlay: self.underlay, vtepMac: self.vtepMac, network: net.network });
+    const vni = net.vni ?? 1;
+    const overlay = new Overlay({
+      handle: this.#h, device: o.device ?? `rtnl.${vni}`, vni, port: net.port ?? 4789, local: self.underlay,
+      subnet: self.subnet, mac: self.vtepMac, ...(net.mtu === undefined ? {} : { mtu: net.mtu }),
+      ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
+    });
+    this.#overlay = overlay;
+    const dev = overlay.ensure();
+    this.#status.device = { name: o.device ?? `rtnl.${vni}`, index: dev.index, mac: dev.mac, mtu: dev.mtu };
+    this.#log.info('device ready', { ...this.#status.device, replaced: dev.replaced });
+    if (o.cni) this.#status.cniConf = writeConflist(o.cni, self, net, dev.mtu);
+    this.#save();
+    overlay.startWatching(() => this.#sync('drift'));
+    await this.#membership!.start((nodes) => {
+      this.#nodes = nodes;
+      this.#sync('membership');
+    });
+  }
+
+  #nodes: NodeRecord[] = [];
+
+  #sync(reason: string): void {
+    const overlay = this.#overlay;
+    if (!overlay) return;
+    try {
+      const s = overlay.sync(this.#nodes);
+      const self = this.#status.self;
+      this.#status.peers = this.#nodes.filter((n) => n.name !== self?.name && n.subnet !== self?.subnet);
+      this.#status.lastSync = { at: new Date().toISOString(), reason, ...s };
+      delete this.#status.problem;
+      this.#save();
+      const changed = s.added + s.updated + s.removed > 0;
+      this.#log[changed ? 'info' : 'debug']('synced', { reason, peers: this.#status.peers.length, ...s });
+    } catch (e) {
+      this.#problem(`sync failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** SIGTERM: stops watching and renewing; the overlay and the subnet stay (the lease runs out by its TTL unless the agent restarts). */
+  async stop(): Promise<void> {
+    await this.#membership?.stop();
+    this.#overlay?.stopWatching();
+    this.#lease?.stop();
+    this.#client?.close();
+    this.#h?.close();
+    this.#ns?.close();
+    this.#log.info('stopped; overlay left in place');
+  }
+}
+
+/**
+ * `--cleanup`: removes what an agent with these options made — the VXLAN
+ * device (and with it every neighbour, FDB entry and route on it), the
+ * node's record and lease in etcd, the conflist and the state directory.
+ */
+export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
+  const ns = o.netns === undefined ? undefined : openNetns(o.netns.includes('/') ? { path: o.netns } : { name: o.netns });
+  const h = new Handle(ns);
+  try {
+    let vni = 1;
+    if (o.source.kind === 'etcd') {
+      const client = new EtcdClient({ endpoints: o.source.endpoints });
+      try {
+        const net = await readNetworkConfig(client, o.source.prefix).catch(() => undefined);
+        vni = net?.vni ?? o.source.network?.vni ?? 1;
+        const released = await SubnetLease.releaseNode(client, o.source.prefix, o.nodeName);
+        log.info('lease released', { subnet: released ?? null });
+      } finally {
+        client.close();
+      }
+    } else {
+      vni = readStaticFile(o.source.file).network.vni ?? 1;
+    }
+    const device = o.device ?? `rtnl.${vni}`;
+    try {
+      h.linkDel(device);
+      log.info('device removed', { device });
+    } catch (e) {
+      if ((e as { errno?: string }).errno !== 'ENODEV') throw e;
+    }
+    if (o.cni) removeConflist(o.cni as CniHandOff);
+    new StateDir(o.stateDir).remove();
+  } finally {
+    h.close();
+    ns?.close();
+  }
+}

@@ -1,0 +1,68 @@
+// Agents as real processes for the node agent's tests and benches: spawn
+// bin/rtnl-agent for a node namespace, read its JSON log lines, stop it with
+// a signal, and wait for conditions on the kernel's state.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const AGENT = path.resolve(__dirname, '../../bin/rtnl-agent');
+
+/** A running rtnl-agent process and the log lines it has written. */
+export class AgentProc {
+  readonly logs: Array<Record<string, unknown>> = [];
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly args: string[]) {
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // tap's loaders
+    delete env.NODE_EXTRA_CA_CERTS;
+    this.child = spawn(AGENT, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let buf = '';
+    this.child.stderr!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try { this.logs.push(JSON.parse(line)); } catch { this.logs.push({ msg: line, level: 'raw' }); }
+      }
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Waits for a log line with this `msg`; throws after `ms`. */
+  async logged(msg: string, ms = 10000): Promise<Record<string, unknown>> {
+    let found: Record<string, unknown> | undefined;
+    await waitFor(() => (found = this.logs.find((l) => l.msg === msg)) !== undefined, ms, `log "${msg}" from agent ${this.args.join(' ')}\n${this.dump()}`);
+    return found!;
+  }
+
+  /** The log so far, for failure messages. */
+  dump(): string {
+    return this.logs.map((l) => JSON.stringify(l)).join('\n');
+  }
+
+  /** Sends `sig` and waits for the exit code. */
+  async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(sig);
+    return this.exited;
+  }
+}
+
+/** Polls `cond` every 50 ms until it holds; throws `what` after `ms`. */
+export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (cond()) return Date.now() - t0;
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `rtnl-agent` run to completion (status, --cleanup, --help). */
+export function runAgent(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const r = spawnSync(AGENT, args, { env, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,182 @@
+// The node agent end to end: a real etcd on loopback, three (then four)
+// node namespaces on a veth underlay, one rtnl-agent process per node
+// configuring its node namespace through namespace-bound sockets, and pods
+// attached by the rtnl CNI plugin from the conflist each agent wrote.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import t from 'tap';
+import { Cluster, ping, tcpEcho, underlayIp } from '../demo/cluster.js';
+import { type RouteEvent, createNetns, deleteNetns, subscribe } from '../src/index.js';
+import type { AgentStatus } from '../src/agent/state.js';
+import { AgentProc, runAgent, waitFor } from './agent-harness.js';
+import { startEtcd } from './etcd-harness.js';
+import { assertHome } from './lib.js';
+import { type Conflist, Runtime, installPlugins, tmpDir } from './plugin-runtime.js';
+
+const TTL = 3;
+const ip = (args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+const bridge = (args: string[]) => execFileSync('bridge', args, { encoding: 'utf8' });
+const NETWORK = '10.244.0.0/16';
+
+t.test('three nodes through etcd: leases, sync, pods across nodes, restarts, expiry, cleanup', async (t) => {
+  const etcd = await startEtcd();
+  t.teardown(() => etcd.stop());
+  const c = new Cluster('ag');
+  t.teardown(() => c.destroy());
+  c.underlay();
+  const tmp = tmpDir(t, 'rtnl-agent-');
+  const cniPath = installPlugins(t);
+  const agents = new Map<number, AgentProc>();
+  t.teardown(async () => { for (const a of agents.values()) await a.stop('SIGKILL'); });
+
+  const nodes = new Map<number, ReturnType<Cluster['addBareNode']>>();
+  const dir = (i: number) => `${tmp}/node${i}`;
+  const args = (i: number) => [
+    '--etcd-endpoints', etcd.endpoint, '--node-name', `node${i}`, '--netns', nodes.get(i)!.name,
+    '--public-ip', underlayIp(i), '--network', NETWORK, '--subnet-len', '24', '--lease-ttl', String(TTL),
+    '--state-dir', dir(i), '--cni-conf-dir', `${dir(i)}/net.d`, '--ipam-data-dir', `${dir(i)}/ipam`, '--log-level', 'debug',
+  ];
+  const status = (i: number): AgentStatus => JSON.parse(fs.readFileSync(`${dir(i)}/status.json`, 'utf8'));
+  const start = (i: number) => {
+    const a = new AgentProc(args(i));
+    agents.set(i, a);
+    return a;
+  };
+  /** The subnets node i routes over its VXLAN device (the agent's routes), sorted. */
+  const routed = (i: number): string[] => {
+    const h = nodes.get(i)!.h;
+    const dev = h.linkGet('rtnl.1').index;
+    return h.routeList({ link: dev }).filter((r) => r.gateway !== undefined).map((r) => r.dst).sort();
+  };
+  const subnetOf = (i: number) => status(i).self!.subnet;
+  const othersOf = (i: number, live: number[]) => live.filter((j) => j !== i).map(subnetOf).sort();
+  const converged = (live: number[], ms = 10000) => waitFor(
+    () => live.every((i) => { try { return JSON.stringify(routed(i)) === JSON.stringify(othersOf(i, live)); } catch { return false; } }),
+    ms, `routes on nodes ${live.join(',')} to match the membership`);
+
+  for (const i of [1, 2, 3]) nodes.set(i, c.addBareNode(i));
+  for (const i of [1, 2, 3]) start(i);
+  for (const i of [1, 2, 3]) await agents.get(i)!.logged('joined');
+  await converged([1, 2, 3]);
+  const subnets = [1, 2, 3].map(subnetOf);
+  t.equal(new Set(subnets).size, 3, `three distinct subnets: ${subnets.join(' ')}`);
+  for (const s of subnets) t.match(s, /^10\.244\.\d+\.0\/24$/, `${s} is a /24 of ${NETWORK}`);
+
+  t.test('the kernel holds what the agent reports, and iproute2 agrees', async (t) => {
+    const s1 = status(1);
+    t.equal(s1.peers.length, 2, 'node1 has two peers');
+    const neigh = JSON.parse(ip(['-n', nodes.get(1)!.name, '-j', 'neigh', 'show', 'dev', 'rtnl.1']));
+    const fdb = JSON.parse(bridge(['-n', nodes.get(1)!.name, '-j', 'fdb', 'show', 'dev', 'rtnl.1']));
+    for (const p of s1.peers) {
+      const vtep = p.subnet.replace(/\/\d+$/, '');
+      t.ok(neigh.some((n: any) => n.dst === vtep && n.lladdr === p.vtepMac && n.state.includes('PERMANENT')), `neighbour ${vtep} -> ${p.vtepMac}`);
+      t.ok(fdb.some((e: any) => e.mac === p.vtepMac && e.dst === p.underlay), `FDB ${p.vtepMac} -> ${p.underlay}`);
+      t.ok(fdb.some((e: any) => e.mac === '00:00:00:00:00:00' && e.dst === p.underlay), `flood entry -> ${p.underlay}`);
+      const r = JSON.parse(ip(['-n', nodes.get(1)!.name, '-j', 'route', 'show', p.subnet]))[0];
+      t.match(r, { dst: p.subnet, gateway: vtep, dev: 'rtnl.1', flags: ['onlink'] }, `route ${p.subnet} via ${vtep} onlink`);
+    }
+    const st = runAgent(['status', '--state-dir', dir(1)]);
+    t.equal(st.code, 0, 'status: healthy');
+    t.match(st.stdout, new RegExp(`subnet\\s+${s1.self!.subnet.replace(/\./g, '\\.')}`), 'status shows the lease');
+    t.match(st.stdout, /peers\s+2/, 'status shows two peers');
+    const sj = JSON.parse(runAgent(['status', '--state-dir', dir(1), '--json']).stdout);
+    t.equal(sj.running, true);
+  });
+
+  const pods: Array<{ node: number; ns: string; ip: string }> = [];
+  t.teardown(() => { for (const p of pods) try { deleteNetns(p.ns); } catch { /* gone */ } });
+
+  t.test('pods from the written conflists reach each other across nodes (ping, TCP)', async (t) => {
+    for (const i of [1, 2, 3]) {
+      const list = JSON.parse(fs.readFileSync(`${dir(i)}/net.d/10-rtnl.conflist`, 'utf8')) as Conflist;
+      t.equal((list.plugins[0]!.ipam as any).ranges[0][0].subnet, subnetOf(i), `node${i}'s conflist hands out its leased subnet`);
+      const rt = new Runtime(list);
+      for (const j of [1, 2]) {
+        const ns = `ag-pod${i}-${j}`;
+        createNetns(ns).close();
+        pods.push({ node: i, ns, ip: '' });
+        const out = rt.add({ netns: `/run/netns/${ns}`, node: nodes.get(i)!.name, id: `pod${i}-${j}`, cniPath });
+        t.equal(out.code, 0, `ADD pod${i}-${j}: ${out.stderr}${out.stdout}`);
+        pods[pods.length - 1]!.ip = out.json.ips[0].address.replace(/\/\d+$/, '');
+      }
+    }
+    for (const a of pods) for (const b of pods) {
+      if (a.node !== b.node && (a.ns.endsWith('-1') || b.ns.endsWith('-1'))) t.ok(ping(a.ns, b.ip) >= 0, `ping ${a.ns} ${a.ip} -> ${b.ns} ${b.ip}`);
+    }
+    const [a, b] = [pods[0]!, pods[5]!];
+    t.equal(await tcpEcho(a.ns, b.ns, b.ip), a.ip, `TCP ${a.ns} -> ${b.ns}: the server sees the pod address`);
+  });
+
+  t.test('an agent restart removes and re-adds nothing', async (t) => {
+    const seen: RouteEvent[] = [];
+    const subs = [1, 2].map((i) => {
+      const sub = subscribe({ kinds: ['route'], netns: { name: nodes.get(i)!.name } });
+      sub.on('event', (e) => { if (e.kind === 'route') seen.push(e); });
+      return sub;
+    });
+    t.teardown(() => { for (const s of subs) s.close(); });
+    const before = subnetOf(1);
+    t.equal(await agents.get(1)!.stop('SIGTERM'), 0, 'SIGTERM: clean exit');
+    t.same(routed(1), othersOf(1, [1, 2, 3]), 'routes stay in place while the agent is down');
+    const a = start(1);
+    await a.logged('synced');
+    await new Promise((r) => setTimeout(r, 500));
+    t.equal(subnetOf(1), before, 'same subnet after the restart');
+    t.same(seen.map((e) => `${e.action} ${e.value.dst}`), [], 'no route event on node1 or node2');
+    const sync = a.logs.find((l) => l.msg === 'synced');
+    t.match(sync, { added: 0, updated: 0, removed: 0 }, 'the first sync after the restart changed nothing');
+  });
+
+  t.test('etcd restarted: the agents recover and see a new node', async (t) => {
+    await etcd.restart();
+    nodes.set(4, c.addBareNode(4));
+    start(4);
+    await agents.get(4)!.logged('joined', 20000);
+    await converged([1, 2, 3, 4], 20000);
+    t.pass('all four nodes route to each other after the etcd restart');
+    await waitFor(() => [1, 2, 3].every((i) => status(i).problem === undefined), 10000, 'no problem reported');
+  });
+
+  t.test('a node that stops: its routes vanish from the others after the lease TTL', async (t) => {
+    const t0 = Date.now();
+    await agents.get(4)!.stop('SIGKILL');
+    await converged([1, 2, 3], (TTL + 5) * 1000);
+    const ms = Date.now() - t0;
+    t.ok(ms >= 1000, `not at once (the lease ran out): ${ms} ms`);
+    t.ok(ms <= (TTL + 5) * 1000, `within TTL ${TTL}s + 5s: ${ms} ms`);
+  });
+
+  t.test('--cleanup removes the device, the record, the conflist and the state', async (t) => {
+    await agents.get(3)!.stop('SIGTERM');
+    const r = runAgent([...args(3), '--cleanup']);
+    t.equal(r.code, 0, `cleanup exit code 0: ${r.stderr}`);
+    t.throws(() => nodes.get(3)!.h.linkGet('rtnl.1'), { errno: 'ENODEV' }, 'device gone');
+    t.notOk(fs.existsSync(`${dir(3)}/net.d/10-rtnl.conflist`), 'conflist gone');
+    t.notOk(fs.existsSync(`${dir(3)}/status.json`), 'state gone');
+    const ms = await converged([1, 2], 3000);
+    t.ok(ms < TTL * 1000, `the others dropped node3 at once (${ms} ms), not after the TTL`);
+  });
+  assertHome(t);
+});
+
+t.test('the command line refuses bad input before doing anything', async (t) => {
+  t.equal(runAgent(['--help']).code, 0);
+  t.match(runAgent(['--help']).stdout, /--etcd-endpoints/);
+  const bad: Array<[string[], RegExp]> = [
+    [[], /exactly one of --etcd-endpoints and --static/],
+    [['--static', 'x', '--etcd-endpoints', 'http://127.0.0.1:1'], /exactly one/],
+    [['--etcd-endpoints', 'localhost'], /not a URL/],
+    [['--etcd-endpoints', 'http://127.0.0.1:1', '--vni', '5'], /give it with --network/],
+    [['--etcd-endpoints', 'http://127.0.0.1:1', '--network', '10.0.0.0/8', '--vni', 'x'], /--vni/],
+    [['--static', 'f', '--device', 'a-name-longer-than-15'], /not an interface name/],
+    [['--static', 'f', '--bogus'], /unknown argument "--bogus"/],
+    [['--static', 'f', '--log-level', 'loud'], /--log-level/],
+  ];
+  for (const [argv, re] of bad) {
+    const r = runAgent(argv);
+    t.equal(r.code, 2, `${argv.join(' ')}: exit 2`);
+    t.match(r.stderr, re);
+  }
+  t.equal(runAgent(['status', '--state-dir', '/nonexistent']).code, 3, 'status without an agent: 3');
+});
+
