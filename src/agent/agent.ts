@@ -8,6 +8,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { Handle } from '../handle.js';
 import { type Netns, openNetns } from '../netns.js';
 import { EtcdClient } from '../etcd/client.js';
@@ -95,7 +96,7 @@ export class Agent {
     this.#client = client;
     const net = o.source.network !== undefined
       ? await ensureNetworkConfig(client, o.source.prefix, o.source.network)
-      : await readNetworkConfig(client, o.source.prefix);
+      : await this.#awaitNetworkConfig(client, o.source.prefix);
     const lease = new SubnetLease(client, o.source.prefix, net, {
       onLost: (why: string) => this.#problem(`lease lost: ${why}`),
       onRenewed: (r: NodeRecord) => this.#leased(r),
@@ -107,6 +108,17 @@ export class Agent {
     });
     this.#membership = new EtcdMembership(client, o.source.prefix, { onWarning: (msg: string) => this.#problem(msg) });
     return { self, net };
+  }
+
+  /** Without --network the settings come from etcd: wait for the agent (or operator) that stores them, as flanneld does. */
+  async #awaitNetworkConfig(client: EtcdClient, prefix: string): Promise<NetworkConfig> {
+    for (let waited = false; ; waited = true) {
+      const net = await readNetworkConfig(client, prefix);
+      if (net) return net;
+      if (!waited) this.#problem(`no network settings at ${prefix}/config yet: waiting (give --network to store them)`);
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.#stopping) throw new Error('stopped while waiting for the network settings');
+    }
   }
 
   #leased(self: NodeRecord): void {
@@ -142,8 +154,12 @@ export class Agent {
     this.#leased(self);
     this.#log.info('joined', { subnet: self.subnet, underlay: self.underlay, vtepMac: self.vtepMac, network: net.network });
     const vni = net.vni ?? 1;
+    // The node routes pod traffic between cni0 and the overlay.
+    const forward = (): void => fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    if (this.#ns) this.#ns.run(forward);
+    else forward();
     const overlay = new Overlay({
-      handle: this.#h, device: o.device ?? `rtnl.${vni}`, vni, port: net.port ?? 4789, local: self.underlay,
+      handle: this.#h, ...(this.#ns === undefined ? {} : { netns: this.#ns }), device: o.device ?? `rtnl.${vni}`, vni, port: net.port ?? 4789, local: self.underlay,
       subnet: self.subnet, mac: self.vtepMac, ...(net.mtu === undefined ? {} : { mtu: net.mtu }),
       ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
     });
@@ -161,6 +177,7 @@ export class Agent {
   }
 
   #nodes: NodeRecord[] = [];
+  #stopping = false;
 
   #sync(reason: string): void {
     const overlay = this.#overlay;
@@ -181,6 +198,7 @@ export class Agent {
 
   /** SIGTERM: stops watching and renewing; the overlay and the subnet stay (the lease runs out by its TTL unless the agent restarts). */
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.#membership?.stop();
     this.#overlay?.stopWatching();
     this.#lease?.stop();

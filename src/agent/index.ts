@@ -1,0 +1,19 @@
+/**
+ * `rtnl/agent`: the node agent's building blocks, for node agents of your
+ * own — subnet leases and membership in etcd, static-file membership, and
+ * the overlay reconciler that keeps a node's VXLAN device, neighbours, FDB
+ * entries and routes equal to the membership. `bin/rtnl-agent` is these
+ * pieces wired together ({@link Agent}).
+ * @module
+ */
+export type { Membership, NetworkConfig, NodeRecord } from './types.js';
+export { Agent, cleanup, vtepMacFor } from './agent.js';
+export { type AgentOptions, type Source, USAGE, UsageError, parseCommand } from './cli.js';
+export { type CniHandOff, conflistPath, nodeConflist } from './cni.js';
+export { type LogFields, type LogLevel, type Logger, jsonLogger } from './log.js';
+export { type AgentStatus, type SyncSummary, DEFAULT_STATE_DIR, StateDir } from './state.js';
+export * from './lease.js';
+export * from './overlay.js';
+export * from './registry.js';
+export * from './static.js';
+export * from '../etcd/index.js';
