@@ -77,6 +77,7 @@ function fromIp(j: IpLink, all: IpLink[]): Record<string, unknown> {
     // M-DOWN and NO-CARRIER are iproute2's own annotations, not interface flags.
     flags: j.flags.filter((f) => f !== 'M-DOWN' && f !== 'NO-CARRIER').sort(),
     up: j.flags.includes('UP'),
+    promisc: j.flags.includes('PROMISC'),
     mtu: j.mtu,
     minMtu: j.min_mtu,
     maxMtu: j.max_mtu,
