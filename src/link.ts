@@ -161,8 +161,10 @@ export const BRIDGE_PORT_STATES: readonly BridgePortState[] = ['disabled', 'list
  */
 export interface BridgePortSettings {
   /**
-   * STP state. The kernel refuses a change while the bridge runs kernel STP
-   * (EBUSY) and any state but `disabled` on a port that is not up (ENETDOWN).
+   * STP state, for a bridge whose STP runs in user space. The kernel refuses
+   * a change while the bridge runs kernel STP (EBUSY), on a port that is
+   * down, and to any state but `disabled` on a port without carrier
+   * (ENETDOWN); without STP it puts an up port back to forwarding at once.
    */
   state?: BridgePortState;
   /** STP port priority, 0 to 63. */
