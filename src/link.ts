@@ -304,7 +304,7 @@ export interface MacvlanLink extends LinkBase { kind: 'macvlan' | 'macvtap'; mod
 export interface IpvlanLink extends LinkBase { kind: 'ipvlan' | 'ipvtap'; mode?: IpvlanMode; flag?: IpvlanFlag }
 export interface VlanLink extends LinkBase { kind: 'vlan'; id?: number; protocol?: '802.1Q' | '802.1ad' }
 export interface DummyLink extends LinkBase { kind: 'dummy' }
-/** A link without IFLA_LINKINFO (loopback, physical NICs). */
+/** A link without a kind (loopback, physical NICs), whether a port or not. */
 export interface DeviceLink extends LinkBase { kind: 'device' }
 /** A link of a kind rtnl does not decode; `infoKind` is the kernel's name for it. */
 export interface GenericLink extends LinkBase { kind: 'generic'; infoKind: string }
