@@ -132,11 +132,12 @@ t.test('macvlan', (t) => {
   t.end();
 });
 
-t.test('bridge options, and a veth created up and enslaved', (t) => {
+t.test('bridge options, a bridge created promiscuous, and a veth created up and enslaved', (t) => {
   sameBytes(t, 'bridge', () => ({
     kind: 'bridge', name: 'br0', forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, stp: true, priority: 100,
     groupFwdMask: 8, multicastSnooping: false, multicastQuerier: true,
   }));
+  sameBytes(t, 'bridge-promisc', () => ({ kind: 'bridge', name: 'br1', promisc: true }));
   sameBytes(t, 'veth-master-up', () => ({ kind: 'veth', name: 've0', mtu: 1400, address: '02:00:00:00:01:01', txqlen: 500, master: BRM, up: true, peer: { name: 've1', txqlen: 600 } }));
   t.end();
 });
