@@ -25,6 +25,8 @@ export interface LinkCommonSpec {
   master?: number;
   /** Bring the link up on creation. */
   up?: boolean;
+  /** Promiscuous mode (IFF_PROMISC, `ip link ... promisc on`). */
+  promisc?: boolean;
   /** Interface group (`ip link ... group N`); {@link Verbs.linkDelGroup} deletes a whole group at once. */
   linkGroup?: number;
   numTxQueues?: number;
@@ -148,9 +150,68 @@ export type LinkKind = LinkSpec['kind'];
 /** Every value {@link LinkKind} can take. */
 export const LINK_KINDS: readonly LinkKind[] = ['veth', 'bridge', 'vxlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan', 'dummy'];
 
+/** A bridge port's spanning tree state (`ip link ... type bridge_slave state N`, named as iproute2 prints them). */
+export type BridgePortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
+/** Every value {@link BridgePortState} can take, in the kernel's order (BR_STATE_DISABLED = 0 ... BR_STATE_BLOCKING = 4). */
+export const BRIDGE_PORT_STATES: readonly BridgePortState[] = ['disabled', 'listening', 'learning', 'forwarding', 'blocking'];
+
+/**
+ * Settings of a bridge port (IFLA_BRPORT_*), as `ip link set dev X type
+ * bridge_slave ...` takes them; `undefined` fields are left alone.
+ */
+export interface BridgePortSettings {
+  /**
+   * STP state, for a bridge whose STP runs in user space. The kernel refuses
+   * a change while the bridge runs kernel STP (EBUSY), on a port that is
+   * down, and to any state but `disabled` on a port without carrier
+   * (ENETDOWN); without STP it puts an up port back to forwarding at once.
+   */
+  state?: BridgePortState;
+  /** STP port priority, 0 to 63. */
+  priority?: number;
+  /** STP path cost, 1 to 65535. */
+  cost?: number;
+  /** BPDU guard: disable the port when it receives a BPDU. */
+  guard?: boolean;
+  /** Hairpin (reflective relay): frames may go back out of the port they came in on. */
+  hairpin?: boolean;
+  /** Multicast fast leave. */
+  fastLeave?: boolean;
+  /** Root port protection (`root_block`): the port never becomes the root port. */
+  rootBlock?: boolean;
+  /** Learn source MACs from frames received on the port. */
+  learning?: boolean;
+  /** Flood unicast frames with an unknown destination to the port. */
+  flood?: boolean;
+  /** Answer ARP for known neighbours instead of flooding the request to the port. */
+  proxyArp?: boolean;
+  /** Proxy ARP for Wi-Fi (IEEE 802.11). */
+  proxyArpWifi?: boolean;
+  /** Flood multicast frames with no known listener to the port. */
+  mcastFlood?: boolean;
+  /** Flood broadcast frames to the port. */
+  bcastFlood?: boolean;
+  /** Send multicast to the port as unicast copies, one per listener. */
+  mcastToUnicast?: boolean;
+  /** ARP/ND suppression. */
+  neighSuppress?: boolean;
+  /** Isolated: no traffic to or from other isolated ports. */
+  isolated?: boolean;
+}
+
+/** A bridge port as the kernel reports it: its settings, and its STP identity. */
+export interface BridgePortInfo extends BridgePortSettings {
+  /** STP port identifier (priority and number). */
+  id?: number;
+  /** Port number. */
+  no?: number;
+}
+
 /** Changes to an existing link, sent in one request; `undefined` fields are left alone. */
 export interface LinkUpdate {
   up?: boolean;
+  /** Promiscuous mode on or off (IFF_PROMISC, `ip link set X promisc on|off`). */
+  promisc?: boolean;
   mtu?: number;
   /** New name; the link must then be referred to by index. */
   name?: string;
@@ -164,6 +225,12 @@ export interface LinkUpdate {
   linkGroup?: number;
   /** Move the link to another namespace. */
   netns?: NsRef;
+  /**
+   * Settings of the link as a bridge port. The link must be a port of a
+   * bridge already (else EOPNOTSUPP): the kernel applies them before the
+   * rest of the update, so not with `master`, and `state` not with `up`.
+   */
+  bridgePort?: BridgePortSettings;
 }
 
 /** Interface flags as iproute2 prints them. */
@@ -193,6 +260,8 @@ export interface LinkBase {
   flags: LinkFlag[];
   /** IFF_UP is set (administratively up). */
   up: boolean;
+  /** IFF_PROMISC is set: promiscuous mode asked for. A bridge port's own promiscuity shows in `promiscuity` only. */
+  promisc: boolean;
   operstate?: OperState;
   /** ARPHRD type: `ether`, `loopback`, `none`... (a number when rtnl has no name for it). */
   linkType: string | number;
@@ -208,6 +277,8 @@ export interface LinkBase {
   master?: number;
   /** The kind of the master, when enslaved (`bridge`). */
   portKind?: string;
+  /** The port's settings, when the master is a bridge. */
+  bridgePort?: BridgePortInfo;
   /** ifindex of the parent (macvlan, vlan) or the veth peer; in `linkNetnsId`'s namespace when that is set. */
   link?: number;
   /** The peer namespace's id as seen from this namespace (veth peer, macvlan parent elsewhere). */
@@ -233,7 +304,7 @@ export interface MacvlanLink extends LinkBase { kind: 'macvlan' | 'macvtap'; mod
 export interface IpvlanLink extends LinkBase { kind: 'ipvlan' | 'ipvtap'; mode?: IpvlanMode; flag?: IpvlanFlag }
 export interface VlanLink extends LinkBase { kind: 'vlan'; id?: number; protocol?: '802.1Q' | '802.1ad' }
 export interface DummyLink extends LinkBase { kind: 'dummy' }
-/** A link without IFLA_LINKINFO (loopback, physical NICs). */
+/** A link without a kind (loopback, physical NICs), whether a port or not. */
 export interface DeviceLink extends LinkBase { kind: 'device' }
 /** A link of a kind rtnl does not decode; `infoKind` is the kernel's name for it. */
 export interface GenericLink extends LinkBase { kind: 'generic'; infoKind: string }
@@ -260,7 +331,7 @@ const alias = (f: string, x: unknown) => v.str(f, x, 255);
 
 const common = {
   name: v.ifname, mtu: u32, address: v.mac, broadcast: v.mac, txqlen: u32, master: ifindex,
-  up: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
+  up: v.bool, promisc: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
 };
 // No `up`: the kernel refuses to open a veth end before its peer exists (ENOTCONN); bring it up after.
 const peerChecks = { name: v.ifname, mtu: u32, address: v.mac, txqlen: u32 };
@@ -334,14 +405,34 @@ export function linkRefArg(ref: LinkRef, field = 'link'): { index: number } | { 
   return { target: v.ifname(field, ref) };
 }
 
+// Ranges as the bridge driver enforces them (BR_MAX_PORT_PRIORITY, BR_MIN/MAX_PATH_COST).
+const bridgePortChecks: Record<keyof BridgePortSettings, (f: string, x: unknown) => unknown> = {
+  state: (f, x) => v.oneOf(f, x, BRIDGE_PORT_STATES), priority: (f, x) => v.uint(f, x, 63), cost: (f, x) => v.uint(f, x, 0xffff, 1),
+  guard: v.bool, hairpin: v.bool, fastLeave: v.bool, rootBlock: v.bool, learning: v.bool, flood: v.bool, proxyArp: v.bool,
+  proxyArpWifi: v.bool, mcastFlood: v.bool, bcastFlood: v.bool, mcastToUnicast: v.bool, neighSuppress: v.bool, isolated: v.bool,
+};
+
+function bridgePortArg(p: unknown): Record<string, unknown> {
+  if (!p || typeof p !== 'object') throw new RtnlInputError('bridgePort', 'expected an object of bridge port settings');
+  v.noExtraKeys(p, 'bridgePort.', new Set(Object.keys(bridgePortChecks)));
+  return v.pick(p, 'bridgePort.', bridgePortChecks as never);
+}
+
 /** @internal Validates a link update into the native codec's argument. */
 export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unknown> {
   if (!u || typeof u !== 'object') throw new RtnlInputError('update', 'expected an object');
-  v.noExtraKeys(u, '', new Set(['up', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns']));
+  v.noExtraKeys(u, '', new Set(['up', 'promisc', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns', 'bridgePort']));
   if (u.name !== undefined && typeof ref !== 'number')
     throw new RtnlInputError('name', 'renaming needs the link by index (the kernel finds links by name through the same attribute)');
-  const out = { ...linkRefArg(ref), ...v.pick(u, '', { up: v.bool, mtu: u32, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 }) };
-  if (u.master !== undefined) (out as Record<string, unknown>).master = u.master === null ? 0 : ifindex('master', u.master);
+  const out: Record<string, unknown> = {
+    ...linkRefArg(ref),
+    ...v.pick(u, '', { up: v.bool, promisc: v.bool, mtu: u32, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 }),
+  };
+  if (u.master !== undefined) out.master = u.master === null ? 0 : ifindex('master', u.master);
+  if (u.bridgePort !== undefined) {
+    if (u.master !== undefined) throw new RtnlInputError('bridgePort', 'the kernel applies port settings before a master change: set master first, in its own request');
+    out.bridgePort = bridgePortArg(u.bridgePort);
+  }
   return withNetns(out, u.netns, 'netns');
 }
 

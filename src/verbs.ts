@@ -52,7 +52,12 @@ export abstract class Verbs<M extends Mode> {
     return this.run(() => request<Link[]>('linkList', linkFilterArg(filter), ''));
   }
 
-  /** Changes a link in one request: any of up, mtu, name, address, master, txqlen, alias, group, namespace. */
+  /**
+   * Changes a link in one request: any of up, promisc, mtu, name, address,
+   * master, txqlen, alias, group, namespace, and (on a port of a bridge) its
+   * `bridgePort` settings: hairpin, learning, flooding, STP cost and
+   * priority... (`ip link set X type bridge_slave ...`).
+   */
   linkSet(ref: LinkRef, update: LinkUpdate): Out<M, void> {
     return this.run(() => request<void>('linkSet', linkUpdateArg(ref, update), linkLabel(ref)));
   }

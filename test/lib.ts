@@ -43,6 +43,16 @@ export function assertHome(t: Tap): void {
   t.equal(threadNetnsInode(), HOME_NS, 'main thread is back in its own namespace');
 }
 
+/** Polls until cond holds (operstate is set by the kernel's linkwatch work, after the request returns). */
+export function waitFor(cond: () => boolean, ms = 3000): boolean {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  return true;
+}
+
 /**
  * Whether the kernel can create a link of this kind (probed in a scratch
  * namespace, on a veth parent where the kind needs one: loopback cannot

@@ -1,11 +1,11 @@
-// Wire format, byte for byte: rtnl's RTM_NEWLINK for each spec is compared
-// with what iproute2 sent for the same command (test/fixtures/*.hex, captured
+// Wire format, byte for byte: rtnl's RTM_NEWLINK for each spec or update is
+// compared with what iproute2 sent for the same command (test/fixtures/*.hex, captured
 // by test/fixtures/capture.sh). This also covers the kinds this kernel lacks
 // (ipvlan, vlan, dummy), whose requests cannot be checked by reading back.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
-import { type LinkSpec, encodeRequests } from '../src/index.js';
+import { type Batch, type LinkSpec, encodeRequests } from '../src/index.js';
 import { assertHome, kernelHasKind, testNs } from './lib.js';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -37,16 +37,46 @@ function firstDiff(a: Buffer, b: Buffer): number {
   return -1;
 }
 
-function sameBytes(t: Test, name: string, spec: (f: Fixture) => LinkSpec): void {
+/** rtnl's request made by fill matches the fixture's, after mapping iproute2's bytes through `theirsAs`. */
+function sameRequest(t: Test, name: string, fill: (b: Batch, f: Fixture) => void, theirsAs = (b: Buffer) => b): void {
   const f = fixture(name);
-  const ours = normalise(encodeRequests((b) => b.linkAdd(spec(f))));
-  const theirs = normalise(f.bytes);
-  t.equal(ours.length, f.bytes.readUInt32LE(0), `${name}: one message, as long as iproute2's`);
+  const ours = normalise(encodeRequests((b) => fill(b, f)));
+  const theirs = normalise(theirsAs(f.bytes));
+  t.equal(ours.length, theirs.readUInt32LE(0), `${name}: one message, as long as iproute2's`);
   t.equal(firstDiff(ours, theirs), -1, `${name}: byte-identical to \`${f.command}\``);
   t.same(ours.toString('hex'), theirs.toString('hex'), `${name}: hex`);
 }
 
+function sameBytes(t: Test, name: string, spec: (f: Fixture) => LinkSpec): void {
+  sameRequest(t, name, (b, f) => b.linkAdd(spec(f)));
+}
+
+/**
+ * iproute2's `type bridge_slave` as rtnl sends it (see fixtures/README.md):
+ * IFLA_INFO_KIND "bridge_slave", the first attribute of IFLA_LINKINFO,
+ * becomes IFLA_INFO_SLAVE_KIND "bridge", 4 bytes shorter.
+ */
+function asSlaveKind(b: Buffer): Buffer {
+  const attr = (type: number, s: string) => {
+    const a = Buffer.alloc(4 + Math.ceil(s.length / 4) * 4);
+    a.writeUInt16LE(4 + s.length, 0);
+    a.writeUInt16LE(type, 2);
+    a.write(s, 4);
+    return a;
+  };
+  const kind = attr(1, 'bridge_slave'); // IFLA_INFO_KIND
+  const at = b.indexOf(kind);
+  const nest = at - 4;
+  if (at < 0 || b.readUInt16LE(nest + 2) !== 18) throw new Error('no IFLA_LINKINFO { IFLA_INFO_KIND "bridge_slave" } in the fixture');
+  const slaveKind = attr(4, 'bridge'); // IFLA_INFO_SLAVE_KIND
+  const out = Buffer.concat([b.subarray(0, at), slaveKind, b.subarray(at + kind.length)]);
+  out.writeUInt32LE(out.length, 0);
+  out.writeUInt16LE(b.readUInt16LE(nest) - (kind.length - slaveKind.length), nest);
+  return out;
+}
+
 const ETH0 = 10; // eth0's ifindex in capture.sh's namespace
+const ETH1 = 11; // its peer, a port of brm for the link-set fixtures
 const BRM = 20; // and its bridge's
 
 t.test('the fixtures are what capture.sh says they are', (t) => {
@@ -102,12 +132,25 @@ t.test('macvlan', (t) => {
   t.end();
 });
 
-t.test('bridge options, and a veth created up and enslaved', (t) => {
+t.test('bridge options, a bridge created promiscuous, and a veth created up and enslaved', (t) => {
   sameBytes(t, 'bridge', () => ({
     kind: 'bridge', name: 'br0', forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, stp: true, priority: 100,
     groupFwdMask: 8, multicastSnooping: false, multicastQuerier: true,
   }));
+  sameBytes(t, 'bridge-promisc', () => ({ kind: 'bridge', name: 'br1', promisc: true }));
   sameBytes(t, 'veth-master-up', () => ({ kind: 'veth', name: 've0', mtu: 1400, address: '02:00:00:00:01:01', txqlen: 500, master: BRM, up: true, peer: { name: 've1', txqlen: 600 } }));
+  t.end();
+});
+
+t.test('link set: promisc, bridge port settings, both with an alias', (t) => {
+  sameRequest(t, 'link-set-promisc', (b) => b.linkSet(ETH1, { promisc: true }));
+  sameRequest(t, 'bridge-port', (b) => b.linkSet(ETH1, {
+    bridgePort: {
+      state: 'disabled', priority: 9, cost: 7, guard: true, hairpin: true, fastLeave: true, rootBlock: true, learning: false, flood: false,
+      proxyArp: true, proxyArpWifi: true, mcastFlood: false, bcastFlood: false, mcastToUnicast: true, neighSuppress: true, isolated: true,
+    },
+  }), asSlaveKind);
+  sameRequest(t, 'bridge-port-promisc-alias', (b) => b.linkSet(ETH1, { promisc: false, alias: 'pod', bridgePort: { hairpin: true } }), asSlaveKind);
   t.end();
 });
 

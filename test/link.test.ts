@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import t, { type Test } from 'tap';
 import { type Link, NetlinkError, RtnlInputError, encodeRequests } from '../src/index.js';
-import { type TestNs, assertHome, kernelHasKind, testNs } from './lib.js';
+import { type TestNs, assertHome, kernelHasKind, testNs, waitFor } from './lib.js';
 
 // ---- iproute2's JSON, mapped onto rtnl's field names ----
 
@@ -77,6 +77,7 @@ function fromIp(j: IpLink, all: IpLink[]): Record<string, unknown> {
     // M-DOWN and NO-CARRIER are iproute2's own annotations, not interface flags.
     flags: j.flags.filter((f) => f !== 'M-DOWN' && f !== 'NO-CARRIER').sort(),
     up: j.flags.includes('UP'),
+    promisc: j.flags.includes('PROMISC'),
     mtu: j.mtu,
     minMtu: j.min_mtu,
     maxMtu: j.max_mtu,
@@ -114,16 +115,6 @@ function agree(t: Test, ours: Link, all: IpLink[]): void {
   const want = fromIp(j!, all);
   const got: Record<string, unknown> = { ...ours, flags: [...ours.flags].sort() };
   for (const [k, v] of Object.entries(want)) t.same(got[k], v, `${ours.name}.${k} agrees with iproute2 (${JSON.stringify(v)})`);
-}
-
-/** Polls until cond holds (operstate is set by the kernel's linkwatch work, after the request returns). */
-function waitFor(cond: () => boolean, ms = 3000): boolean {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) return false;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-  }
-  return true;
 }
 
 const names = (n: TestNs) => n.h.linkList().map((l) => l.name).sort();

@@ -174,7 +174,7 @@ t.test('DEL is idempotent: twice, after the netns is gone, with an empty CNI_NET
   t.end();
 });
 
-t.test('container MAC from runtimeConfig, CNI_ARGS; unsupported flags refused', (t) => {
+t.test('container MAC from runtimeConfig, CNI_ARGS; a bad mode refused', (t) => {
   const e = setup(t);
   const p1 = testNs(t, 'pp'), p2 = testNs(t, 'pp');
   const a = exec('ADD', e.conf({ runtimeConfig: { mac: '02:aa:bb:cc:dd:01' } }), e.call(p1.name));
@@ -183,14 +183,55 @@ t.test('container MAC from runtimeConfig, CNI_ARGS; unsupported flags refused', 
   const b = exec('ADD', e.conf(), e.call(p2.name, { args: 'IgnoreUnknown=1;MAC=02:aa:bb:cc:dd:02' }));
   t.equal(p2.h.linkGet('eth0').address, '02:aa:bb:cc:dd:02', 'CNI_ARGS MAC applied');
   t.equal(b.json.interfaces[2].mac, '02:aa:bb:cc:dd:02');
-  for (const k of ['hairpinMode', 'promiscMode']) {
-    const r = exec('ADD', e.conf({ [k]: true }), e.call(p1.name, { id: 'x' }));
-    t.equal(r.json?.code, 2, `${k}: error 2 (unsupported field)`);
-    t.match(r.json?.msg, k);
-  }
   const bad = exec('ADD', e.conf({ mode: 'tunnel' }), e.call(p1.name, { id: 'y' }));
   t.equal(bad.json?.code, 7);
   t.match(bad.json?.msg, /invalid mode/);
+  t.end();
+});
+
+t.test('hairpinMode and promiscMode: host veth in hairpin mode, bridge promiscuous, CHECK verifies both', (t) => {
+  const e = setup(t);
+  const [p1, p2, p3, p4] = [1, 2, 3, 4].map(() => testNs(t, 'pp'));
+  const host = (pod: TestNs) => hostVethName(pod.name, 'eth0');
+  const port = (pod: TestNs) => e.node.ipJson('-d', 'link', 'show', host(pod))[0].linkinfo.info_slave_data;
+  const promisc = (br: string) => e.node.ipJson('link', 'show', br)[0].flags.includes('PROMISC');
+  t.equal(exec('ADD', e.conf(), e.call(p1!.name)).code, 0);
+  t.equal(port(p1!).hairpin, false, 'hairpin off by default');
+  t.notOk(promisc('cni0'), 'bridge not promiscuous by default');
+
+  const on = e.conf({ hairpinMode: true, promiscMode: true });
+  const a = exec('ADD', on, e.call(p2!.name));
+  t.equal(a.code, 0, a.stdout + a.stderr);
+  t.equal(port(p2!).hairpin, true, 'hairpinMode: the host veth is in hairpin mode (iproute2)');
+  t.match(e.node.h.linkGet(host(p2!)), { bridgePort: { hairpin: true }, alias: `rtnl:net1:${p2!.name}:eth0` }, 'and rtnl agrees; the alias went in the same request');
+  t.equal(port(p1!).hairpin, false, "the other pod's port is left alone");
+  t.ok(promisc('cni0'), 'promiscMode: the existing bridge is made promiscuous');
+  t.equal(exec('CHECK', { ...on, prevResult: a.json }, e.call(p2!.name)).code, 0, 'CHECK passes');
+  e.node.h.linkSet(host(p2!), { bridgePort: { hairpin: false } });
+  const noHairpin = exec('CHECK', { ...on, prevResult: a.json }, e.call(p2!.name));
+  t.equal(noHairpin.json?.code, 110, 'CHECK fails without hairpin');
+  t.match(noHairpin.json?.msg, /not in hairpin mode/);
+  e.node.h.linkSet(host(p2!), { bridgePort: { hairpin: true } });
+  e.node.h.linkSet('cni0', { promisc: false });
+  const noPromisc = exec('CHECK', { ...on, prevResult: a.json }, e.call(p2!.name));
+  t.equal(noPromisc.json?.code, 110, 'CHECK fails with the bridge not promiscuous');
+  t.match(noPromisc.json?.msg, /cni0 is not in promiscuous mode/);
+
+  // A bridge created by such an ADD is promiscuous from its creation request; vxlan mode's too.
+  t.equal(exec('ADD', e.conf({ bridge: 'cni1', promiscMode: true }), e.call(p3!.name)).code, 0);
+  t.ok(promisc('cni1'), 'a new bridge created promiscuous');
+  const vx = exec('ADD', e.conf({ mode: 'vxlan', vni: 5, local: '192.0.2.1', stateDir: path.join(tmpDir(t), 'state'), hairpinMode: true, promiscMode: true }), e.call(p4!.name));
+  t.equal(vx.code, 0, vx.stdout + vx.stderr);
+  t.ok(promisc('br5'), 'vxlan mode: br5 promiscuous');
+  t.equal(port(p4!).hairpin, true, 'vxlan mode: hairpin on the host veth');
+
+  for (const k of ['hairpinMode', 'promiscMode']) {
+    const r = exec('ADD', e.conf({ mode: 'macvlan', master: 'eth9', [k]: true }), e.call(p1!.name, { id: 'x' }));
+    t.equal(r.json?.code, 2, `${k} in macvlan mode: error 2 (unsupported field)`);
+    t.match(r.json?.msg, `unsupported field: ${k}=true`);
+    t.match(r.json?.details, /no bridge/);
+  }
+  t.equal(exec('ADD', e.conf({ mode: 'macvlan', master: 'eth9', hairpinMode: false }), e.call(p1!.name, { id: 'y' })).json?.code, 7, 'false is no request: the missing master is the error');
   t.end();
 });
 

@@ -10,6 +10,8 @@
  *   "bridge": "cni0",                 // bridge mode default cni0; vxlan mode always br<VNI>
  *   "isGateway": false,               // put the IPAM gateway addresses on the bridge
  *   "isDefaultGateway": false,        // default route in the pod via the gateway (implies isGateway)
+ *   "hairpinMode": false,             // the host veth (a bridge port) reflects frames back to the pod
+ *   "promiscMode": false,             // the bridge in promiscuous mode
  *   // vxlan
  *   "vni": 42, "dstport": 4789, "local": "192.168.1.10", "device": "eth0",
  *   "peers": [{ "underlayIp": "192.168.1.11", "vtepMac": "02:..." }],
@@ -39,6 +41,8 @@ export interface RtnlNetConf {
   bridge: string;
   isGateway: boolean;
   isDefaultGateway: boolean;
+  hairpinMode: boolean;
+  promiscMode: boolean;
   vni: number;
   dstport: number;
   local: string | undefined;
@@ -93,16 +97,22 @@ function podMac(conf: NetConf, env: CniEnv): string | undefined {
   return mac.toLowerCase();
 }
 
+/** A switch of the bridge (or its ports): true is error 2 in the modes without one. */
+function bridgeOption(c: Obj, k: string, mode: PluginMode): boolean {
+  const on = opt(c, k, 'boolean', false);
+  if (on && (mode === 'macvlan' || mode === 'ipvlan')) {
+    throw new CniError(CniErrorCode.UnsupportedField, `unsupported field: ${k}=true`, `${mode} mode has no bridge: ${k} applies in bridge and vxlan modes`);
+  }
+  return on;
+}
+
 /**
- * Validates the plugin's fields (error 7 names the field). Settings the
- * public netlink API cannot apply (`hairpinMode`, `promiscMode`) are error 2
- * when asked for, rather than being ignored silently.
+ * Validates the plugin's fields (error 7 names the field). `hairpinMode` and
+ * `promiscMode` set to true in a mode without a bridge (macvlan, ipvlan) are
+ * error 2, unsupported field, rather than being ignored silently.
  */
 export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
   const c = conf as Obj;
-  for (const k of ['hairpinMode', 'promiscMode'] as const) {
-    if (c[k] === true) throw new CniError(CniErrorCode.UnsupportedField, `unsupported field: ${k}=true`, `${k} needs a bridge port / link flag that rtnl's netlink API cannot set yet`);
-  }
   const mode = oneOf(c, 'mode', MODES, 'bridge');
   const mtu = opt<number | undefined>(c, 'mtu', 'number', undefined);
   if (mtu !== undefined && (mtu < 68 || mtu > 65535)) throw invalid('mtu', `${mtu} is outside 68..65535`);
@@ -124,7 +134,7 @@ export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
     mode, mtu, mac: podMac(conf, env),
     bridge: mode === 'vxlan' ? `br${vni}` : ifnameField(c, 'bridge', 'cni0'),
     isGateway: opt(c, 'isGateway', 'boolean', false) || isDefaultGateway,
-    isDefaultGateway, vni, dstport,
+    isDefaultGateway, hairpinMode: bridgeOption(c, 'hairpinMode', mode), promiscMode: bridgeOption(c, 'promiscMode', mode), vni, dstport,
     local: opt<string | undefined>(c, 'local', 'string', undefined),
     device: opt<string | undefined>(c, 'device', 'string', undefined),
     peers,

@@ -43,15 +43,20 @@ function podHandle(netns: string): Handle | undefined {
   }
 }
 
-/** The bridge `name`, created (up, with `mtu`) when missing; a concurrent creator's EEXIST is fine. */
-function ensureBridge(h: Handle, name: string, mtu: number | undefined): Link {
+/**
+ * The bridge `name`, created (up, with `mtu`, promiscuous if `promisc`) when
+ * missing; a concurrent creator's EEXIST is fine. An existing bridge is made
+ * promiscuous when asked, as the reference plugin does, never made less so.
+ */
+function ensureBridge(h: Handle, name: string, mtu: number | undefined, promisc: boolean): Link {
   let br = tolerate(['ENODEV'], () => h.linkGet(name));
   if (!br) {
     // A MAC of its own: otherwise the bridge takes its lowest port's, and the pods' gateway MAC changes as ports come and go.
-    tolerate(['EEXIST'], () => h.linkAdd({ kind: 'bridge', name, up: true, address: randomMac(), ...(mtu ? { mtu } : {}) }));
+    tolerate(['EEXIST'], () => h.linkAdd({ kind: 'bridge', name, up: true, address: randomMac(), ...(mtu ? { mtu } : {}), ...(promisc ? { promisc } : {}) }));
     br = h.linkGet(name);
   }
   if (br.kind !== 'bridge') throw new CniError(CniErrorCode.InvalidNetworkConfig, `${name} exists and is not a bridge`, `it is a ${br.kind}`);
+  if (promisc && !br.promisc) h.linkSet(br.index, { promisc });
   return br;
 }
 
@@ -102,8 +107,9 @@ function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, 
     h.linkAdd(spec);
   }
   // The alias names the owner, so GC can tell this network's stale veths from others' on a shared bridge.
+  // Hairpin goes in the same request (a new port has it off).
   const res = h.batch((b) => {
-    b.linkSet(name, { alias: vethAlias(ctx.conf.name, containerId, ifname) });
+    b.linkSet(name, { alias: vethAlias(ctx.conf.name, containerId, ifname), ...(cfg.hairpinMode ? { bridgePort: { hairpin: true } } : {}) });
     b.linkGet(name);
   });
   assertBatch(res);
@@ -128,7 +134,7 @@ function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
 
 /** Host side of bridge/vxlan modes (all but the gateways, which need the IPAM result): the result's host interfaces and the bridge. */
 function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): { interfaces: CniInterface[]; bridge: number } {
-  const br = ensureBridge(h, cfg.bridge, mtu);
+  const br = ensureBridge(h, cfg.bridge, mtu, cfg.promiscMode);
   if (cfg.mode === 'vxlan') ensureVxlan(h, cfg, br.index, mtu);
   const veth = addVeth(h, ctx, cfg, br, mtu);
   return {
@@ -266,6 +272,8 @@ async function check(ctx: PluginContext): Promise<void> {
       if (!br) throw new CniError(PluginErrorCode.CheckFailed, `bridge ${cfg.bridge} not found`);
       if (!veth) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} not found`);
       if (veth.master !== br.index) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} is not a port of ${cfg.bridge}`);
+      if (cfg.hairpinMode && !veth.bridgePort?.hairpin) throw new CniError(PluginErrorCode.CheckFailed, `host interface ${name} is not in hairpin mode`);
+      if (cfg.promiscMode && !br.promisc) throw new CniError(PluginErrorCode.CheckFailed, `bridge ${cfg.bridge} is not in promiscuous mode`);
     } finally {
       h.close();
     }
