@@ -367,7 +367,10 @@ export class EtcdClient {
           }
         });
         res.on('error', () => { /* reported by 'close' */ });
-        res.on('close', () => fail(new EtcdUnavailableError(`watch on ${endpoint}: stream closed${buf ? `: ${buf.slice(0, 200)}` : ''}`, { endpoint, path })));
+        res.on('close', () => {
+          if (buf.trim() && res.statusCode === 200) message(endpoint, buf); // a last message without its newline (the gateway's closing error)
+          fail(new EtcdUnavailableError(`watch on ${endpoint}: stream closed${buf.trim() ? `: ${buf.trim().slice(0, 200)}` : ''}`, { endpoint, path }));
+        });
       });
       r.end(body);
     };
