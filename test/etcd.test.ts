@@ -272,10 +272,14 @@ t.test('lease: 50 agents race for distinct subnets; a small pool runs out clearl
   t.match(lost[0]?.message, /all 7 \/27 subnets of 10\.10\.0\.0\/24 are leased/, 'saying so clearly');
   t.equal((await client(t).list(subnetsPrefix(q))).kvs.length, 7, 'the losers left nothing behind');
 
-  const v6 = new SubnetLease(client(t), freshPrefix(), { network: 'fd00:10::/48', subnetLen: 64 });
-  const r6 = await v6.acquire({ ...who(1), ttlSec: 30 });
-  t.match(r6.subnet, /^fd00:10:0:[0-9a-f]{1,4}::\/64$/, `IPv6: ${r6.subnet}`);
-  v6.stop();
+  // IPv6: 2^16 subnets are enumerated, 2^32 sampled at random
+  for (const [network, re] of [['fd00:10::/48', /^fd00:10:0:[0-9a-f]{1,4}::\/64$/], ['fd00:10::/32', /^fd00:10:[0-9a-f:]+\/64$/]] as const) {
+    const v6 = new SubnetLease(client(t), freshPrefix(), { network, subnetLen: 64 });
+    const r6 = await v6.acquire({ ...who(1), ttlSec: 30 });
+    t.match(r6.subnet, re, `IPv6 ${network}: ${r6.subnet}`);
+    t.not(r6.subnet, network.replace(/\/\d+$/, '/64'), 'not the network\'s own subnet');
+    v6.stop();
+  }
 });
 
 /** A membership started on prefix p, recording what it delivers; checks deliveries never overlap. */
@@ -305,6 +309,7 @@ t.test('membership: join, update, leave by lease expiry', async (t) => {
   t.teardown(() => n1.stop());
   const w = await watchMembers(t, c, p);
   t.equal(w.names(), 'node1', 'start() resolves after delivering the initial set');
+  await t.rejects(new EtcdMembership(client(t, ['http://127.0.0.1:1']), p).start(() => {}), EtcdUnavailableError, 'start() rejects when etcd is unreachable');
 
   const n2 = new SubnetLease(client(t), p, NET);
   const r2 = await n2.acquire({ ...who(2), ttlSec: 2 });
@@ -346,13 +351,25 @@ t.test('etcd restarted with its data: leases renew, membership resyncs', async (
   const before = w.deliveries.length;
 
   await e.restart();
+  const up = Date.now();
   t.ok(await waitFor(() => w.deliveries.length > before, 8000), 'membership delivered again after the restart');
+  t.comment(`membership re-delivered ${Date.now() - up} ms after etcd was healthy again`);
   t.same(w.last(), [self], 'the same set');
   t.match(w.warnings, [/watching \/rtnl\/network\/subnets\/ failed/], 'the broken watch was reported');
   const renewedAt = a.info?.renewedAt;
   t.ok(await waitFor(() => a.info?.renewedAt !== renewedAt, 4000), 'the keepalive renews again');
   t.same(lost, [], 'the lease was never lost');
   t.equal(JSON.parse((await c.get(subnetKey(p, self.subnet)))!.value).name, 'node1', 'the record is still there');
+
+  // A crash and a short outage: renewals fail (reported), then succeed; still never lost.
+  await e.kill();
+  t.ok(await waitFor(() => warnings.some((x) => /keepalive failed/.test(x)), 3000), 'failed renewals are reported as warnings');
+  const resyncs = w.deliveries.length;
+  await e.restart();
+  t.ok(await waitFor(() => w.deliveries.length > resyncs, 8000), 'membership delivered again after the crash');
+  const renewedAgain = a.info?.renewedAt;
+  t.ok(await waitFor(() => a.info?.renewedAt !== renewedAgain, 4000), 'the keepalive renews again after the crash');
+  t.same(lost, [], 'the lease survived the outage');
 
   // A change after the resync arrives: the new watch is live.
   const n2 = new SubnetLease(c, p, NET);
@@ -379,7 +396,9 @@ t.test('etcd wiped: the lease is lost, then the same subnet is re-acquired; memb
   const before = w.deliveries.length;
 
   await e.restart({ wipe: true });
+  const up = Date.now();
   t.ok(await waitFor(() => renewed.length === 2, 8000), 're-acquired');
+  t.comment(`subnet re-acquired ${Date.now() - up} ms after the wiped etcd was healthy`);
   t.match(events.find((x) => x.startsWith('lost')), /no longer exists in etcd/, 'onLost said why');
   t.same(renewed[1], self, 'the same subnet and record, announced through onRenewed');
   t.not(a.info?.id, firstLease, 'on a new lease');

@@ -216,11 +216,6 @@ export class EtcdClient {
     this.#timeoutMs = o.timeoutMs ?? 5000;
   }
 
-  /** The endpoints, in the order given. */
-  get endpoints(): readonly string[] {
-    return this.#endpoints;
-  }
-
   /** Reads one key; undefined when absent. */
   async get(key: string): Promise<KeyValue | undefined> {
     const r = await this.#call<{ kvs?: RawKv[] }>('/v3/kv/range', range(key, false));
@@ -410,6 +405,7 @@ export class EtcdClient {
       method: 'POST', agent: this.#agent,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
     });
+    req.on('error', () => { /* surfaces through once() or the body stream below */ });
     const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
     let status: number | undefined;
     let text = '';
