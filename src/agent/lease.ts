@@ -152,7 +152,7 @@ export interface AcquireOptions {
   nodeName: string;
   underlay: string;
   vtepMac: string;
-  /** A subnet to take if it is free (e.g. the one this node had before its lease expired). */
+  /** A subnet to take if it is free (e.g. the one this node had before its lease expired); ignored unless a usable subnet of the network. */
   preferredSubnet?: string;
   /** The lease's TTL: a node that stops renewing vanishes from the others after it. */
   ttlSec: number;
@@ -330,7 +330,7 @@ export class SubnetLease {
     const p = preferred === undefined ? undefined : this.#indexOfKey(tryKey(this.#prefix, preferred));
     if (p !== undefined && !taken.has(p)) return p;
     const count = 1n << BigInt(this.#config.subnetLen - this.#net.prefix);
-    const usable = count - 1n; // index 0, the network's own subnet, is skipped
+    const usable = count - 1n; // index 0, the network's own subnet, is skipped (and never in `taken`)
     if (BigInt(taken.size) >= usable) throw new SubnetExhaustedError(this.#config, usable);
     if (count <= ENUMERATE_MAX) {
       const free: bigint[] = [];
@@ -343,7 +343,7 @@ export class SubnetLease {
     }
   }
 
-  /** The index of a subnet key within the network (0 = the network's own subnet); undefined for keys of other subnets. */
+  /** The index of a subnet key within the network; undefined for other keys and for index 0 (the network's own subnet, never used). */
   #indexOfKey(key: string | undefined): bigint | undefined {
     const m = key?.startsWith(subnetsPrefix(this.#prefix)) ? /^(.+)-(\d+)$/.exec(key.slice(subnetsPrefix(this.#prefix).length)) : null;
     const c = m ? parseCidr(`${m[1]}/${m[2]}`) : undefined;
@@ -351,7 +351,7 @@ export class SubnetLease {
     const shift = BigInt(bits(c.addr.family) - this.#config.subnetLen);
     const index = (c.addr.value - this.#net.net.value) >> shift;
     const inNetwork = c.addr.value >= this.#net.net.value && index < 1n << BigInt(this.#config.subnetLen - this.#net.prefix);
-    return inNetwork && c.addr.value === c.cidr.net.value ? index : undefined;
+    return inNetwork && index > 0n && c.addr.value === c.cidr.net.value ? index : undefined;
   }
 
   #subnetText(index: bigint): string {

@@ -1,6 +1,6 @@
 /**
  * Cluster membership from etcd: the live set of node records under
- * `P/subnets/` (see {@link SubnetLease}), listed once and then kept current
+ * `P/subnets/` (written by `SubnetLease`), listed once and then kept current
  * by a watch; after any break of the watch (etcd restarted, compaction,
  * disconnect) the set is listed again in full, so nothing missed while
  * disconnected is lost.

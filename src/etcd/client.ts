@@ -13,7 +13,9 @@ import { EtcdCompactedError, EtcdError, EtcdUnavailableError } from './errors.js
 
 /** One key as etcd stores it. */
 export interface KeyValue {
+  /** The key (UTF-8). */
   key: string;
+  /** The value (UTF-8); empty in a delete event. */
   value: string;
   /** Revision of the key's creation (since its last deletion). */
   createRevision: number;
@@ -38,8 +40,11 @@ export type CompareOp = '==' | '!=' | '<' | '>';
 
 /** One condition of a transaction; build it with {@link compare}. */
 export interface Compare {
+  /** The key compared. */
   key: string;
+  /** What of the key is compared: creation or modification revision, version, value, or lease. */
   target: 'CREATE' | 'MOD' | 'VERSION' | 'VALUE' | 'LEASE';
+  /** How the key's attribute compares to the operand. */
   op: CompareOp;
   /** A revision or version (number), a value (string) or a lease id (decimal string). */
   operand: number | string;
@@ -93,6 +98,7 @@ export interface TxnResult {
 
 /** One change seen by a watch. */
 export interface WatchEvent {
+  /** A write or a deletion (by request or by lease expiry). */
   type: 'put' | 'delete';
   /** The key after a put; after a delete, the key with an empty value and the deletion's modRevision. */
   kv: KeyValue;
