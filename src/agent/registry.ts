@@ -1,0 +1,156 @@
+/**
+ * Cluster membership from etcd: the live set of node records under
+ * `P/subnets/` (written by `SubnetLease`), listed once and then kept current
+ * by a watch; after any break of the watch (etcd restarted, compaction,
+ * disconnect) the set is listed again in full, so nothing missed while
+ * disconnected is lost.
+ * @module
+ */
+import { Backoff } from '../etcd/backoff.js';
+import type { EtcdClient, KeyValue, Watch, WatchEvent } from '../etcd/client.js';
+import { parseNodeRecord, subnetKey, subnetsPrefix } from './lease.js';
+import type { Membership, NodeRecord } from './types.js';
+
+/** Options of {@link EtcdMembership}. */
+export interface EtcdMembershipOptions {
+  /** Problems being handled: malformed records skipped, the watch broken and being re-established. */
+  onWarning?(msg: string): void;
+  /** Changes arriving within this many ms are delivered together (default 50). */
+  debounceMs?: number;
+}
+
+/**
+ * A {@link Membership} backed by etcd: delivers every valid node record
+ * under `P/subnets/` (sorted by node name) after the first listing, after
+ * changes (debounced) and after every resync; never two deliveries at once.
+ */
+export class EtcdMembership implements Membership {
+  readonly #client: EtcdClient;
+  readonly #prefix: string;
+  readonly #onWarning: (msg: string) => void;
+  readonly #debounceMs: number;
+  readonly #backoff = new Backoff(200, 5000);
+  /** The live records by key. */
+  readonly #nodes = new Map<string, NodeRecord>();
+  #onPeers: ((nodes: NodeRecord[]) => void | Promise<void>) | undefined;
+  #watch: Watch | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #delivering: Promise<void> | undefined;
+  #pending = false;
+  #stopped = false;
+
+  /** @param client etcd @param prefix the key prefix P @param o warnings and debounce */
+  constructor(client: EtcdClient, prefix: string, o: EtcdMembershipOptions = {}) {
+    this.#client = client;
+    this.#prefix = prefix;
+    this.#onWarning = o.onWarning ?? (() => {});
+    this.#debounceMs = o.debounceMs ?? 50;
+  }
+
+  /** Lists the members, delivers them (resolving once that delivery is done), then watches. Rejects if the first listing fails. */
+  async start(onPeers: (nodes: NodeRecord[]) => void | Promise<void>): Promise<void> {
+    if (this.#onPeers) throw new Error('EtcdMembership.start: already started');
+    this.#onPeers = onPeers;
+    const revision = await this.#list();
+    this.#watchFrom(revision + 1);
+    await this.#deliver();
+  }
+
+  /** Stops watching and delivering; resolves after a delivery in progress ends. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watch?.cancel();
+    clearTimeout(this.#timer);
+    clearTimeout(this.#debounce);
+    await this.#delivering;
+  }
+
+  /** Replaces the set with a full listing; returns its revision. */
+  async #list(): Promise<number> {
+    const { kvs, revision } = await this.#client.list(subnetsPrefix(this.#prefix));
+    this.#nodes.clear();
+    for (const kv of kvs) this.#apply({ type: 'put', kv });
+    return revision;
+  }
+
+  #apply(e: WatchEvent): void {
+    this.#nodes.delete(e.kv.key);
+    if (e.type === 'delete') return;
+    const rec = this.#parse(e.kv);
+    if (rec) this.#nodes.set(e.kv.key, rec);
+  }
+
+  #parse(kv: KeyValue): NodeRecord | undefined {
+    try {
+      const rec = parseNodeRecord(kv.value);
+      if (subnetKey(this.#prefix, rec.subnet) !== kv.key) throw new Error(`its subnet ${rec.subnet} does not match the key`);
+      return rec;
+    } catch (e) {
+      this.#onWarning(`skipping malformed node record ${kv.key}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  #watchFrom(revision: number): void {
+    if (this.#stopped) return;
+    this.#watch = this.#client.watch(subnetsPrefix(this.#prefix), {
+      startRevision: revision,
+      onEvents: (events) => {
+        for (const e of events) this.#apply(e);
+        this.#deliverSoon();
+      },
+      onError: (e) => this.#resyncLater(e),
+    });
+  }
+
+  #resyncLater(e: Error): void {
+    if (this.#stopped) return;
+    const delay = this.#backoff.next();
+    this.#onWarning(`watching ${subnetsPrefix(this.#prefix)} failed: ${e.message}; listing again in ${delay} ms`);
+    this.#timer = setTimeout(() => void this.#resync(), delay);
+  }
+
+  async #resync(): Promise<void> {
+    let revision: number;
+    try {
+      revision = await this.#list();
+    } catch (e) {
+      return this.#resyncLater(e as Error);
+    }
+    if (this.#stopped) return;
+    this.#backoff.reset();
+    this.#watchFrom(revision + 1);
+    this.#deliverSoon();
+  }
+
+  #deliverSoon(): void {
+    if (this.#debounce || this.#stopped) return;
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      void this.#deliver();
+    }, this.#debounceMs);
+  }
+
+  /** Delivers the current set; while a delivery runs, one more is queued (with the set as it is then). */
+  #deliver(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#delivering) {
+      this.#pending = true;
+      return this.#delivering;
+    }
+    this.#delivering = (async () => {
+      do {
+        this.#pending = false;
+        const nodes = [...this.#nodes.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        try {
+          await this.#onPeers!(nodes);
+        } catch (e) {
+          this.#onWarning(`handling the membership failed: ${(e as Error).message}`);
+        }
+      } while (this.#pending && !this.#stopped);
+      this.#delivering = undefined;
+    })();
+    return this.#delivering;
+  }
+}
