@@ -78,22 +78,34 @@ export class Cluster {
     this.#ul = { ns, h, bridge: h.linkGet('ul0').index };
   }
 
-  /** Node i: underlay port, cni0 with the gateway address, vxlan0 with the VTEP address. */
-  addNode(i: number): ClusterNode {
+  /**
+   * A bare node i: a namespace plugged into the underlay (`underlay`, with
+   * the node's underlay address), loopback up, forwarding on. Returns the
+   * namespace, a handle bound to it and the underlay ifindex.
+   */
+  addBareNode(i: number): { name: string; ns: Netns; h: Handle; underlay: number } {
     const name = `${this.prefix}-node${i}`;
     const ns = this.#netns(name);
     const h = this.#handle(ns);
     this.#ul.h.linkAdd({ kind: 'veth', name: `n${i}`, master: this.#ul.bridge, up: true, peer: { name: 'underlay', netns: ns } });
     sysctl(ns, 'net.ipv4.ip_forward', '1');
-    h.linkAdd({ kind: 'bridge', name: 'cni0', mtu: POD_MTU, up: true });
     const underlay = h.linkGet('underlay').index;
-    h.linkAdd({ kind: 'vxlan', name: 'vxlan0', vni: VNI, port: VXLAN_PORT, learning: false, local: underlayIp(i), device: underlay, mtu: POD_MTU, up: true });
-    const bridge = h.linkGet('cni0').index;
-    const vx = h.linkGet('vxlan0');
     assertBatch(h.batch((b) => {
       b.linkSetUp('lo');
       b.linkSetUp(underlay);
       b.addrAdd({ link: underlay, address: `${underlayIp(i)}/24` });
+    }));
+    return { name, ns, h, underlay };
+  }
+
+  /** Node i: a bare node plus cni0 with the gateway address and vxlan0 with the VTEP address. */
+  addNode(i: number): ClusterNode {
+    const { name, ns, h, underlay } = this.addBareNode(i);
+    h.linkAdd({ kind: 'bridge', name: 'cni0', mtu: POD_MTU, up: true });
+    h.linkAdd({ kind: 'vxlan', name: 'vxlan0', vni: VNI, port: VXLAN_PORT, learning: false, local: underlayIp(i), device: underlay, mtu: POD_MTU, up: true });
+    const bridge = h.linkGet('cni0').index;
+    const vx = h.linkGet('vxlan0');
+    assertBatch(h.batch((b) => {
       b.addrAdd({ link: bridge, address: `${gatewayIp(i)}/24` });
       b.addrAdd({ link: vx.index, address: `${vtepIp(i)}/32` });
     }));
