@@ -109,13 +109,6 @@ interface Peer {
   underlay: string;
 }
 
-/** What the last sync made the device hold: the reference drift is judged against. */
-interface Expected {
-  routes: Map<string, string>; // subnet → VTEP address
-  neighs: Map<string, string>; // VTEP address → MAC
-  fdb: Map<string, string>; // MAC → underlay address
-}
-
 interface Op {
   op: string;
   object: string;
@@ -125,7 +118,6 @@ interface Op {
 }
 
 const GONE = ['ENOENT', 'ESRCH', 'ENODEV'];
-const MAIN_TABLE = 254;
 
 const canonIp = (s: string): string | undefined => {
   const ip = parseIp(s);
@@ -149,7 +141,8 @@ export class Overlay {
   readonly #vtep: string;
   readonly #protocol: number;
   #index: number | undefined;
-  #expected: Expected | undefined;
+  /** The remote nodes of the last sync: what drift is judged against. */
+  #peers: Map<string, Peer> | undefined;
   #sub: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -223,11 +216,98 @@ export class Overlay {
   sync(nodes: readonly NodeRecord[]): OverlaySyncResult {
     const t0 = performance.now();
     const h = this.#h;
-    const family = this.#subnet.net.family;
     const link = h.linkGet(this.#o.device).index;
     this.#index = link;
     const { peers, skipped } = this.#desired(nodes);
+    this.#peers = peers;
+    const { ops, result } = this.#plan(link, peers);
+    result.skipped = skipped;
+    const failures: OverlayFailure[] = [];
+    if (ops.length > 0) {
+      h.batch((b) => ops.forEach((op) => op.add(b))).forEach((r, i) => {
+        if (r.status === 'fulfilled') return;
+        const op = ops[i]!;
+        const e = r.reason as Error;
+        if (!(e instanceof NetlinkError && op.ok?.includes(e.code))) failures.push({ op: op.op, object: op.object, error: e });
+      });
+    }
+    result.durationMs = performance.now() - t0;
+    if (failures.length > 0) throw new OverlaySyncError(failures, result);
+    return result;
+  }
 
+  /**
+   * Watches the node's links, neighbours, FDB entries and routes, and calls
+   * onDrift when the device or its entries no longer match the last sync: a
+   * route, neighbour or FDB entry deleted or altered by someone else, the
+   * device set down, renamed or deleted; and whenever the kernel reports
+   * lost events (`resync`). Events about the device are debounced
+   * (`debounceMs` of quiet, default 100), then the device is re-read and
+   * compared with the last sync's plan: the echoes of the overlay's own
+   * changes, in whatever order they arrive, find nothing to do and are
+   * ignored. The caller answers with {@link Overlay.ensure} and
+   * {@link Overlay.sync}. Calling it again replaces the previous watch.
+   */
+  startWatching(onDrift: () => void, o: { debounceMs?: number } = {}): void {
+    this.stopWatching();
+    const debounceMs = o.debounceMs ?? 100;
+    let certain = false;
+    const schedule = (sure: boolean) => {
+      certain ||= sure;
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        const fire = certain || this.#drifted();
+        certain = false;
+        if (fire) onDrift();
+      }, debounceMs);
+    };
+    const open = () => {
+      const sub = subscribe({ kinds: ['link', 'neighbour', 'fdb', 'route'], ...(this.#o.netns ? { netns: this.#o.netns } : {}) });
+      sub.on('event', (ev) => {
+        if (this.#concerns(ev)) schedule(false);
+      });
+      sub.on('resync', () => schedule(true));
+      sub.on('error', () => {
+        // The socket failed: what happened meanwhile is unknown, so resync on a new one.
+        if (this.#sub === sub) this.#sub = open();
+        schedule(true);
+      });
+      return sub;
+    };
+    this.#sub = open();
+  }
+
+  /** Stops watching; a pending onDrift is cancelled. Safe to call when not watching. */
+  stopWatching(): void {
+    const sub = this.#sub;
+    this.#sub = undefined;
+    sub?.close();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Stops watching and deletes the device; its routes, neighbours and FDB entries go with it. A missing device is fine. */
+  cleanup(): void {
+    this.stopWatching();
+    try {
+      this.#h.linkDel(this.#o.device);
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+    }
+    this.#index = undefined;
+    this.#peers = undefined;
+  }
+
+  /**
+   * Reads the device's neighbours, FDB entries and routes (three dumps
+   * filtered by the kernel) and returns what would make them match peers:
+   * deletes of stale entries first, then per peer its FDB entry, neighbour
+   * and route (so a route never points at an unresolved VTEP).
+   */
+  #plan(link: number, peers: Map<string, Peer>): { ops: Op[]; result: OverlaySyncResult } {
+    const h = this.#h;
+    const family = this.#subnet.net.family;
     const routes = new Map<string, Route>();
     const staleRoutes: Route[] = [];
     for (const r of h.routeList({ link, family, protocol: this.#protocol })) {
@@ -247,13 +327,13 @@ export class Overlay {
 
     const deletes: Op[] = [];
     const puts: Op[] = [];
-    const res: OverlaySyncResult = { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0, skipped };
-    const expected: Expected = { routes: new Map(), neighs: new Map(), fdb: new Map() };
+    const res: OverlaySyncResult = { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0, skipped: 0 };
+    const wantNeigh = new Map<string, string>(); // VTEP address → MAC
+    const wantFdb = new Set<string>(); // MACs
     const oldMacs = new Set<string>(); // MACs of peers that changed MAC: their stale FDB entries are part of the update
     for (const p of peers.values()) {
-      expected.routes.set(p.subnet, p.vtep);
-      expected.neighs.set(p.vtep, p.mac);
-      expected.fdb.set(p.mac, p.underlay);
+      wantNeigh.set(p.vtep, p.mac);
+      wantFdb.add(p.mac);
       const before = puts.length;
       const remotes = fdb.get(p.mac) ?? [];
       const exact = (e: FdbEntry) => e.dst !== undefined && canonIp(e.dst) === p.underlay && e.vni === undefined && e.port === undefined;
@@ -283,7 +363,7 @@ export class Overlay {
 
     // Stale entries, counted once per peer they belonged to (keyed by its VTEP address, else its MAC).
     const gone = new Set<string>();
-    for (const [dst, r] of routes) if (!expected.routes.has(dst)) staleRoutes.push(r);
+    for (const [dst, r] of routes) if (!peers.has(dst)) staleRoutes.push(r);
     for (const r of staleRoutes) {
       gone.add(`ip ${r.gateway ?? r.dst}`);
       deletes.push({
@@ -293,91 +373,19 @@ export class Overlay {
     }
     const staleMacOwner = new Map<string, string>();
     for (const [addr, n] of neighs) {
-      if (expected.neighs.has(addr)) continue;
+      if (wantNeigh.has(addr)) continue;
       gone.add(`ip ${addr}`);
       if (n.lladdr) staleMacOwner.set(n.lladdr, `ip ${addr}`);
       deletes.push({ op: 'neighDel', object: addr, ok: GONE, add: (b) => b.neighDel({ link, address: addr }) });
     }
     for (const mac of fdb.keys()) {
-      if (expected.fdb.has(mac)) continue;
+      if (wantFdb.has(mac)) continue;
       if (!oldMacs.has(mac)) gone.add(staleMacOwner.get(mac) ?? `mac ${mac}`);
       deletes.push({ op: 'fdbDel', object: mac, ok: GONE, add: (b) => b.fdbDel({ link, mac, target: 'self' }) });
     }
     res.removed = gone.size;
+    return { ops: [...deletes, ...puts], result: res };
 
-    this.#expected = expected;
-    const ops = [...deletes, ...puts];
-    const failures: OverlayFailure[] = [];
-    if (ops.length > 0) {
-      const results = h.batch((b) => ops.forEach((op) => op.add(b)));
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled') return;
-        const op = ops[i]!;
-        const e = r.reason as Error;
-        if (e instanceof NetlinkError && op.ok?.includes(e.code)) return;
-        failures.push({ op: op.op, object: op.object, error: e });
-      });
-    }
-    res.durationMs = performance.now() - t0;
-    if (failures.length > 0) throw new OverlaySyncError(failures, res);
-    return res;
-  }
-
-  /**
-   * Watches the node's links, neighbours, FDB entries and routes, and calls
-   * onDrift (debounced: after `debounceMs` of quiet, default 100) when the
-   * device or its entries change in a way the last sync did not ask for —
-   * a route, neighbour or FDB entry deleted or altered by someone else, the
-   * device set down or deleted — and when the kernel reports lost events
-   * (`resync`). The overlay's own changes agree with what it expects and are
-   * ignored. The caller answers with {@link Overlay.ensure} and
-   * {@link Overlay.sync}. Calling it again replaces the previous watch.
-   */
-  startWatching(onDrift: () => void, o: { debounceMs?: number } = {}): void {
-    this.stopWatching();
-    const debounceMs = o.debounceMs ?? 100;
-    const drift = () => {
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        onDrift();
-      }, debounceMs);
-    };
-    const open = () => {
-      const sub = subscribe({ kinds: ['link', 'neighbour', 'fdb', 'route'], ...(this.#o.netns ? { netns: this.#o.netns } : {}) });
-      sub.on('event', (ev) => {
-        if (this.#drifted(ev)) drift();
-      });
-      sub.on('resync', drift);
-      sub.on('error', () => {
-        // The socket failed: what happened meanwhile is unknown, so resync on a new one.
-        if (this.#sub === sub) this.#sub = open();
-        drift();
-      });
-      return sub;
-    };
-    this.#sub = open();
-  }
-
-  /** Stops watching; a pending onDrift is cancelled. Safe to call when not watching. */
-  stopWatching(): void {
-    const sub = this.#sub;
-    this.#sub = undefined;
-    sub?.close();
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  /** Stops watching and deletes the device; its routes, neighbours and FDB entries go with it. A missing device is fine. */
-  cleanup(): void {
-    this.stopWatching();
-    try {
-      this.#h.linkDel(this.#o.device);
-    } catch (e) {
-      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
-    }
-    this.#index = undefined;
-    this.#expected = undefined;
   }
 
   /** The underlay device: named, or the one holding the local address. */
@@ -457,44 +465,20 @@ export class Overlay {
     return { peers, skipped };
   }
 
-  /** Whether an event shows the device or its entries departing from what the last sync made. */
-  #drifted(ev: RtnlEvent): boolean {
-    const idx = this.#index;
-    if (ev.kind === 'link') {
-      const l = ev.value;
-      if (idx === undefined ? l.name !== this.#o.device : l.index !== idx) return false;
-      return ev.action === 'del' || !l.up || l.name !== this.#o.device;
-    }
-    const want = this.#expected;
-    if (!want || ev.value.link !== idx) return false;
-    switch (ev.kind) {
-      case 'route': {
-        const r = ev.value;
-        if (r.table !== MAIN_TABLE || r.family !== this.#subnet.net.family) return false;
-        const gw = want.routes.get(r.dst);
-        const ours = r.protocol === this.#protocol && !r.priority;
-        const right = ours && gw !== undefined && r.gateway !== undefined && canonIp(r.gateway) === gw;
-        if (ev.action === 'del') return right;
-        return gw !== undefined ? !right : r.protocol === this.#protocol;
-      }
-      case 'neighbour': {
-        const n = ev.value;
-        if (n.family !== this.#subnet.net.family) return false;
-        const mac = want.neighs.get(n.address);
-        const right = mac !== undefined && n.lladdr === mac && n.state === 'permanent';
-        if (ev.action === 'del') return right;
-        return mac !== undefined ? !right : n.state === 'permanent';
-      }
-      case 'fdb': {
-        const e = ev.value;
-        if (e.target !== 'self' || e.dst === undefined || !unicastMac(e.mac)) return false;
-        const dst = want.fdb.get(e.mac);
-        const right = dst !== undefined && canonIp(e.dst) === dst;
-        if (ev.action === 'del') return right;
-        return !right;
-      }
-      default:
-        return false;
+  /** Whether an event is about the device or something on it. */
+  #concerns(ev: RtnlEvent): boolean {
+    if (ev.kind === 'link') return ev.value.index === this.#index || ev.value.name === this.#o.device;
+    return this.#index !== undefined && ev.value.link === this.#index;
+  }
+
+  /** Whether the device is gone, down, another one, or its entries differ from what the last sync planned. */
+  #drifted(): boolean {
+    try {
+      const l = this.#h.linkGet(this.#o.device);
+      if (!l.up || (this.#index !== undefined && l.index !== this.#index)) return true;
+      return this.#peers !== undefined && this.#plan(l.index, this.#peers).ops.length > 0;
+    } catch {
+      return true; // ENODEV, or the handle failed: the caller's ensure + sync will tell
     }
   }
 }
