@@ -119,6 +119,8 @@ interface Op {
 
 const GONE = ['ENOENT', 'ESRCH', 'ENODEV'];
 
+// Peers' addresses are compared as text with what the kernel reports: both
+// are canonical (formatIp is RFC 5952, the addon's inet_ntop agrees).
 const canonIp = (s: string): string | undefined => {
   const ip = parseIp(s);
   return ip && formatIp(ip);
@@ -336,7 +338,7 @@ export class Overlay {
       wantFdb.add(p.mac);
       const before = puts.length;
       const remotes = fdb.get(p.mac) ?? [];
-      const exact = (e: FdbEntry) => e.dst !== undefined && canonIp(e.dst) === p.underlay && e.vni === undefined && e.port === undefined;
+      const exact = (e: FdbEntry) => e.dst === p.underlay && e.vni === undefined && e.port === undefined;
       const others = remotes.filter((e) => !exact(e));
       if (others.length === remotes.length) {
         // Replace rewrites the entry's first remote (or makes the entry): the rest go.
@@ -350,7 +352,7 @@ export class Overlay {
         puts.push({ op: 'neighReplace', object: p.vtep, add: (b) => b.neighReplace({ link, address: p.vtep, lladdr: p.mac, state: 'permanent' }) });
       }
       const r = routes.get(p.subnet);
-      if (!r || r.gateway === undefined || canonIp(r.gateway) !== p.vtep || !r.flags.includes('onlink')) {
+      if (!r || r.gateway !== p.vtep || !r.flags.includes('onlink')) {
         puts.push({
           op: 'routeReplace', object: p.subnet,
           add: (b) => b.routeReplace({ dst: p.subnet, gateway: p.vtep, link, flags: ['onlink'], protocol: this.#protocol }),
