@@ -126,8 +126,8 @@ const canonIp = (s: string): string | undefined => {
   return ip && formatIp(ip);
 };
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-/** A MAC that can name one VTEP: well formed, not multicast/broadcast, not all zeros. */
-const unicastMac = (m: string): boolean => MAC_RE.test(m) && (parseInt(m.slice(0, 2), 16) & 1) === 0 && m !== '00:00:00:00:00:00';
+/** Whether m (lower case) can name one VTEP: a well-formed MAC, not multicast/broadcast, not all zeros. */
+export const isVtepMac = (m: string): boolean => MAC_RE.test(m) && (parseInt(m.slice(0, 2), 16) & 1) === 0 && m !== '00:00:00:00:00:00';
 
 /**
  * The overlay of one node: {@link Overlay.ensure} makes the VXLAN device,
@@ -154,7 +154,7 @@ export class Overlay {
     if (!subnet || subnet.addr.value !== subnet.cidr.net.value) throw new RtnlInputError('subnet', `expected a prefix without host bits, got ${o.subnet}`);
     const local = parseIp(o.local);
     if (!local) throw new RtnlInputError('local', `expected an IPv4 or IPv6 address, got ${o.local}`);
-    if (o.mac !== undefined && !unicastMac(o.mac.toLowerCase())) throw new RtnlInputError('mac', `expected a unicast MAC, got ${o.mac}`);
+    if (o.mac !== undefined && !isVtepMac(o.mac.toLowerCase())) throw new RtnlInputError('mac', `expected a unicast MAC, got ${o.mac}`);
     this.#o = o;
     this.#h = o.handle;
     this.#subnet = subnet.cidr;
@@ -321,7 +321,7 @@ export class Overlay {
     for (const n of h.neighList({ link, family })) if (n.state === 'permanent') neighs.set(n.address, n);
     const fdb = new Map<string, FdbEntry[]>();
     for (const e of h.fdbList({ link })) {
-      if (e.target !== 'self' || e.dst === undefined || !unicastMac(e.mac)) continue;
+      if (e.target !== 'self' || e.dst === undefined || !isVtepMac(e.mac)) continue;
       const remotes = fdb.get(e.mac);
       if (remotes) remotes.push(e);
       else fdb.set(e.mac, [e]);
@@ -448,10 +448,10 @@ export class Overlay {
       const mac = typeof n?.vtepMac === 'string' ? n.vtepMac.toLowerCase() : '';
       if (sub && ul && ul.family === this.#localFamily) {
         const underlay = formatIp(ul);
-        const self = sub.cidr.net.value === this.#subnet.net.value && sub.cidr.prefix === this.#subnet.prefix;
+        const self = sub.cidr.net.family === family && sub.cidr.net.value === this.#subnet.net.value && sub.cidr.prefix === this.#subnet.prefix;
         if (self || underlay === this.#local) continue;
         const subnet = `${formatIp(sub.cidr.net)}/${sub.cidr.prefix}`;
-        const ok = sub.cidr.net.family === family && sub.addr.value === sub.cidr.net.value && unicastMac(mac)
+        const ok = sub.cidr.net.family === family && sub.addr.value === sub.cidr.net.value && isVtepMac(mac)
           && !overlaps(sub.cidr, this.#subnet) && !accepted.overlaps(sub.cidr)
           && !macs.has(mac) && !underlays.has(underlay);
         if (ok) {

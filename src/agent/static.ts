@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Cidr, bits, contains, formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { isVtepMac } from './overlay.js';
 import type { Membership, NetworkConfig, NodeRecord } from './types.js';
 
 /** A parsed static membership file. */
@@ -32,7 +33,6 @@ export class StaticFileError extends Error {
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /**
  * Parses and validates a static file's text: known fields only, the network
@@ -68,8 +68,7 @@ export function parseStaticFile(text: string, file: string): StaticFile {
     underlayFamily ??= ul.family;
     if (ul.family !== underlayFamily) return fail(`${at('underlay')}: IPv${ul.family}, but nodes[0] has an IPv${underlayFamily} underlay`);
     const mac = typeof vtepMac === 'string' ? vtepMac.toLowerCase() : '';
-    if (!MAC_RE.test(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === '00:00:00:00:00:00')
-      return fail(`${at('vtepMac')}: expected a unicast MAC like 02:42:0a:f4:01:00, got ${JSON.stringify(vtepMac)}`);
+    if (!isVtepMac(mac)) return fail(`${at('vtepMac')}: expected a unicast MAC like 02:42:0a:f4:01:00, got ${JSON.stringify(vtepMac)}`);
     const sub = typeof subnet === 'string' ? parseCidr(subnet) : undefined;
     if (!sub || sub.addr.value !== sub.cidr.net.value) return fail(`${at('subnet')}: expected a prefix without host bits, got ${JSON.stringify(subnet)}`);
     if (sub.cidr.prefix !== network.subnetLen) return fail(`${at('subnet')}: ${subnet} is not a /${network.subnetLen} (network.subnetLen)`);
