@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import t, { type Test as Tap } from 'tap';
 import { Cluster, ping, podSubnet, underlayIp, vtepIp } from '../demo/cluster.js';
 import { type Handle, type Netns, type SubscriptionItem, subscribe } from '../src/index.js';
-import { OVERLAY_ROUTE_PROTOCOL, Overlay, OverlaySyncError } from '../src/agent/overlay.js';
+import { OVERLAY_ROUTE_PROTOCOL, Overlay, type OverlayOptions, OverlaySyncError } from '../src/agent/overlay.js';
 import { StaticFileError, StaticMembership, parseStaticFile, readStaticFile } from '../src/agent/static.js';
 import type { NodeRecord } from '../src/agent/types.js';
 import { assertHome } from './lib.js';
@@ -29,12 +29,12 @@ interface Node {
 }
 
 /** Three bare nodes on the cluster underlay, each with an Overlay (not yet ensured); v6: the underlay is IPv6. */
-function setup(t: Tap, prefix: string, v6 = false): { nodes: Node[]; records: NodeRecord[]; overlay(n: Node, mac?: string): Overlay } {
+function setup(t: Tap, prefix: string, v6 = false): { nodes: Node[]; records: NodeRecord[]; overlay(n: Node, o?: Partial<OverlayOptions>): Overlay } {
   const c = new Cluster(prefix);
   t.teardown(() => c.destroy());
   c.underlay();
-  const overlay = (n: Omit<Node, 'ov'>, mac = n.rec.vtepMac) =>
-    new Overlay({ handle: n.h, netns: n.ns, device: DEV, vni: 1, port: 4789, local: n.rec.underlay, subnet: n.rec.subnet, mac });
+  const overlay = (n: Omit<Node, 'ov'>, o: Partial<OverlayOptions> = {}) =>
+    new Overlay({ handle: n.h, netns: n.ns, device: DEV, vni: 1, port: 4789, local: n.rec.underlay, subnet: n.rec.subnet, mac: n.rec.vtepMac, ...o });
   const nodes = [1, 2, 3].map((i): Node => {
     const { name, ns, h, underlay } = c.addBareNode(i);
     if (v6) h.addrAdd({ link: underlay, address: `${underlay6(i)}/64`, flags: ['nodad'] });
@@ -124,6 +124,22 @@ t.test('three nodes: ensure makes the VTEP, sync programs exactly the membership
   assertHome(t);
 });
 
+t.test('ensure: the MTU option, an adopted device set up with it, a wrong device replaced', async (t) => {
+  const { nodes, overlay } = setup(t, 'aoa');
+  const [n1, , n3] = nodes as [Node, Node, Node];
+  const first = n1.ov.ensure();
+  n1.h.linkSetDown(DEV);
+  t.strictSame(overlay(n1, { mtu: 1400 }).ensure(), { ...first, mtu: 1400 }, 'adopted: same device, MTU 1400');
+  t.match(n1.h.linkGet(DEV), { index: first.index, mtu: 1400, up: true }, 'the kernel has it up with MTU 1400');
+  t.throws(() => overlay(n1, { local: '192.168.100.77' }).ensure(), { name: 'RtnlInputError', field: 'local' }, 'a local address no device has is refused');
+  t.throws(() => overlay(n1, { subnet: '10.244.1.1/24' }), { name: 'RtnlInputError', field: 'subnet' }, 'a subnet with host bits is refused');
+  execFileSync('ip', ['-n', n3.name, 'link', 'add', DEV, 'type', 'vxlan', 'id', '2', 'dstport', '4789', 'local', underlayIp(3)]);
+  const d = n3.ov.ensure();
+  t.match(d, { replaced: true, mac: n3.rec.vtepMac }, 'a vxlan of another VNI (and learning on) is replaced');
+  t.match(n3.h.linkGet(DEV), { kind: 'vxlan', vni: 1, learning: false, up: true });
+  t.match(overlay(n3, { underlayDevice: 'underlay' }).ensure(), { replaced: false, index: d.index }, 'the named underlay device is the one it is on');
+});
+
 t.test('a restarted agent adopts what is there: nothing is sent, no route flaps', async (t) => {
   const { nodes, records, overlay } = setup(t, 'aor');
   for (const n of nodes) {
@@ -178,8 +194,8 @@ t.test('stale entries go, a changed MAC or underlay is an update, bad records ar
   // node 2's VTEP gets a new MAC (its device is remade), node 3 is said to have moved
   for (const n of nodes.slice(1)) n.ov.sync(records);
   const moved = records.map((m) => (m === n2.rec ? { ...m, vtepMac: vtepMac(2, 1) } : m === records[2] ? { ...m, underlay: '192.168.100.33' } : m));
-  t.match(overlay(n2, vtepMac(2, 1)).ensure(), { replaced: true, mac: vtepMac(2, 1) }, "node 2's device is remade with the new MAC");
-  t.match(counts(overlay(n2, vtepMac(2, 1)).sync(moved)), { added: 2 }, 'node 2 reprograms its peers (they went with the old device)');
+  t.match(overlay(n2, { mac: vtepMac(2, 1) }).ensure(), { replaced: true, mac: vtepMac(2, 1) }, "node 2's device is remade with the new MAC");
+  t.match(counts(overlay(n2, { mac: vtepMac(2, 1) }).sync(moved)), { added: 2 }, 'node 2 reprograms its peers (they went with the old device)');
   t.match(counts(n1.ov.sync(moved)), { added: 0, updated: 2, removed: 0, unchanged: 0 }, 'node 1: two peers updated');
   t.strictSame(oracle(n1), expected(n1, moved), "the old MAC's FDB entry is gone, the new underlay is in");
   t.ok(ping(n1.name, vtepIp(2)) >= 0, 'node 1 reaches node 2 at its new MAC');

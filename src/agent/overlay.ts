@@ -429,7 +429,7 @@ export class Overlay {
     if (extra.length === 0 && !missing) return;
     const results = this.#h.batch((b) => {
       for (const a of extra) b.addrDel({ link, address: a.address });
-      if (missing) b.addrAdd({ link, address: want });
+      if (missing) b.addrAdd({ link, address: want, ...(this.#subnet.net.family === 6 ? { flags: ['nodad'] as const } : {}) });
     });
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
