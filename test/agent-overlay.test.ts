@@ -166,10 +166,11 @@ t.test('stale entries go, a changed MAC or underlay is an update, bad records ar
   for (const n of nodes) n.ov.ensure();
   const [n1, n2] = nodes as [Node, Node, Node];
   const ip = (...args: string[]) => execFileSync('ip', ['-n', n1.name, ...args]);
-  // leftovers of a node 9 from before a restart, an unrelated route and a stray address
+  // leftovers of a node 9 from before a restart, one of node 2 with a metric, an unrelated route and a stray address
   ip('neigh', 'add', '10.244.9.0', 'lladdr', vtepMac(9), 'dev', DEV, 'nud', 'permanent');
   execFileSync('bridge', ['-n', n1.name, 'fdb', 'add', vtepMac(9), 'dev', DEV, 'dst', underlayIp(9), 'self', 'permanent']);
   ip('route', 'add', '10.244.9.0/24', 'via', '10.244.9.0', 'dev', DEV, 'onlink', 'proto', String(OVERLAY_ROUTE_PROTOCOL));
+  ip('route', 'add', podSubnet(2), 'via', vtepIp(2), 'dev', DEV, 'onlink', 'proto', String(OVERLAY_ROUTE_PROTOCOL), 'metric', '5');
   ip('route', 'add', '10.99.0.0/24', 'dev', DEV);
   ip('addr', 'add', '10.1.1.1/24', 'dev', DEV);
   t.match(n1.ov.ensure(), { replaced: false }, 'ensure adopts the device');

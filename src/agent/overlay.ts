@@ -313,8 +313,8 @@ export class Overlay {
     const routes = new Map<string, Route>();
     const staleRoutes: Route[] = [];
     for (const r of h.routeList({ link, family, protocol: this.#protocol })) {
-      // Keyed as the kernel keys them: a same-prefix route of another metric is a separate, stale one.
-      if (r.priority || routes.has(r.dst)) staleRoutes.push(r);
+      // The kernel keys routes by prefix, TOS and metric: ours have neither, one of another metric or TOS is stale.
+      if (r.priority || r.tos) staleRoutes.push(r);
       else routes.set(r.dst, r);
     }
     const neighs = new Map<string, Neighbour>();
@@ -367,10 +367,10 @@ export class Overlay {
     const gone = new Set<string>();
     for (const [dst, r] of routes) if (!peers.has(dst)) staleRoutes.push(r);
     for (const r of staleRoutes) {
-      gone.add(`ip ${r.gateway ?? r.dst}`);
+      if (r.gateway === undefined || !wantNeigh.has(r.gateway)) gone.add(`ip ${r.gateway ?? r.dst}`); // else a live peer's leftover
       deletes.push({
         op: 'routeDel', object: r.dst, ok: GONE,
-        add: (b) => b.routeDel({ dst: r.dst, link, protocol: this.#protocol, ...(r.priority ? { priority: r.priority } : {}) }),
+        add: (b) => b.routeDel({ dst: r.dst, link, protocol: this.#protocol, ...(r.priority ? { priority: r.priority } : {}), ...(r.tos ? { tos: r.tos } : {}) }),
       });
     }
     const staleMacOwner = new Map<string, string>();
@@ -387,7 +387,6 @@ export class Overlay {
     }
     res.removed = gone.size;
     return { ops: [...deletes, ...puts], result: res };
-
   }
 
   /** The underlay device: named, or the one holding the local address. */
