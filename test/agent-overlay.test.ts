@@ -372,6 +372,7 @@ t.test('static file: strict parsing', async (t) => {
   ];
   for (const [what, doc, msg] of cases) t.throws(() => parse(doc), { name: 'StaticFileError', message: msg, path: '/etc/rtnl/cluster.json' }, what);
   t.throws(() => readStaticFile('/nonexistent/cluster.json'), StaticFileError, 'a missing file');
+  await t.rejects(new StaticMembership('/tmp/no-such-cluster.json').start(() => { t.fail('delivered'); }), StaticFileError, 'start() with a missing file rejects');
 });
 
 t.test('static membership: live reload, atomic replace, bad edits kept out', async (t) => {

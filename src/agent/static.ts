@@ -147,16 +147,23 @@ export class StaticMembership implements Membership {
     this.#o = o;
   }
 
-  /** Reads the file (a bad one rejects), delivers its nodes, and watches it. */
+  /** Watches the file, reads it (a bad or missing one rejects) and delivers its nodes. */
   async start(onPeers: (nodes: NodeRecord[]) => void | Promise<void>): Promise<void> {
-    const first = readStaticFile(this.#file);
-    this.#last = JSON.stringify(first.nodes);
     const base = path.basename(this.#file);
+    // Watch before the first read, so that an edit in between is not missed.
     this.#watcher = fs.watch(path.dirname(this.#file), (_event, name) => {
       if (name !== null && name !== base) return;
       clearTimeout(this.#timer);
       this.#timer = setTimeout(() => this.#reload(onPeers), this.#o.debounceMs ?? 100);
     });
+    let first: StaticFile;
+    try {
+      first = readStaticFile(this.#file);
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.#last = JSON.stringify(first.nodes);
     await this.#deliver(onPeers, first.nodes);
   }
 
