@@ -265,6 +265,13 @@ t.test('drift: changes made behind its back call onDrift; our own syncs do not; 
   t.match(repair(), { removed: 1 }, 'removed again');
 
   next = d.next();
+  ip('link', 'set', DEV, 'mtu', '1300');
+  await next;
+  t.pass('ip link set mtu: onDrift');
+  t.match(repair(), { unchanged: 2 }, 'ensure set the MTU back; the peers were untouched');
+  t.equal(n1.h.linkGet(DEV).mtu, 1450);
+
+  next = d.next();
   ip('link', 'del', DEV);
   await next;
   t.pass('ip link del: onDrift');

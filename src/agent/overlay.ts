@@ -142,7 +142,9 @@ export class Overlay {
   readonly #localFamily: 4 | 6;
   readonly #vtep: string;
   readonly #protocol: number;
+  /** The device's ifindex and MTU as ensure() or sync() last saw them. */
   #index: number | undefined;
+  #mtu: number | undefined;
   /** The remote nodes of the last sync: what drift is judged against. */
   #peers: Map<string, Peer> | undefined;
   #sub: Subscription | undefined;
@@ -203,6 +205,7 @@ export class Overlay {
       h.linkSet(link.index, { up: true, mtu });
     }
     this.#index = link.index;
+    this.#mtu = mtu;
     this.#ensureAddress(link.index);
     return { index: link.index, mac: link.address!, mtu, replaced };
   }
@@ -298,6 +301,7 @@ export class Overlay {
       if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
     }
     this.#index = undefined;
+    this.#mtu = undefined;
     this.#peers = undefined;
   }
 
@@ -411,12 +415,13 @@ export class Overlay {
     }
   }
 
-  #adoptable(l: Link, underlay: number): boolean {
+  /** Whether l is the device as configured; the underlay device is checked when named and its index given. */
+  #adoptable(l: Link, underlay?: number): boolean {
     const o = this.#o;
     return l.kind === 'vxlan' && l.vni === o.vni && l.port === o.port && l.learning === false
       && l.local !== undefined && canonIp(l.local) === this.#local
       && (o.mac === undefined || l.address === o.mac.toLowerCase())
-      && (o.underlayDevice === undefined || l.device === underlay);
+      && (o.underlayDevice === undefined || underlay === undefined || l.device === underlay);
   }
 
   /** The VTEP address as the device's only address; IPv6 link-local addresses are the kernel's and stay. */
@@ -472,11 +477,11 @@ export class Overlay {
     return this.#index !== undefined && ev.value.link === this.#index;
   }
 
-  /** Whether the device is gone, down, another one, or its entries differ from what the last sync planned. */
+  /** Whether the device is gone, down, another one, altered, or its entries differ from what the last sync planned. */
   #drifted(): boolean {
     try {
       const l = this.#h.linkGet(this.#o.device);
-      if (!l.up || (this.#index !== undefined && l.index !== this.#index)) return true;
+      if (!l.up || !this.#adoptable(l) || (this.#index !== undefined && l.index !== this.#index) || (this.#mtu !== undefined && l.mtu !== this.#mtu)) return true;
       return this.#peers !== undefined && this.#plan(l.index, this.#peers).ops.length > 0;
     } catch {
       return true; // ENODEV, or the handle failed: the caller's ensure + sync will tell
