@@ -11,7 +11,9 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type AgentStatus } from '../src/agent/state.js';
+import { subnetsPrefix } from '../src/agent/lease.js';
+import type { AgentStatus } from '../src/agent/state.js';
+import { EtcdClient } from '../src/etcd/index.js';
 import { createNetns, deleteNetns } from '../src/index.js';
 import { Cluster, ping, tcpEcho, underlayIp } from './cluster.js';
 import { startEtcd } from './etcd.js';
@@ -97,7 +99,10 @@ async function main(): Promise<void> {
     const kept = nodes[0]!.h.routeList({ family: 4 }).filter((r) => r.gateway !== undefined).length;
     console.log(`\nAgents stopped (SIGTERM): node1 keeps its ${kept} overlay routes for a restart.`);
     for (let i = 1; i <= NODES; i++) execFileSync(`${BIN}/rtnl-agent`, [...args(i), '--cleanup'], { env, stdio: 'inherit' });
-    console.log(`--cleanup on each node: node1 now has ${nodes[0]!.h.linkList().filter((l) => l.kind === 'vxlan').length} VXLAN devices and etcd ${etcd.endpoint} no records.`);
+    const client = new EtcdClient({ endpoints: [etcd.endpoint] });
+    const records = (await client.list(subnetsPrefix('/rtnl/network'))).kvs.length;
+    client.close();
+    console.log(`--cleanup on each node: node1 has ${nodes[0]!.h.linkList().filter((l) => l.kind === 'vxlan').length} VXLAN devices left, etcd ${records} node records.`);
   } finally {
     for (const a of agents) a.kill('SIGKILL');
     for (const p of pods) try { deleteNetns(p.name); } catch { /* gone */ }

@@ -9,14 +9,15 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { NetlinkError } from '../errors.js';
 import { Handle } from '../handle.js';
 import { type Netns, openNetns } from '../netns.js';
 import { EtcdClient } from '../etcd/client.js';
-import { type CniHandOff, removeConflist, writeConflist } from './cni.js';
+import { removeConflist, writeConflist } from './cni.js';
 import type { AgentOptions } from './cli.js';
 import { SubnetLease, ensureNetworkConfig, readNetworkConfig } from './lease.js';
 import type { Logger } from './log.js';
-import { Overlay } from './overlay.js';
+import { Overlay, type OverlayDevice } from './overlay.js';
 import { EtcdMembership } from './registry.js';
 import { type AgentStatus, StateDir } from './state.js';
 import { StaticMembership, readStaticFile } from './static.js';
@@ -47,6 +48,12 @@ function underlayOf(h: Handle, o: AgentOptions): string {
   return a.local;
 }
 
+/** `--netns`: a name under /run/netns or a path; undefined: the agent's own namespace. */
+function nodeNetns(o: AgentOptions): Netns | undefined {
+  if (o.netns === undefined) return undefined;
+  return openNetns(o.netns.includes('/') ? { path: o.netns } : { name: o.netns });
+}
+
 /** A running agent. `start` once; then `stop` (SIGTERM) or `cleanup`. */
 export class Agent {
   readonly #o: AgentOptions;
@@ -73,10 +80,7 @@ export class Agent {
   }
 
   #open(): void {
-    if (this.#o.netns !== undefined) {
-      const ref = this.#o.netns.includes('/') ? { path: this.#o.netns } : { name: this.#o.netns };
-      this.#ns = openNetns(ref);
-    }
+    this.#ns = nodeNetns(this.#o);
     this.#h = new Handle(this.#ns);
   }
 
@@ -164,12 +168,19 @@ export class Agent {
       ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
     });
     this.#overlay = overlay;
-    const dev = overlay.ensure();
-    this.#status.device = { name: o.device ?? `rtnl.${vni}`, index: dev.index, mac: dev.mac, mtu: dev.mtu };
-    this.#log.info('device ready', { ...this.#status.device, replaced: dev.replaced });
+    const dev = this.#ensure();
     if (o.cni) this.#status.cniConf = writeConflist(o.cni, self, net, dev.mtu);
     this.#save();
-    overlay.startWatching(() => this.#sync('drift'));
+    overlay.startWatching(() => {
+      // Someone changed what we manage (or events overflowed): the device may be gone or altered too.
+      try {
+        this.#ensure();
+      } catch (e) {
+        this.#problem(`device repair failed: ${(e as Error).message}`);
+        return;
+      }
+      this.#sync('drift');
+    });
     await this.#membership!.start((nodes) => {
       this.#nodes = nodes;
       this.#sync('membership');
@@ -178,6 +189,16 @@ export class Agent {
 
   #nodes: NodeRecord[] = [];
   #stopping = false;
+
+  /** Adopts or (re)creates the VXLAN device; logged when it had to be made. */
+  #ensure(): OverlayDevice {
+    const overlay = this.#overlay!;
+    const dev = overlay.ensure();
+    const before = this.#status.device;
+    this.#status.device = { name: overlay.device, index: dev.index, mac: dev.mac, mtu: dev.mtu };
+    if (before?.index !== dev.index || dev.replaced) this.#log.info('device ready', { ...this.#status.device, replaced: dev.replaced });
+    return dev;
+  }
 
   #sync(reason: string): void {
     const overlay = this.#overlay;
@@ -215,7 +236,7 @@ export class Agent {
  * node's record and lease in etcd, the conflist and the state directory.
  */
 export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
-  const ns = o.netns === undefined ? undefined : openNetns(o.netns.includes('/') ? { path: o.netns } : { name: o.netns });
+  const ns = nodeNetns(o);
   const h = new Handle(ns);
   try {
     let vni = 1;
@@ -237,9 +258,9 @@ export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
       h.linkDel(device);
       log.info('device removed', { device });
     } catch (e) {
-      if ((e as { errno?: string }).errno !== 'ENODEV') throw e;
+      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
     }
-    if (o.cni) removeConflist(o.cni as CniHandOff);
+    if (o.cni) removeConflist(o.cni);
     new StateDir(o.stateDir).remove();
   } finally {
     h.close();
