@@ -30,6 +30,10 @@ export interface Out {
   stdout: string;
   stderr: string;
   json: any;
+  /** The signal that ended it, if one did. */
+  signal?: NodeJS.Signals;
+  /** Its process group, when started with {@link AsyncOptions.killAfterMs}. */
+  pgid?: number;
 }
 
 const parse = (s: string): any => { try { return s.trim() ? JSON.parse(s) : undefined; } catch { return undefined; } };
@@ -57,17 +61,32 @@ export function exec(cmd: string, conf: object, c: Call): Out {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
 }
 
+/** Options of {@link execAsync}. */
+export interface AsyncOptions {
+  /**
+   * SIGKILL the plugin this long after its start (a runtime or node dying
+   * mid-call). The plugin then leads its own process group, whose id is
+   * `Out.pgid`: children it leaves orphaned (its IPAM) stay findable by it.
+   */
+  killAfterMs?: number;
+}
+
 /** Runs plugin `conf.type` once, asynchronously (for concurrency tests). */
-export function execAsync(cmd: string, conf: object, c: Call): Promise<Out> {
+export function execAsync(cmd: string, conf: object, c: Call, o: AsyncOptions = {}): Promise<Out> {
   const [file, args] = argv((conf as { type: string }).type, c);
   return new Promise((resolve) => {
-    const child = spawn(file, args, { env: env(cmd, c), stdio: ['pipe', 'pipe', 'pipe'] });
+    const kill = o.killAfterMs !== undefined;
+    const child = spawn(file, args, { env: env(cmd, c), stdio: ['pipe', 'pipe', 'pipe'], detached: kill });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(conf));
-    child.on('close', (code) => resolve({ code, stdout, stderr, json: parse(stdout) }));
+    const timer = kill ? setTimeout(() => child.kill('SIGKILL'), o.killAfterMs) : undefined;
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, json: parse(stdout), ...(signal ? { signal } : {}), ...(kill ? { pgid: child.pid! } : {}) });
+    });
   });
 }
 
