@@ -44,14 +44,19 @@ function env(cmd: string, c: Call): NodeJS.ProcessEnv {
     CNI_PATH: c.cniPath, CNI_ARGS: c.args ?? '',
   };
   delete e.NODE_EXTRA_CA_CERTS; // triples Node's start-up time
-  delete e.NODE_OPTIONS; // tap's loaders: a runtime would not pass them
   return e;
 }
 
+/**
+ * The plugin's command line. tap's spawn hook puts its loaders back into
+ * NODE_OPTIONS whatever env we pass (they make a plugin start ~6x slower, and
+ * a runtime would not pass them), so `env -u` removes them after the hook.
+ */
 function argv(type: string, c: Call): [string, string[]] {
   const bin = c.cniPath.split(':').map((d) => path.join(d, type)).find((f) => fs.existsSync(f));
   if (!bin) throw new Error(`plugin ${type} not in ${c.cniPath}`);
-  return c.node ? ['ip', ['netns', 'exec', c.node, bin]] : [bin, []];
+  const cmd = ['env', '-u', 'NODE_OPTIONS', bin];
+  return c.node ? ['ip', ['netns', 'exec', c.node, ...cmd]] : [cmd[0]!, cmd.slice(1)];
 }
 
 /** Runs plugin `conf.type` once, synchronously. */

@@ -65,6 +65,14 @@ async function pingAll(pairs: Array<[TestNs, string]>, width = 16): Promise<stri
   return failed;
 }
 
+/** Resolves once pred() holds (polled), or after `ms` (the caller's assertion then fails). */
+async function until(pred: () => boolean, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !pred() && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+}
+const cni0 = () => node.ipJson('addr', 'show', 'cni0')[0];
+/** cni0 at rest with no ports: carrier gone (the kernel notices asynchronously), IPv6 DAD done while it had one. */
+const idle = () => cni0().operstate === 'DOWN' && !cni0().addr_info.some((a: any) => a.tentative);
+
 let pristine: ReturnType<typeof snapshot>;
 let base: ReturnType<typeof snapshot>;
 let addMs = 300; // a single ADD's wall time under load; measured by the first test
@@ -73,7 +81,10 @@ t.test('warm-up ADD+DEL leaves only the bridge cni0 and its gateway', async (t) 
   pristine = snapshot();
   const [w] = pods(1, 'sw');
   t.equal((await run('ADD', [w!]))[0]!.code, 0, 'ADD');
+  await until(() => !cni0().addr_info.some((a: any) => a.tentative), 5000); // its link-local address, as it will be after the pods
   t.equal((await run('DEL', [w!]))[0]!.code, 0, 'DEL');
+  await until(idle, 5000);
+  t.ok(idle(), 'cni0 at rest');
   base = snapshot();
   const names = (s: typeof base) => (s.link as any[]).map((l) => l.ifname);
   t.same(names(base), [...names(pristine), 'cni0'], 'links: cni0 added');
@@ -148,6 +159,7 @@ t.test('ADDs and DELs interleaved: the survivors keep their addresses, nothing e
 });
 
 t.test('after DEL of everything the node and the store are exactly as after the warm-up', async (t) => {
+  await until(idle, 5000);
   const now = snapshot();
   for (const k of Object.keys(base) as Array<keyof typeof base>) t.same(now[k], base[k], k);
 });
