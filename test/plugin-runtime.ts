@@ -74,6 +74,8 @@ export interface AsyncOptions {
    * `Out.pgid`: children it leaves orphaned (its IPAM) stay findable by it.
    */
   killAfterMs?: number;
+  /** Close our end of its stdout at once, as a caller that died would: its result cannot be delivered. */
+  deaf?: boolean;
 }
 
 /** Runs plugin `conf.type` once, asynchronously (for concurrency tests). */
@@ -85,6 +87,7 @@ export function execAsync(cmd: string, conf: object, c: Call, o: AsyncOptions = 
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    if (o.deaf) child.stdout.destroy();
     child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(conf));
     const timer = kill ? setTimeout(() => child.kill('SIGKILL'), o.killAfterMs) : undefined;

@@ -139,6 +139,18 @@ t.test(`${KILLED} plugins SIGKILLed at random points of ADD, then DEL cleans eve
   t.same(ps.filter((p) => p.h.linkList().some((l) => l.name === 'eth0')).map((p) => p.name), [], 'no pod has eth0');
 });
 
+t.test('an IPAM ADD whose caller is gone releases what it reserved', async (t) => {
+  const ipam = { ...conf, type: conf.ipam.type }; // the network config, as a plugin hands it to its IPAM
+  const at = (id: string): Call => ({ cniPath, id, netns: `/run/netns/${node.name}` }); // IPAM only checks it is set
+  const ok = await execAsync('ADD', ipam, at('heard'));
+  t.equal(ok.code, 0, `ADD with a listening caller: ${ok.stdout}`);
+  const lost = await execAsync('ADD', ipam, at('deaf'), { deaf: true });
+  t.equal(lost.code, 1, 'ADD whose result cannot be written fails');
+  t.same(reserved(), [address(ok).split('/')[0]], 'only the delivered reservation is kept');
+  t.equal((await execAsync('DEL', ipam, at('heard'))).code, 0, 'DEL');
+  t.same(reserved(), []);
+});
+
 t.test('ADDs and DELs interleaved: the survivors keep their addresses, nothing else is left', async (t) => {
   const first = pods(40, 'si');
   const a = await run('ADD', first);
