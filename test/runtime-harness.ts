@@ -210,8 +210,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   const daemon = spawn('nsenter', [`--net=/run/netns/${node.name}`, 'containerd', '--config', path.join(w, 'config.toml')], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   const ctrArgv = (...args: string[]) => [`--net=/run/netns/${node.name}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-    'mount --bind "$0" /etc/cni/net.d && mount -t tmpfs none /opt && mkdir -p /opt/cni/bin && mount --bind "$1" /opt/cni/bin && shift 2 && exec ctr "$@"',
-    net.confDir, net.binDir, '-a', sock, ...args];
+    'mount --bind "$1" /etc/cni/net.d && mount -t tmpfs none /opt && mkdir -p /opt/cni/bin && mount --bind "$2" /opt/cni/bin && shift 2 && exec ctr "$@"',
+    'ctr', net.confDir, net.binDir, '-a', sock, ...args];
   const ctr = (...args: string[]) => run('nsenter', ctrArgv(...args));
   const tasks = new Map<string, ChildProcess>();
   t.teardown(async () => {
