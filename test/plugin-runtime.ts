@@ -164,7 +164,14 @@ export function installPlugins(t: Test): string {
   return `${bin}:${REF_DIR}`;
 }
 
+const pingArgs = (ns: string, dst: string, waitS: number) => ['netns', 'exec', ns, 'ping', '-c1', '-W', String(waitS), dst];
+
 /** Pings `dst` once from namespace `ns`: true when answered. */
 export function ping(ns: string, dst: string, waitS = 2): boolean {
-  return spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W', String(waitS), dst], { stdio: 'ignore' }).status === 0;
+  return spawnSync('ip', pingArgs(ns, dst, waitS), { stdio: 'ignore' }).status === 0;
+}
+
+/** {@link ping} without blocking, so many pods can ping at once. */
+export function pingAsync(ns: string, dst: string, waitS = 2): Promise<boolean> {
+  return new Promise((resolve) => { spawn('ip', pingArgs(ns, dst, waitS), { stdio: 'ignore' }).on('close', (code) => resolve(code === 0)); });
 }

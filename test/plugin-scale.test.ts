@@ -6,13 +6,12 @@
 // gateway address) stays, as the reference bridge plugin leaves its bridge:
 // the snapshot to compare against is taken after one warm-up ADD+DEL, and
 // its difference from the pristine namespace is checked to be only cni0.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { hostVethName } from '../src/plugin/plugin.js';
 import { testNs, type TestNs } from './lib.js';
-import { execAsync, installPlugins, tmpDir, type Call, type Out } from './plugin-runtime.js';
+import { execAsync, installPlugins, pingAsync, tmpDir, type Call, type Out } from './plugin-runtime.js';
 
 const N = 100, KILLED = 20, SUBNET = '10.70.0', GATEWAY = `${SUBNET}.1`;
 
@@ -54,14 +53,12 @@ function snapshot() {
   };
 }
 
-/** Pings `dst` from each pod (up to `width` at a time); resolves to the pods that got no answer. */
+/** Pings from each pod to its destination (up to `width` at a time); resolves to the pairs that got no answer. */
 async function pingAll(pairs: Array<[TestNs, string]>, width = 16): Promise<string[]> {
   const failed: string[] = [];
-  const one = ([p, dst]: [TestNs, string]) => new Promise<void>((resolve) => {
-    spawn('ip', ['netns', 'exec', p.name, 'ping', '-c1', '-W', '3', dst], { stdio: 'ignore' })
-      .on('close', (code) => { if (code !== 0) failed.push(`${p.name} -> ${dst}`); resolve(); });
-  });
-  for (let i = 0; i < pairs.length; i += width) await Promise.all(pairs.slice(i, i + width).map(one));
+  for (let i = 0; i < pairs.length; i += width) {
+    await Promise.all(pairs.slice(i, i + width).map(async ([p, dst]) => { if (!(await pingAsync(p.name, dst, 3))) failed.push(`${p.name} -> ${dst}`); }));
+  }
   return failed;
 }
 
