@@ -117,7 +117,8 @@ t.test(`${N} concurrent ADDs: distinct addresses, ${N} bridge ports, pods reach 
 
 t.test(`${KILLED} plugins SIGKILLed at random points of ADD, then DEL cleans everything`, async (t) => {
   const ps = pods(KILLED, 'sk');
-  const delays = ps.map((_, i) => Math.round((addMs * 1.5 * i) / KILLED)); // spread over a whole ADD and a bit after
+  // Stratified random points over a whole ADD and a bit after: start-up, IPAM running, links being made, addresses going on.
+  const delays = ps.map((_, i) => Math.round((addMs * 1.5 * (i + Math.random())) / KILLED));
   const outs = await Promise.all(ps.map((p, i) => execAsync('ADD', conf, call(p.name), { killAfterMs: delays[i] })));
   const killed = outs.filter((o) => o.signal === 'SIGKILL').length;
   t.comment(`killed ${killed} of ${KILLED} mid-ADD (delays 0-${delays.at(-1)} ms), ${KILLED - killed} finished first; ${rtv().length} host veths and ${reserved().length} reservations left behind`);
