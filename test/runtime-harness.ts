@@ -127,6 +127,26 @@ function unmountUnder(dir: string): void {
   for (const m of mounts.sort().reverse()) run('umount', ['-l', m]);
 }
 
+/**
+ * A cgroup parent of the test's own (`/rtnl-test-<random>`), removed at
+ * teardown in every hierarchy, so the runtimes' default parents
+ * (libpod_parent, default) are not left behind.
+ */
+function cgroupParent(t: Test): string {
+  const name = `rtnl-test-${randomBytes(3).toString('hex')}`;
+  t.teardown(() => {
+    const rmTree = (dir: string): void => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) if (d.isDirectory()) rmTree(path.join(dir, d.name));
+      try { fs.rmdirSync(dir); } catch { /* still populated: the kernel refuses, nothing else to do */ }
+    };
+    for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+      const dir = path.join('/sys/fs/cgroup', h, name);
+      if (fs.existsSync(dir)) rmTree(dir);
+    }
+  });
+  return `/${name}`;
+}
+
 /** A container engine attached to a {@link Network}, its host side in `node`. */
 export interface Engine {
   /** What ran, e.g. `podman version 4.3.1`. */
@@ -144,6 +164,7 @@ export interface Engine {
 export function podman(t: Test, net: Network): Engine {
   const w = tmpDir(t, 'rtnl-podman-');
   const node = testNs(t, 'hp');
+  const cgroup = cgroupParent(t);
   const hardNofile = must('sh', ['-c', 'ulimit -Hn']).trim();
   fs.writeFileSync(path.join(w, 'containers.conf'), `[containers]
 cgroupns = "host"
@@ -176,9 +197,9 @@ network_config_dir = "${net.confDir}"
   return {
     version: must('podman', ['--version']).trim(),
     node,
-    runRm: (name, cmd) => pm('run', '--rm', '--name', name, '--network', net.name, 'localhost/bb', ...cmd),
+    runRm: (name, cmd) => pm('run', '--rm', '--name', name, '--cgroup-parent', cgroup, '--network', net.name, 'localhost/bb', ...cmd),
     start: async (name) => {
-      ok(pm('run', '-d', '--name', name, '--network', net.name, 'localhost/bb', 'sleep', '600'), 'run -d');
+      ok(pm('run', '-d', '--name', name, '--cgroup-parent', cgroup, '--network', net.name, 'localhost/bb', 'sleep', '600'), 'run -d');
       return Number(ok(pm('inspect', '-f', '{{.State.Pid}}', name), 'inspect').stdout.trim());
     },
     remove: async (name) => { ok(pm('rm', '-f', '-t', '0', name), 'rm'); },
@@ -194,6 +215,7 @@ network_config_dir = "${net.confDir}"
 export async function containerd(t: Test, net: Network): Promise<Engine> {
   const w = tmpDir(t, 'rtnl-ctrd-');
   const node = testNs(t, 'hc');
+  const cgroup = cgroupParent(t);
   const sock = path.join(w, 'containerd.sock');
   fs.writeFileSync(path.join(w, 'config.toml'), `version = 2
 root = "${w}/root"
@@ -239,10 +261,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   return {
     version: must('ctr', ['--version']).trim(),
     node,
-    runRm: (name, cmd) => ctr('run', '--rm', '--cni', 'localhost/bb:latest', name, ...cmd),
+    runRm: (name, cmd) => ctr('run', '--rm', '--cni', '--cgroup', `${cgroup}/${name}`, 'localhost/bb:latest', name, ...cmd),
     // `ctr run -d` + `ctr c rm` never sends DEL: a foreground `ctr run --rm` does when its task ends (with CNI_NETNS empty).
     start: async (name) => {
-      const child = spawn('nsenter', ctrArgv('run', '--rm', '--cni', 'localhost/bb:latest', name, 'sleep', '600'), { stdio: 'ignore' });
+      const child = spawn('nsenter', ctrArgv('run', '--rm', '--cni', '--cgroup', `${cgroup}/${name}`, 'localhost/bb:latest', name, 'sleep', '600'), { stdio: 'ignore' });
       tasks.set(name, child);
       for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
         const p = pid(name);
