@@ -133,12 +133,27 @@ export async function runPlugin(handlers: PluginHandlers, options: PluginOptions
   }
   const out = await invokePlugin(handlers, process.env, stdin, options);
   process.exitCode = out.exitCode;
-  // A plain blocking write: a dead reader shows up here as EPIPE instead of an uncaught stream 'error'.
   try {
-    const buf = Buffer.from(out.stdout);
-    for (let off = 0; off < buf.length;) off += writeSync(1, buf, off);
+    await writeAll(1, out.stdout);
   } catch {
     process.exitCode = 1;
     await out.undo?.();
+  }
+}
+
+/**
+ * Writes `text` to `fd` with write(2), not a stream: a dead reader shows up
+ * here as EPIPE instead of an uncaught stream 'error'. EAGAIN (a non-blocking
+ * fd handed down by the caller) is waited out.
+ */
+async function writeAll(fd: number, text: string): Promise<void> {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length;) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 }
