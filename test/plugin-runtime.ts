@@ -30,6 +30,10 @@ export interface Out {
   stdout: string;
   stderr: string;
   json: any;
+  /** The signal that ended it, if one did. */
+  signal?: NodeJS.Signals;
+  /** Its process group, when started with {@link AsyncOptions.killAfterMs}. */
+  pgid?: number;
 }
 
 const parse = (s: string): any => { try { return s.trim() ? JSON.parse(s) : undefined; } catch { return undefined; } };
@@ -40,14 +44,19 @@ function env(cmd: string, c: Call): NodeJS.ProcessEnv {
     CNI_PATH: c.cniPath, CNI_ARGS: c.args ?? '',
   };
   delete e.NODE_EXTRA_CA_CERTS; // triples Node's start-up time
-  delete e.NODE_OPTIONS; // tap's loaders: a runtime would not pass them
   return e;
 }
 
+/**
+ * The plugin's command line. tap's spawn hook puts its loaders back into
+ * NODE_OPTIONS whatever env we pass (they make a plugin start ~6x slower, and
+ * a runtime would not pass them), so `env -u` removes them after the hook.
+ */
 function argv(type: string, c: Call): [string, string[]] {
   const bin = c.cniPath.split(':').map((d) => path.join(d, type)).find((f) => fs.existsSync(f));
   if (!bin) throw new Error(`plugin ${type} not in ${c.cniPath}`);
-  return c.node ? ['ip', ['netns', 'exec', c.node, bin]] : [bin, []];
+  const cmd = ['env', '-u', 'NODE_OPTIONS', bin];
+  return c.node ? ['ip', ['netns', 'exec', c.node, ...cmd]] : [cmd[0]!, cmd.slice(1)];
 }
 
 /** Runs plugin `conf.type` once, synchronously. */
@@ -57,17 +66,35 @@ export function exec(cmd: string, conf: object, c: Call): Out {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
 }
 
+/** Options of {@link execAsync}. */
+export interface AsyncOptions {
+  /**
+   * SIGKILL the plugin this long after its start (a runtime or node dying
+   * mid-call). The plugin then leads its own process group, whose id is
+   * `Out.pgid`: children it leaves orphaned (its IPAM) stay findable by it.
+   */
+  killAfterMs?: number;
+  /** Close our end of its stdout at once, as a caller that died would: its result cannot be delivered. */
+  deaf?: boolean;
+}
+
 /** Runs plugin `conf.type` once, asynchronously (for concurrency tests). */
-export function execAsync(cmd: string, conf: object, c: Call): Promise<Out> {
+export function execAsync(cmd: string, conf: object, c: Call, o: AsyncOptions = {}): Promise<Out> {
   const [file, args] = argv((conf as { type: string }).type, c);
   return new Promise((resolve) => {
-    const child = spawn(file, args, { env: env(cmd, c), stdio: ['pipe', 'pipe', 'pipe'] });
+    const kill = o.killAfterMs !== undefined;
+    const child = spawn(file, args, { env: env(cmd, c), stdio: ['pipe', 'pipe', 'pipe'], detached: kill });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    if (o.deaf) child.stdout.destroy();
     child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(conf));
-    child.on('close', (code) => resolve({ code, stdout, stderr, json: parse(stdout) }));
+    const timer = kill ? setTimeout(() => child.kill('SIGKILL'), o.killAfterMs) : undefined;
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, json: parse(stdout), ...(signal ? { signal } : {}), ...(kill ? { pgid: child.pid! } : {}) });
+    });
   });
 }
 
@@ -137,7 +164,14 @@ export function installPlugins(t: Test): string {
   return `${bin}:${REF_DIR}`;
 }
 
+const pingArgs = (ns: string, dst: string, waitS: number) => ['netns', 'exec', ns, 'ping', '-c1', '-W', String(waitS), dst];
+
 /** Pings `dst` once from namespace `ns`: true when answered. */
 export function ping(ns: string, dst: string, waitS = 2): boolean {
-  return spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W', String(waitS), dst], { stdio: 'ignore' }).status === 0;
+  return spawnSync('ip', pingArgs(ns, dst, waitS), { stdio: 'ignore' }).status === 0;
+}
+
+/** {@link ping} without blocking, so many pods can ping at once. */
+export function pingAsync(ns: string, dst: string, waitS = 2): Promise<boolean> {
+  return new Promise((resolve) => { spawn('ip', pingArgs(ns, dst, waitS), { stdio: 'ignore' }).on('close', (code) => resolve(code === 0)); });
 }

@@ -4,7 +4,7 @@
  * spec's error JSON.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { convertResult, isSupportedVersion, parseAttachments, parseConfig, parseEnv } from './protocol.js';
 import {
   CURRENT_VERSION, CniError, CniErrorCode, SUPPORTED_VERSIONS,
@@ -44,6 +44,11 @@ export interface PluginHandlers {
   status?(ctx: PluginContext): Maybe<void>;
   /** GC: release everything not in `ctx.validAttachments`. */
   gc?(ctx: GcContext): Maybe<void>;
+  /**
+   * ADD succeeded but its result could not be delivered (the caller died:
+   * EPIPE on stdout): release what ADD took, since no one will ever learn of it.
+   */
+  undoAdd?(ctx: PluginContext, result: CniResult): Maybe<void>;
 }
 
 /** Options of {@link invokePlugin}. */
@@ -56,6 +61,8 @@ export interface PluginOptions {
 export interface PluginOutcome {
   stdout: string;
   exitCode: number;
+  /** For a successful ADD with an `undoAdd` handler: call it when `stdout` cannot be delivered. */
+  undo?: () => Maybe<void>;
 }
 
 /** Code for errors that are not CniErrors (as Go's skel: "internal"). */
@@ -91,7 +98,8 @@ export async function invokePlugin(
     switch (penv.command) {
       case 'ADD': {
         const result = await handlers.add(ctx);
-        return { stdout: JSON.stringify(convertResult(result, conf.cniVersion)), exitCode: 0 };
+        const undoAdd = handlers.undoAdd?.bind(handlers);
+        return { stdout: JSON.stringify(convertResult(result, conf.cniVersion)), exitCode: 0, ...(undoAdd ? { undo: () => undoAdd(ctx, result) } : {}) };
       }
       case 'DEL': await handlers.del(ctx); break;
       case 'CHECK': await handlers.check?.(ctx); break;
@@ -124,6 +132,28 @@ export async function runPlugin(handlers: PluginHandlers, options: PluginOptions
     }
   }
   const out = await invokePlugin(handlers, process.env, stdin, options);
-  process.stdout.write(out.stdout);
   process.exitCode = out.exitCode;
+  try {
+    await writeAll(1, out.stdout);
+  } catch {
+    process.exitCode = 1;
+    await out.undo?.();
+  }
+}
+
+/**
+ * Writes `text` to `fd` with write(2), not a stream: a dead reader shows up
+ * here as EPIPE instead of an uncaught stream 'error'. EAGAIN (a non-blocking
+ * fd handed down by the caller) is waited out.
+ */
+async function writeAll(fd: number, text: string): Promise<void> {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length;) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
 }

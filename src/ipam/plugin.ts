@@ -70,6 +70,15 @@ function add(ctx: PluginContext): CniResult {
   return { ips, ...(cfg.routes.length ? { routes: cfg.routes } : {}), dns: cfg.dns };
 }
 
+/** ADD's result never reached its caller (killed meanwhile): release the addresses it gave (id, ifname), which no one else knows of. */
+function undoAdd(ctx: PluginContext, result: CniResult): void {
+  const { store } = open(ctx);
+  for (const ip of result.ips ?? []) {
+    const p = parseCidr(ip.address);
+    if (p) store.releaseIfOwned(formatIp(p.addr), ctx.env.containerId, ctx.env.ifname);
+  }
+}
+
 function del(ctx: PluginContext): void {
   const { store } = open(ctx);
   const entries = store.entries();
@@ -120,4 +129,4 @@ function status(ctx: PluginContext): void {
 }
 
 /** The IPAM plugin's handlers, for {@link runPlugin}. */
-export const ipamHandlers: PluginHandlers = { add, del, check, gc, status };
+export const ipamHandlers: PluginHandlers = { add, del, check, gc, status, undoAdd };
