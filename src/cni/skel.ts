@@ -71,9 +71,15 @@ function askedVersion(stdin: string): CniVersion | undefined {
   }
 }
 
+/**
+ * The handlers, or a function returning them: called only once a command
+ * needs them, so VERSION and refused calls never load a plugin's modules.
+ */
+export type HandlersOrLoader = PluginHandlers | (() => PluginHandlers);
+
 /** Runs one invocation without touching the process: for tests and embedding. */
 export async function invokePlugin(
-  handlers: PluginHandlers, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
+  handlers: HandlersOrLoader, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
 ): Promise<PluginOutcome> {
   const versions = options.versions ?? SUPPORTED_VERSIONS;
   // Answer (and fail) in the runtime's version when it told us one we speak.
@@ -88,15 +94,16 @@ export async function invokePlugin(
       throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${conf.cniVersion}", plugin supports [${versions.join(' ')}]`);
     }
     const ctx: PluginContext = { env: penv, conf, raw };
+    const h = typeof handlers === 'function' ? handlers() : handlers;
     switch (penv.command) {
       case 'ADD': {
-        const result = await handlers.add(ctx);
+        const result = await h.add(ctx);
         return { stdout: JSON.stringify(convertResult(result, conf.cniVersion)), exitCode: 0 };
       }
-      case 'DEL': await handlers.del(ctx); break;
-      case 'CHECK': await handlers.check?.(ctx); break;
-      case 'STATUS': await handlers.status?.(ctx); break;
-      case 'GC': await handlers.gc?.({ ...ctx, validAttachments: parseAttachments(raw) }); break;
+      case 'DEL': await h.del(ctx); break;
+      case 'CHECK': await h.check?.(ctx); break;
+      case 'STATUS': await h.status?.(ctx); break;
+      case 'GC': await h.gc?.({ ...ctx, validAttachments: parseAttachments(raw) }); break;
     }
     return { stdout: '', exitCode: 0 };
   } catch (e) {
@@ -110,7 +117,7 @@ export async function invokePlugin(
  * calls the handler for CNI_COMMAND, prints the result or the error JSON on
  * stdout and sets the exit code. Resolves when done.
  */
-export async function runPlugin(handlers: PluginHandlers, options: PluginOptions = {}): Promise<void> {
+export async function runPlugin(handlers: HandlersOrLoader, options: PluginOptions = {}): Promise<void> {
   let stdin = '';
   // VERSION may come with nothing on stdin; every other command needs the config.
   try {
