@@ -48,7 +48,9 @@ const PLUGINS: Record<string, [string, string]> = {
  * JavaScript — exit 14 when another Node.js version built it, a crash signal
  * (SIGTRAP, SIGABRT, SIGBUS, SIGSEGV) when the file is damaged — and stdin is
  * still unread then, so the launcher falls back and the call still succeeds.
- * Not `exec`: the fallback needs the shell to outlive the first attempt.
+ * (A crash of the plugin itself with those signals is re-run once too, which
+ * ADD and DEL tolerate: an interrupted ADD's leftovers are replaced, DEL is
+ * idempotent.) Not `exec`: the fallback needs the shell to outlive the first attempt.
  */
 function launcher(file: string, binLauncher: string): string {
   const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -66,6 +68,17 @@ if [ -f ${blob} ]; then
 fi
 exec "$node" ${q(join(ROOT, binLauncher))} "$@"
 `;
+}
+
+/** Builds (or atomically replaces) `blob`; false, with a warning, when Node cannot: the launcher works without one, only slower. */
+function trySnapshot(file: string, entry: string, blob: string): boolean {
+  try {
+    buildSnapshot(entry, blob);
+    return true;
+  } catch (e) {
+    console.error(`rtnl-cni-install: no startup snapshot for ${file}: ${(e as Error).message}`);
+    return false;
+  }
 }
 
 function replaceAtomically(target: string, write: (tmp: string) => void): void {
@@ -98,12 +111,8 @@ export function install(o: InstallOptions): string[] {
       continue;
     }
     const blob = `${target}.snapshot`;
-    if (o.snapshot) {
-      buildSnapshot(join(ROOT, entry), blob);
-      out.push(blob);
-    } else {
-      fs.rmSync(blob, { force: true }); // one from an earlier install would not match this one
-    }
+    if (o.snapshot && trySnapshot(file, join(ROOT, entry), blob)) out.push(blob);
+    else fs.rmSync(blob, { force: true }); // one from an earlier install would not match this one
     replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, launcher(file, binLauncher), { mode: 0o755 }));
     out.push(target);
   }
