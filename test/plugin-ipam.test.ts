@@ -65,6 +65,10 @@ t.test('rtnl-ipam needs no executable of its own: CNI_PATH without it', (t) => {
   t.same(pod.ipJson('addr', 'show', 'eth0')[0].addr_info.filter((x: { scope: string }) => x.scope === 'global').map((x: { local: string }) => x.local), ['10.61.0.2'], 'the address is on the pod');
   t.equal(exec('DEL', conf, c).code, 0);
   t.same(fs.readdirSync(path.join(dataDir, 'net1')).filter((f) => f.startsWith('10.')), [], 'released');
+  const blocked = path.join(dataDir, 'a-file');
+  fs.writeFileSync(blocked, '');
+  const failing = exec('DEL', { ...conf, ipam: { ...conf.ipam, dataDir: blocked } }, c);
+  t.match([failing.code, failing.json], [1, { code: 5, msg: /cannot open the store/ }], 'an IPAM error on DEL is the plugin\'s error JSON, not a crash');
   const other = exec('ADD', { ...conf, ipam: { ...conf.ipam, type: 'host-local-missing' } }, c);
   t.match(other.json, { code: 7, msg: /failed to find plugin "host-local-missing"/ }, 'other types are still looked up in CNI_PATH');
   t.end();

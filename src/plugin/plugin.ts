@@ -244,6 +244,7 @@ async function del(ctx: PluginContext): Promise<void> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
   const ipamRun = type ? invokeIpam(type, 'DEL', ctx.raw) : Promise.resolve(undefined);
+  ipamRun.catch(() => undefined); // awaited after the links go: not an unhandled rejection meanwhile (in-process IPAM fails at once)
   const h = new Handle();
   try {
     await detach(h, ctx, cfg);
