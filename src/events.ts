@@ -20,7 +20,7 @@ import type { FdbEntry } from './fdb.js';
 import type { Link } from './link.js';
 import type { Neighbour } from './neigh.js';
 import type { Route } from './route.js';
-import { native } from './native.js';
+import { addon, type Native } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import * as v from './validate.js';
 
@@ -117,7 +117,7 @@ export type SubscriptionEvents = {
   close: [];
 };
 
-type NativeSubscription = InstanceType<typeof native.Subscription>;
+type NativeSubscription = InstanceType<Native['Subscription']>;
 
 const DEFAULT_RCVBUF = 8 * 1024 * 1024;
 const DEFAULT_QUEUE_LIMIT = 10_000;
@@ -200,7 +200,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     super();
     this.kinds = kinds;
     this.#queueLimit = queueLimit;
-    this.#native = new native.Subscription(ns, kinds, rcvbuf, (items, error) => this.#deliver(items, error));
+    this.#native = new (addon().Subscription)(ns, kinds, rcvbuf, (items, error) => this.#deliver(items, error));
   }
 
   /** True once closed. */

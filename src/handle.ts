@@ -3,12 +3,12 @@
  * @module
  */
 import { NetlinkError, RtnlInputError } from './errors.js';
-import { native, type NativeRequest } from './native.js';
+import { addon, type Native, type NativeRequest } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import type { Request } from './request.js';
 import { Verbs } from './verbs.js';
 
-type NativeHandle = InstanceType<typeof native.Handle>;
+type NativeHandle = InstanceType<Native['Handle']>;
 
 /** One request's outcome in a batch, shaped like `Promise.allSettled`'s. */
 export type BatchResult = PromiseSettledResult<unknown>;
@@ -112,7 +112,7 @@ export class Handle extends Verbs<'sync'> {
   /** Opens a socket in ns (default: the calling thread's namespace). */
   constructor(ns?: NsRef) {
     super();
-    this.#native = new native.Handle(ns === undefined ? undefined : nsNative(ns));
+    this.#native = new (addon().Handle)(ns === undefined ? undefined : nsNative(ns));
     this.async = new AsyncHandle(() => this.#live());
   }
 
@@ -163,7 +163,7 @@ export function assertBatch(results: readonly BatchResult[], ok: readonly string
  * byte, or on a kernel that lacks a link kind.
  */
 export function encodeRequests(fill: (b: Batch) => void): Buffer {
-  return native.encode(record(fill));
+  return addon().encode(record(fill));
 }
 
 let defaultHandle: Handle | undefined;

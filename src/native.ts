@@ -1,5 +1,5 @@
-// Loads the addon (a prebuild if one matches, else the local build) and
-// routes its errors through NetlinkError.
+// Loads the addon (a prebuild if one matches, else the local build) on first
+// use, and routes its errors through NetlinkError.
 import * as path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 import { NetlinkError } from './errors.js';
@@ -21,7 +21,8 @@ interface NativeSubscription {
   unref(): void;
 }
 
-interface Native {
+/** The addon's exports. */
+export interface Native {
   /** A multicast subscription polled on the event loop; onItems gets decoded events (native/events.cc). */
   Subscription: new (ns: number | string | undefined, kinds: string[], rcvbuf: number, onItems: (items: never[], error?: Error) => void) => NativeSubscription;
   ops: Record<string, number>;
@@ -36,12 +37,24 @@ interface Native {
   nsRun<T>(fd: number, fn: () => T): T;
 }
 
-export const native: Native = nodeGypBuild(path.join(__dirname, '..', '..'));
-native.setErrorFactory((...args) => new NetlinkError(...args));
+let loaded: Native | undefined;
+
+/**
+ * The addon, loaded on first use: a command that needs no netlink (a CNI
+ * VERSION) never pays for it, and a startup snapshot, which cannot hold an
+ * addon, loads it after deserialization.
+ */
+export function addon(): Native {
+  if (!loaded) {
+    loaded = nodeGypBuild(path.join(__dirname, '..', '..')) as Native;
+    loaded.setErrorFactory((...args) => new NetlinkError(...args));
+  }
+  return loaded;
+}
 
 /** The addon's id for an operation; throws if the addon does not know it. */
 export function opId(name: string): number {
-  const id = native.ops[name];
+  const id = addon().ops[name];
   if (id === undefined) throw new Error(`rtnl: the native addon has no operation '${name}' (stale build?)`);
   return id;
 }

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { RtnlInputError } from './errors.js';
-import { native } from './native.js';
+import { addon } from './native.js';
 
 /** Where named namespaces live, as in iproute2 (NETNS_RUN_DIR). */
 export const NETNS_RUN_DIR = '/run/netns';
@@ -32,13 +32,13 @@ export class Netns {
   constructor(fd: number, path: string) {
     this.fd = fd;
     this.path = path;
-    this.inode = native.nsInode(fd);
+    this.inode = addon().nsInode(fd);
   }
 
   /** Runs fn synchronously with the calling thread inside this namespace; the thread returns even if fn throws. */
   run<T>(fn: () => T): T {
     this.#check();
-    return native.nsRun(this.fd, fn);
+    return addon().nsRun(this.fd, fn);
   }
 
   /** Closes the file descriptor (a named namespace itself lives on until {@link deleteNetns}). */
@@ -84,27 +84,27 @@ export function nsNative(ref: NsRef, field = 'netns'): number | string {
  * `ip netns list` and works with `ip netns exec`. Returns it opened.
  */
 export function createNetns(name: string): Netns {
-  native.nsCreate(NETNS_RUN_DIR, nsName(name));
+  addon().nsCreate(NETNS_RUN_DIR, nsName(name));
   return openNetns({ name });
 }
 
 /** Deletes a named namespace as `ip netns delete NAME` does (it lives on while something still holds it). */
 export function deleteNetns(name: string): void {
-  native.nsDelete(NETNS_RUN_DIR, nsName(name));
+  addon().nsDelete(NETNS_RUN_DIR, nsName(name));
 }
 
 /** Opens a namespace; throws a NetlinkError (EINVAL) if the path is not a network namespace. */
 export function openNetns(ref: Exclude<NsRef, Netns>): Netns {
   const where = nsNative(ref);
   if (typeof where === 'number') {
-    return new Netns(native.nsOpen(`/proc/self/fd/${where}`), `/proc/self/fd/${where}`);
+    return new Netns(addon().nsOpen(`/proc/self/fd/${where}`), `/proc/self/fd/${where}`);
   }
-  return new Netns(native.nsOpen(where), where);
+  return new Netns(addon().nsOpen(where), where);
 }
 
 /** The namespace the calling thread is in now. */
 export function currentNetns(): Netns {
-  return new Netns(native.nsOpen('/proc/thread-self/ns/net'), '/proc/thread-self/ns/net');
+  return new Netns(addon().nsOpen('/proc/thread-self/ns/net'), '/proc/thread-self/ns/net');
 }
 
 /** Names of the namespaces under {@link NETNS_RUN_DIR}, as `ip netns list` shows them. */
@@ -130,5 +130,5 @@ export function runInNetns<T>(ref: NsRef, fn: () => T): T {
 
 /** The inode of the namespace the calling thread is in: cheap, for checking nothing was left switched. */
 export function threadNetnsInode(): number {
-  return native.threadNsInode();
+  return addon().threadNsInode();
 }

@@ -173,6 +173,17 @@ t.test('skeleton: VERSION, dispatch, errors as JSON with the config version', as
   t.equal(JSON.parse(out.stdout).code, 1, 'a version the plugin does not list');
   out = await invokePlugin(h, { CNI_COMMAND: 'VERSION' }, '', { versions: ['1.0.0', '1.1.0'] });
   t.same(JSON.parse(out.stdout).supportedVersions, ['1.0.0', '1.1.0']);
+  // Handlers by a loader: called only once a command needs them.
+  let loads = 0;
+  const loader = () => { loads++; return h; };
+  await invokePlugin(loader, { CNI_COMMAND: 'VERSION' }, '');
+  await invokePlugin(loader, { ...ENV, CNI_NETNS: '' }, conf());
+  t.equal(loads, 0, 'not for VERSION, nor for a call refused before dispatch');
+  out = await invokePlugin(loader, ENV, conf());
+  t.equal(loads, 1);
+  t.same(JSON.parse(out.stdout).ips, [{ address: '10.0.0.9/24', gateway: '10.0.0.1' }], 'then dispatched to what it returned');
+  out = await invokePlugin(() => { throw new Error('cannot load'); }, ENV, conf());
+  t.same(JSON.parse(out.stdout), { cniVersion: '1.1.0', code: 999, msg: 'cannot load' }, 'a loader that fails: error 999');
 });
 
 t.test('execIpam: finds the plugin in CNI_PATH, passes env and stdin, reads result or error', async (t) => {

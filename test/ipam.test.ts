@@ -1,11 +1,15 @@
 // rtnl-ipam driven as a runtime drives it: the executable spawned with the
 // CNI_* environment and the config on stdin, the store inspected on disk, and
-// (when installed) the reference host-local reading our store and vice versa.
+// (when installed) the reference host-local reading our store and vice versa;
+// run in-process (runIpam), it must answer exactly as the executable.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
+import { execIpam } from '../src/cni/exec.js';
+import type { CniCommand } from '../src/cni/types.js';
+import { runIpam } from '../src/ipam/invoke.js';
 
 const BIN = path.resolve(__dirname, '../../bin/rtnl-ipam');
 const HOST_LOCAL = '/usr/lib/cni/host-local';
@@ -350,4 +354,51 @@ t.test('interoperates with the reference host-local', { skip: hasHostLocal ? fal
     t.equal(new Set(all).size, 80, '80 distinct addresses');
     t.equal(store(dir).size, 82);
   });
+});
+
+t.test('in-process runIpam answers exactly as the exec\'d executable: results, errors, store', async (t) => {
+  const inProc = tmpDir(t), exec = tmpDir(t);
+  const ipam = { ranges: [[{ subnet: '10.10.0.0/29' }], [{ subnet: 'fd10::/120' }]] };
+  // The same call through both paths (each with its own store); outcomes compared with the dataDir masked.
+  const both = async (cmd: CniCommand, c: Call = {}, top: object = {}, ipamOver: object = {}) => {
+    const conf = (dir: string) => netConf(dir, { ...ipam, ...ipamOver }, top);
+    const settle = (p: Promise<unknown>, dir: string) => p.then(
+      (ok) => JSON.stringify({ ok }).replaceAll(dir, '<dataDir>'),
+      (e: { code: number; msg: string; details?: string }) => JSON.stringify({ err: [e.code, e.msg, e.details] }).replaceAll(dir, '<dataDir>'));
+    const a = await settle(runIpam(cmd, conf(inProc), childEnv(c)), inProc);
+    const b = await settle(execIpam('rtnl-ipam', cmd, conf(exec), childEnv({ ...c, env: { CNI_PATH: path.dirname(BIN) } })), exec);
+    t.equal(a, b, `${cmd} ${JSON.stringify(c)}: ${a.slice(0, 90)}`);
+    return JSON.parse(a) as { ok?: any; err?: [number, string, string?] };
+  };
+  const a = await both('ADD', { id: 'a' });
+  t.same(a.ok?.ips?.map((ip: { address: string }) => ip.address), ['10.10.0.2/29', 'fd10::2/120'], 'a real allocation');
+  await both('ADD', { id: 'a' });
+  await both('ADD', { id: 'b', args: 'IP=10.10.0.5' });
+  t.equal((await both('ADD', { id: 'c', args: 'IP=10.10.0.5' })).err?.[0], 101);
+  await both('ADD', { id: 'c', args: 'IP=10.10.0.1' });
+  for (const id of ['c', 'd', 'e']) await both('ADD', { id });
+  t.equal((await both('ADD', { id: 'f' })).err?.[0], 100, 'exhausted');
+  t.equal((await both('STATUS')).err?.[0], 50);
+  await both('CHECK', { id: 'a' }, { prevResult: { cniVersion: '1.1.0', ...a.ok } });
+  t.equal((await both('CHECK', { id: 'zz' })).err?.[0], 102);
+  await both('CHECK', { id: 'a' }, { cniVersion: '0.3.1' });
+  await both('DEL', { id: 'b' });
+  await both('DEL', { id: 'b' });
+  await both('DEL', { id: 'never', netns: undefined });
+  await both('ADD', { id: 'g' }, { cniVersion: '0.3.1' });
+  await both('GC', { id: '', ifname: '', netns: undefined }, { 'cni.dev/valid-attachments': [{ containerID: 'a', ifname: 'eth0' }, { containerID: 'g', ifname: 'eth0' }] });
+  await both('GC', { netns: undefined });
+  await both('STATUS');
+  await both('VERSION');
+  t.equal((await both('ADD', { id: 'h', args: 'IP=nope' })).err?.[0], 4);
+  await both('ADD', { id: '' });
+  await both('ADD', { id: 'h' }, { name: '../escape' });
+  await both('ADD', { id: 'h' }, {}, { allocation: 'fifo' });
+  await both('ADD', { id: 'h' }, {}, { ranges: [[{ subnet: '10.10.0.1/24' }]] });
+  const files = (dir: string) => {
+    const d = path.join(dir, 'net1');
+    return fs.readdirSync(d).sort().map((f) => [f, fs.readFileSync(path.join(d, f), 'utf8')]);
+  };
+  t.same(files(inProc), files(exec), 'the same store: address files, last_reserved_ip.*, lock, no temp files');
+  t.same(files(inProc).map(([f]) => f), ['10.10.0.2', '10.10.0.5', 'fd10::2', 'fd10::7', 'last_reserved_ip.0', 'last_reserved_ip.1', 'lock']);
 });

@@ -1,5 +1,6 @@
 // bin/rtnl-cni-install into temp directories: launchers that run from the
-// bin dir (any cwd), or symlinks; the sample conflist drives a real ADD/DEL.
+// bin dir (any cwd) from a startup snapshot, or without one, or symlinks; the
+// sample conflist drives a real ADD/DEL.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,7 +18,9 @@ t.test('launchers: executable, run from the bin dir in any cwd, replaced in plac
   const bin = path.join(d, 'opt/cni/bin'), conf = path.join(d, 'etc/cni/net.d');
   const r = install('--bin-dir', bin, '--conf-dir', conf);
   t.equal(r.status, 0, r.stderr);
-  t.same(r.stdout.trim().split('\n'), [`installed ${bin}/rtnl`, `installed ${bin}/rtnl-ipam`, `installed ${conf}/10-rtnl.conflist`]);
+  t.same(r.stdout.trim().split('\n'), [
+    `installed ${bin}/rtnl.snapshot`, `installed ${bin}/rtnl`, `installed ${bin}/rtnl-ipam.snapshot`, `installed ${bin}/rtnl-ipam`, `installed ${conf}/10-rtnl.conflist`,
+  ]);
   for (const f of ['rtnl', 'rtnl-ipam']) {
     const st = fs.lstatSync(path.join(bin, f));
     t.ok(st.isFile() && (st.mode & 0o111) === 0o111, `${f}: an executable file`);
@@ -25,10 +28,10 @@ t.test('launchers: executable, run from the bin dir in any cwd, replaced in plac
     t.equal(v.status, 0, v.stderr);
     t.same(JSON.parse(v.stdout).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'], `${f} answers VERSION`);
   }
-  t.match(fs.readFileSync(path.join(bin, 'rtnl'), 'utf8'), new RegExp(`^#!${process.execPath}\n`), 'the node that installed it, by path');
+  t.match(fs.readFileSync(path.join(bin, 'rtnl'), 'utf8'), new RegExp(`^#!/bin/sh\n[^]*node='${process.execPath}'\n`), 'the node that installed it, by path');
   const again = install('--bin-dir', bin, '--no-conf');
   t.equal(again.status, 0, 'reinstall over existing files');
-  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam'], 'no temp files left');
+  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam', 'rtnl-ipam.snapshot', 'rtnl.snapshot'], 'no temp files left');
   t.end();
 });
 
@@ -38,6 +41,47 @@ t.test('--symlink: links into the package bin/', (t) => {
   t.equal(fs.readlinkSync(path.join(bin, 'rtnl')), path.resolve(__dirname, '../../bin/rtnl-cni'));
   t.equal(version(path.join(bin, 'rtnl')).status, 0, 'runs through the symlink');
   t.equal(version(path.join(bin, 'rtnl-ipam')).status, 0);
+  t.end();
+});
+
+t.test('the launchers start from the snapshot; without one, or from a damaged one, they load the modules', (t) => {
+  const bin = path.join(tmpDir(t), 'bin');
+  t.equal(install('--bin-dir', bin, '--no-conf').status, 0);
+  const rtnl = path.join(bin, 'rtnl'), blob = `${rtnl}.snapshot`;
+  // What a run opens tells where its code came from: the blob, or the modules in dist/. A DEL
+  // without CNI_CONTAINERID is refused (code 4, exit 1) by the plugin, however it started.
+  const opened = (command = 'DEL'): { status: number | null; json: any; stderr: string; files: string } => {
+    const log = path.join(tmpDir(t), 'strace');
+    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', log, rtnl], { encoding: 'utf8', env: { ...env, CNI_COMMAND: command }, input: '{}' });
+    return { status: r.status, json: JSON.parse(r.stdout), stderr: r.stderr, files: fs.readFileSync(log, 'utf8') };
+  };
+  const fromBlob = opened();
+  t.same([fromBlob.status, fromBlob.json.code], [1, 4], 'the plugin\'s own exit code and error');
+  t.match(fromBlob.files, /rtnl\.snapshot/, 'the snapshot is read');
+  t.notMatch(fromBlob.files, /dist\/src\/cni\/skel\.js/, 'no module loaded from dist/');
+  t.equal(fromBlob.stderr, '');
+  const version = opened('VERSION');
+  t.same([version.status, version.json.cniVersion], [0, '1.1.0']);
+  t.notMatch(version.files, /rtnl\.snapshot/, 'VERSION starts without the snapshot (it needs no modules)');
+  const damaged = (what: string, write: () => void) => {
+    write();
+    const r = opened();
+    t.same([r.status, r.json.code], [1, 4], `${what}: still the plugin's answer`);
+    t.match(r.files, /dist\/src\/cni\/skel\.js/, `${what}: the modules are loaded instead`);
+    return r.stderr;
+  };
+  const full = fs.readFileSync(blob);
+  // The Node.js version is in the blob's header: another version's blob is refused with exit 14.
+  const otherNode = Buffer.from(full);
+  const at = otherNode.indexOf(process.versions.node);
+  t.ok(at > 0 && at < 64, 'the version in the header');
+  otherNode.write('99.99.9'.padEnd(process.versions.node.length, '9'), at);
+  t.match(damaged('another Node.js version\'s blob', () => fs.writeFileSync(blob, otherNode)), /rtnl: startup snapshot .*rtnl\.snapshot unusable \(exit 14\), starting without it/);
+  t.match(damaged('a truncated blob', () => fs.writeFileSync(blob, full.subarray(0, 1000))), /unusable \(exit 1[0-9][0-9]\)/);
+  t.match(damaged('junk', () => fs.writeFileSync(blob, 'not a snapshot')), /unusable \(exit 1[0-9][0-9]\)/);
+  t.equal(damaged('no blob', () => fs.rmSync(blob)), '', 'no blob: silently without');
+  t.equal(install('--bin-dir', bin, '--no-conf', '--no-snapshot').status, 0);
+  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam'], '--no-snapshot: no blobs, an earlier one removed');
   t.end();
 });
 

@@ -6,5 +6,5 @@
  */
 export * from './types.js';
 export { compareVersions, isSupportedVersion, parseCniArgs, parseEnv, parseConfig, parseResult, parseRoute, parseDns, convertResult, parseAttachments, type VersionedResult, type Obj } from './protocol.js';
-export { runPlugin, invokePlugin, type PluginHandlers, type PluginContext, type GcContext, type PluginOptions, type PluginOutcome, type Maybe } from './skel.js';
+export { runPlugin, invokePlugin, type PluginHandlers, type HandlersOrLoader, type PluginContext, type GcContext, type PluginOptions, type PluginOutcome, type Maybe } from './skel.js';
 export { execIpam, findPlugin } from './exec.js';

@@ -78,9 +78,15 @@ function askedVersion(stdin: string): CniVersion | undefined {
   }
 }
 
+/**
+ * The handlers, or a function returning them: called only once a command
+ * needs them, so VERSION and refused calls never load a plugin's modules.
+ */
+export type HandlersOrLoader = PluginHandlers | (() => PluginHandlers);
+
 /** Runs one invocation without touching the process: for tests and embedding. */
 export async function invokePlugin(
-  handlers: PluginHandlers, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
+  handlers: HandlersOrLoader, env: Record<string, string | undefined>, stdin: string, options: PluginOptions = {},
 ): Promise<PluginOutcome> {
   const versions = options.versions ?? SUPPORTED_VERSIONS;
   // Answer (and fail) in the runtime's version when it told us one we speak.
@@ -95,16 +101,17 @@ export async function invokePlugin(
       throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${conf.cniVersion}", plugin supports [${versions.join(' ')}]`);
     }
     const ctx: PluginContext = { env: penv, conf, raw };
+    const h = typeof handlers === 'function' ? handlers() : handlers;
     switch (penv.command) {
       case 'ADD': {
-        const result = await handlers.add(ctx);
-        const undoAdd = handlers.undoAdd?.bind(handlers);
+        const result = await h.add(ctx);
+        const undoAdd = h.undoAdd?.bind(h);
         return { stdout: JSON.stringify(convertResult(result, conf.cniVersion)), exitCode: 0, ...(undoAdd ? { undo: () => undoAdd(ctx, result) } : {}) };
       }
-      case 'DEL': await handlers.del(ctx); break;
-      case 'CHECK': await handlers.check?.(ctx); break;
-      case 'STATUS': await handlers.status?.(ctx); break;
-      case 'GC': await handlers.gc?.({ ...ctx, validAttachments: parseAttachments(raw) }); break;
+      case 'DEL': await h.del(ctx); break;
+      case 'CHECK': await h.check?.(ctx); break;
+      case 'STATUS': await h.status?.(ctx); break;
+      case 'GC': await h.gc?.({ ...ctx, validAttachments: parseAttachments(raw) }); break;
     }
     return { stdout: '', exitCode: 0 };
   } catch (e) {
@@ -118,7 +125,7 @@ export async function invokePlugin(
  * calls the handler for CNI_COMMAND, prints the result or the error JSON on
  * stdout and sets the exit code. Resolves when done.
  */
-export async function runPlugin(handlers: PluginHandlers, options: PluginOptions = {}): Promise<void> {
+export async function runPlugin(handlers: HandlersOrLoader, options: PluginOptions = {}): Promise<void> {
   let stdin = '';
   // VERSION may come with nothing on stdin; every other command needs the config.
   try {
@@ -126,8 +133,8 @@ export async function runPlugin(handlers: PluginHandlers, options: PluginOptions
   } catch (e) {
     if (process.env.CNI_COMMAND !== 'VERSION') {
       const err = new CniError(CniErrorCode.IoFailure, 'failed to read the network config from stdin', (e as Error).message);
-      process.stdout.write(JSON.stringify(err.toJSON()));
       process.exitCode = 1;
+      await writeAll(1, JSON.stringify(err.toJSON())).catch(() => undefined);
       return;
     }
   }
@@ -143,8 +150,9 @@ export async function runPlugin(handlers: PluginHandlers, options: PluginOptions
 
 /**
  * Writes `text` to `fd` with write(2), not a stream: a dead reader shows up
- * here as EPIPE instead of an uncaught stream 'error'. EAGAIN (a non-blocking
- * fd handed down by the caller) is waited out.
+ * here as EPIPE instead of an uncaught stream 'error', and process.stdout
+ * would load more of Node than a whole plugin run otherwise needs. EAGAIN (a
+ * non-blocking fd handed down by the caller) is waited out.
  */
 async function writeAll(fd: number, text: string): Promise<void> {
   const buf = Buffer.from(text);

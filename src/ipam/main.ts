@@ -26,6 +26,6 @@
  * @module
  */
 import { runPlugin } from '../cni/skel.js';
-import { ipamHandlers } from './plugin.js';
 
-void runPlugin(ipamHandlers);
+// Loaded once a command needs them: VERSION answers with the skeleton alone.
+void runPlugin(() => (require('./plugin.js') as typeof import('./plugin.js')).ipamHandlers);

@@ -140,7 +140,10 @@ export class Store {
 
   /** Removes this process's pending temp file (kept between collisions); call when done reserving. */
   close(): void {
-    if (this.tmp) fs.rmSync(this.tmp, { force: true });
+    // unlink, not rmSync: this is on every ADD's path, and rmSync loads a module of Node's of its own.
+    if (this.tmp) {
+      try { fs.unlinkSync(this.tmp); } catch (e) { if (errno(e) !== 'ENOENT') throw e; }
+    }
     this.tmp = undefined;
   }
 

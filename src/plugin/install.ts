@@ -5,17 +5,20 @@
  *
  * ```
  * rtnl-cni-install [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--symlink]
- *                  [--no-conf] [--name rtnl] [--subnet 10.88.0.0/16] [--bridge cni0]
+ *                  [--no-snapshot] [--no-conf] [--name rtnl] [--subnet 10.88.0.0/16] [--bridge cni0]
  * ```
- * Each plugin is a small launcher that names this package's `dist/` by
- * absolute path and the running node by its path (runtimes may exec plugins
- * with a bare PATH), or with `--symlink` a symlink to `bin/` (Node resolves the
- * symlink, so `../dist` is found). Files appear atomically (temp + rename):
- * a runtime exec'ing a plugin during an upgrade never sees half a file.
+ * Each plugin is a small `/bin/sh` launcher that names the running node by its
+ * path (runtimes may exec plugins with a bare PATH) and this package's `bin/`
+ * by absolute path; next to it, `<plugin>.snapshot`, a startup snapshot of the
+ * plugin built by that node (see ./snapshot), which the launcher starts from
+ * when present. With `--symlink`, a symlink to `bin/` instead (Node resolves
+ * the symlink, so `../dist` is found). Files appear atomically (temp +
+ * rename): a runtime exec'ing a plugin during an upgrade never sees half a file.
  * @module
  */
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
+import { buildSnapshot } from './snapshot.js';
 
 /** What {@link install} does. */
 export interface InstallOptions {
@@ -23,6 +26,8 @@ export interface InstallOptions {
   /** Undefined: no conflist. */
   confDir: string | undefined;
   symlink: boolean;
+  /** Build a startup snapshot next to each launcher (not with `symlink`). */
+  snapshot: boolean;
   name: string;
   subnet: string;
   bridge: string;
@@ -36,6 +41,46 @@ const PLUGINS: Record<string, [string, string]> = {
   rtnl: ['bin/rtnl-cni', 'dist/src/plugin/main.js'],
   'rtnl-ipam': ['bin/rtnl-ipam', 'dist/src/ipam/main.js'],
 };
+
+/**
+ * A plugin's launcher: from the snapshot next to it when there is one, else
+ * the package's own bin/ launcher (also for VERSION, which needs none of the
+ * modules: without them Node starts faster than from a snapshot). Node refuses a snapshot before running any
+ * JavaScript — exit 14 when another Node.js version built it, a crash signal
+ * (SIGTRAP, SIGABRT, SIGBUS, SIGSEGV) when the file is damaged — and stdin is
+ * still unread then, so the launcher falls back and the call still succeeds.
+ * (A crash of the plugin itself with those signals is re-run once too, which
+ * ADD and DEL tolerate: an interrupted ADD's leftovers are replaced, DEL is
+ * idempotent.) Not `exec`: the fallback needs the shell to outlive the first attempt.
+ */
+function launcher(file: string, binLauncher: string): string {
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const blob = `"\${0%/*}"/${file}.snapshot`; // next to this script, wherever the bin dir is
+  return `#!/bin/sh
+# ${file}: installed by rtnl-cni-install from ${ROOT}
+node=${q(process.execPath)}
+if [ "$CNI_COMMAND" != VERSION ] && [ -f ${blob} ]; then
+  "$node" --snapshot-blob ${blob} "$@"
+  rc=$?
+  case $rc in
+    14|133|134|135|139) echo "${file}: startup snapshot ${blob.replaceAll('"', '')} unusable (exit $rc), starting without it; re-run rtnl-cni-install" >&2 ;;
+    *) exit $rc ;;
+  esac
+fi
+exec "$node" ${q(join(ROOT, binLauncher))} "$@"
+`;
+}
+
+/** Builds (or atomically replaces) `blob`; false, with a warning, when Node cannot: the launcher works without one, only slower. */
+function trySnapshot(file: string, entry: string, blob: string): boolean {
+  try {
+    buildSnapshot(entry, blob);
+    return true;
+  } catch (e) {
+    console.error(`rtnl-cni-install: no startup snapshot for ${file}: ${(e as Error).message}`);
+    return false;
+  }
+}
 
 function replaceAtomically(target: string, write: (tmp: string) => void): void {
   const tmp = `${target}.tmp-${process.pid}`;
@@ -59,15 +104,17 @@ export function sampleConflist(o: Pick<InstallOptions, 'name' | 'subnet' | 'brid
 export function install(o: InstallOptions): string[] {
   const out: string[] = [];
   fs.mkdirSync(o.binDir, { recursive: true });
-  for (const [file, [launcher, entry]] of Object.entries(PLUGINS)) {
+  for (const [file, [binLauncher, entry]] of Object.entries(PLUGINS)) {
     const target = join(o.binDir, file);
     if (o.symlink) {
-      replaceAtomically(target, (tmp) => fs.symlinkSync(join(ROOT, launcher), tmp));
-    } else {
-      const text = `#!${process.execPath}\n// Installed by rtnl-cni-install from ${ROOT}\n'use strict';\n`
-        + `require('node:module').enableCompileCache?.();\nrequire(${JSON.stringify(join(ROOT, entry))});\n`;
-      replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, text, { mode: 0o755 }));
+      replaceAtomically(target, (tmp) => fs.symlinkSync(join(ROOT, binLauncher), tmp));
+      out.push(target);
+      continue;
     }
+    const blob = `${target}.snapshot`;
+    if (o.snapshot && trySnapshot(file, join(ROOT, entry), blob)) out.push(blob);
+    else fs.rmSync(blob, { force: true }); // one from an earlier install would not match this one
+    replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, launcher(file, binLauncher), { mode: 0o755 }));
     out.push(target);
   }
   if (o.confDir !== undefined) {
@@ -81,7 +128,7 @@ export function install(o: InstallOptions): string[] {
 
 /** Parses the command line; throws on an unknown flag. */
 export function parseArgs(argv: string[]): InstallOptions {
-  const o: InstallOptions = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', symlink: false, name: 'rtnl', subnet: '10.88.0.0/16', bridge: 'cni0' };
+  const o: InstallOptions = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', symlink: false, snapshot: true, name: 'rtnl', subnet: '10.88.0.0/16', bridge: 'cni0' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -94,6 +141,7 @@ export function parseArgs(argv: string[]): InstallOptions {
       case '--conf-dir': o.confDir = val(); break;
       case '--no-conf': o.confDir = undefined; break;
       case '--symlink': o.symlink = true; break;
+      case '--no-snapshot': o.snapshot = false; break;
       case '--name': o.name = val(); break;
       case '--subnet': o.subnet = val(); break;
       case '--bridge': o.bridge = val(); break;
@@ -110,7 +158,7 @@ export function main(argv: string[]): number {
     return 0;
   } catch (e) {
     console.error(`rtnl-cni-install: ${(e as Error).message}`);
-    console.error('usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--name NAME] [--subnet CIDR] [--bridge NAME]');
+    console.error('usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--no-snapshot] [--name NAME] [--subnet CIDR] [--bridge NAME]');
     return 1;
   }
 }

@@ -4,6 +4,6 @@
  * @module
  */
 import { runPlugin } from '../cni/skel.js';
-import { rtnlHandlers } from './plugin.js';
 
-void runPlugin(rtnlHandlers);
+// Loaded once a command needs them: VERSION answers without netlink's modules.
+void runPlugin(() => (require('./plugin.js') as typeof import('./plugin.js')).rtnlHandlers);

@@ -1,10 +1,12 @@
 /**
  * The `rtnl` CNI plugin's handlers: bridge, vxlan, macvlan and ipvlan modes
- * on rtnl's netlink API, with IPAM delegated to the plugin named in `ipam`.
+ * on rtnl's netlink API, with IPAM delegated to the plugin named in `ipam`
+ * (rtnl-ipam runs in this process: see {@link invokeIpam}).
  * @module
  */
-import { CniError, CniErrorCode, execIpam, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
+import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { Handle, type Link, assertBatch } from '../index.js';
+import { invokeIpam } from '../ipam/invoke.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { SharedState } from './lock.js';
 import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, tolerate } from './pod.js';
@@ -186,14 +188,14 @@ async function detach(h: Handle, ctx: PluginContext, cfg: RtnlNetConf): Promise<
 }
 
 /**
- * ADD. The IPAM plugin runs while the links are made: its process start-up
- * (tens of ms) overlaps our netlink work; the addresses go on once it answers.
+ * ADD. An exec'd IPAM plugin runs while the links are made: its process
+ * start-up (tens of ms) overlaps our netlink work; the addresses go on once it answers.
  */
 async function add(ctx: PluginContext): Promise<CniResult> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
   if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
-  const ipamRun = execIpam(type, 'ADD', ctx.raw);
+  const ipamRun = invokeIpam(type, 'ADD', ctx.raw);
   const ipamOk = ipamRun.then(() => true, () => false); // also keeps a rejection from going unhandled while we work
   const h = new Handle();
   let undoLinks = false;
@@ -236,18 +238,19 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   } catch (e) {
     // Leave nothing behind: the links, then the address.
     if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
-    if (await ipamOk) await execIpam(type, 'DEL', ctx.raw).catch(() => undefined);
+    if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw).catch(() => undefined);
     throw e;
   } finally {
     h.close();
   }
 }
 
-/** DEL: IPAM's DEL runs while the links go (as in ADD, its start-up overlaps our work). */
+/** DEL: IPAM's DEL runs while the links go (as in ADD, an exec'd one's start-up overlaps our work). */
 async function del(ctx: PluginContext): Promise<void> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
-  const ipamRun = type ? execIpam(type, 'DEL', ctx.raw) : Promise.resolve(undefined);
+  const ipamRun = type ? invokeIpam(type, 'DEL', ctx.raw) : Promise.resolve(undefined);
+  ipamRun.catch(() => undefined); // awaited after the links go: not an unhandled rejection meanwhile (in-process IPAM fails at once)
   const h = new Handle();
   try {
     await detach(h, ctx, cfg);
@@ -262,7 +265,7 @@ async function check(ctx: PluginContext): Promise<void> {
   const prev = ctx.conf.prevResult;
   if (!prev) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'CHECK needs a prevResult');
   const type = ipamType(ctx);
-  if (type) await execIpam(type, 'CHECK', ctx.raw);
+  if (type) await invokeIpam(type, 'CHECK', ctx.raw);
   if (cfg.mode === 'bridge' || cfg.mode === 'vxlan') {
     const h = new Handle();
     try {
@@ -298,7 +301,7 @@ async function status(ctx: PluginContext): Promise<void> {
     }
   }
   const type = ipamType(ctx);
-  if (type) await execIpam(type, 'STATUS', ctx.raw);
+  if (type) await invokeIpam(type, 'STATUS', ctx.raw);
 }
 
 /**
@@ -309,7 +312,7 @@ async function status(ctx: PluginContext): Promise<void> {
  */
 async function gc(ctx: GcContext): Promise<void> {
   const type = ipamType(ctx);
-  if (type) await execIpam(type, 'GC', ctx.raw);
+  if (type) await invokeIpam(type, 'GC', ctx.raw);
   const cfg = loadConfig(ctx.conf, ctx.env);
   if (cfg.mode !== 'bridge' && cfg.mode !== 'vxlan') return;
   const network = ctx.conf.name;
