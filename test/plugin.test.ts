@@ -37,6 +37,10 @@ function setup(t: Test): Env {
 t.test('bridge ADD: result, kernel state, pings to the gateway and between pods', (t) => {
   const e = setup(t);
   const p1 = testNs(t, 'pp'), p2 = testNs(t, 'pp');
+  const forwarding = (v?: string) => e.node.ns.run(() => [
+    '/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding',
+  ].map((f) => { if (v !== undefined) fs.writeFileSync(f, v); return fs.readFileSync(f, 'utf8').trim(); }));
+  forwarding('0');
   const a = exec('ADD', e.conf(), e.call(p1.name));
   t.equal(a.code, 0, a.stdout + a.stderr);
   const r = a.json;
@@ -71,6 +75,7 @@ t.test('bridge ADD: result, kernel state, pings to the gateway and between pods'
   t.equal(br.mtu, 1400);
   const gws = e.node.ipJson('addr', 'show', 'cni0')[0].addr_info.filter((x: any) => x.scope === 'global');
   t.same(gws.map((x: any) => `${x.local}/${x.prefixlen}`), ['10.50.0.1/24', 'fd50::1/64'], 'isGateway: gateways on cni0');
+  t.same(forwarding(), ['1', '1'], 'isGateway: the node forwards IPv4 and IPv6');
   const hv = e.node.ipJson('-d', 'link', 'show', host)[0];
   t.equal(hv.master, 'cni0', 'host veth is a port of cni0');
   t.equal(hv.address, r.interfaces[1].mac);

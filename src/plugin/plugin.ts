@@ -4,6 +4,7 @@
  * (rtnl-ipam runs in this process: see {@link invokeIpam}).
  * @module
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { Handle, type Link, assertBatch } from '../index.js';
 import { invokeIpam } from '../ipam/invoke.js';
@@ -132,6 +133,13 @@ function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
       b.addrAdd({ link: bridge, address: `${ip.gateway}/${prefix}`, ...(famOf(ip.gateway) === 6 ? { flags: ['nodad' as const] } : {}) });
     }
   }), ['EEXIST']);
+  for (const fam of new Set((ipam.ips ?? []).filter((ip) => ip.gateway).map((ip) => famOf(ip.gateway!)))) enableForwarding(fam);
+}
+
+/** A gateway routes for its pods, so the host forwards (as the reference bridge plugin does); written only when off. */
+function enableForwarding(fam: 4 | 6): void {
+  const file = fam === 4 ? '/proc/sys/net/ipv4/ip_forward' : '/proc/sys/net/ipv6/conf/all/forwarding';
+  if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1');
 }
 
 /** Host side of bridge/vxlan modes (all but the gateways, which need the IPAM result): the result's host interfaces and the bridge. */
