@@ -6,7 +6,9 @@
 //   first:  the same start until the first of the N other agents has synced
 //           it (what one real node sees: etcd watch + debounce + one sync),
 //   routes: ... until the last of them has (then the route is checked in
-//           every node's kernel).
+//           every node's kernel),
+//   sync:   the median time one node's sync took (dump, diff, one batch):
+//           with real nodes in parallel, `first` is what each node sees.
 // The agents share this one event loop, so `routes` serialises N syncs that
 // real nodes would run in parallel: an upper bound. For scale, the same
 // dataplane work (one new peer on N nodes: neighbour, FDB entry, onlink
@@ -36,7 +38,7 @@ async function until(cond: () => boolean, what: string, ms = 60_000): Promise<nu
   return nowUs();
 }
 
-async function run(n: number, joins: number): Promise<{ lease: number[]; first: number[]; routes: number[]; ipPerOp: number; ipBatch: number }> {
+async function run(n: number, joins: number): Promise<{ lease: number[]; first: number[]; routes: number[]; sync: number[]; ipPerOp: number; ipBatch: number }> {
   const etcd = await startEtcd();
   const c = new Cluster(`ab${n}`);
   const tmp = fs.mkdtempSync(`${os.tmpdir()}/rtnl-bench-agent-`);
@@ -61,6 +63,7 @@ async function run(n: number, joins: number): Promise<{ lease: number[]; first: 
 
     const lease: number[] = [];
     const first: number[] = [];
+    const sync: number[] = [];
     const routes: number[] = [];
     for (let j = 1; j <= joins; j++) {
       const i = n + j;
@@ -70,11 +73,13 @@ async function run(n: number, joins: number): Promise<{ lease: number[]; first: 
       const a = new Agent(opts(i, node.name), quiet);
       agents.push(a);
       const t0 = nowUs();
+      const leased = until(() => a.status.self !== undefined, `node${i} to lease`);
       await a.start();
-      lease.push(nowUs() - t0);
+      lease.push(await leased - t0);
       const has = (o: Agent) => o.status.peers.some((p) => p.name === `node${i}`);
       first.push(await until(() => others.some(has), `node${i} to reach a node`) - t0);
       routes.push(await until(() => others.every(has), `node${i} to reach every node`) - t0);
+      sync.push(median(others.map((o) => o.status.lastSync!.durationMs * 1000)));
       const subnet = a.status.self!.subnet;
       for (const other of nodes.slice(0, -1)) {
         if (!other.h.routeList({ family: 4 }).some((r) => r.dst === subnet)) throw new Error(`${other.name} has no route to ${subnet}`);
@@ -103,7 +108,7 @@ async function run(n: number, joins: number): Promise<{ lease: number[]; first: 
       toolBatch('ip', node.ns, l.ip);
       toolBatch('bridge', node.ns, l.bridge);
     }
-    return { lease, first, routes, ipPerOp, ipBatch: nowUs() - t0 };
+    return { lease, first, routes, sync, ipPerOp, ipBatch: nowUs() - t0 };
   } finally {
     for (const a of agents) await a.stop();
     c.destroy();
@@ -123,9 +128,9 @@ async function main(): Promise<void> {
   for (const n of ns) {
     const r = await run(n, joins);
     const routes = median(r.routes);
-    rows.push([`N=${n}`, ms(median(r.lease)), ms(median(r.first)), ms(routes), ms(r.ipPerOp), ms(r.ipBatch), ratio(routes, r.ipPerOp), ratio(routes, r.ipBatch)]);
+    rows.push([`N=${n}`, ms(median(r.lease)), ms(median(r.first)), ms(routes), ms(median(r.sync)), ms(r.ipPerOp), ms(r.ipBatch), ratio(routes, r.ipPerOp), ratio(routes, r.ipBatch)]);
   }
-  printTable(['nodes', 'lease', 'first node routes', 'all N nodes route', '`ip` per op, dataplane only', '`ip -batch`, dataplane only', 'all vs `ip` per op', 'all vs `ip -batch`'], rows);
+  printTable(['nodes', 'lease', 'first node routes', 'all N nodes route', 'one node\'s sync', '`ip` per op, dataplane only', '`ip -batch`, dataplane only', 'all vs `ip` per op', 'all vs `ip -batch`'], rows);
 }
 
 void main().catch((e: unknown) => {

@@ -359,7 +359,7 @@ t.test('static file: strict parsing', async (t) => {
     ['not JSON', '{', /cluster\.json: not valid JSON/],
     ['unknown top-level field', { network: net, nodes: [], extra: 1 }, /extra: unknown field/],
     ['network missing', { nodes: [] }, /network: expected an object/],
-    ['network with host bits', { network: { ...net, network: '10.244.1.0/16' }, nodes: [] }, /network\.network: expected a prefix without host bits/],
+    ['network with host bits', { network: { ...net, network: '10.244.1.0/16' }, nodes: [] }, /network\.network: 10\.244\.1\.0\/16 has host bits set: did you mean 10\.244\.0\.0\/16/],
     ['subnetLen too short', { network: { ...net, subnetLen: 16 }, nodes: [] }, /network\.subnetLen: expected an integer from 17 to 32/],
     ['vni too big', { network: { ...net, vni: 1 << 24 }, nodes: [] }, /network\.vni/],
     ['unknown network field', { network: { ...net, backend: 'x' }, nodes: [] }, /network\.backend: unknown field/],

@@ -161,6 +161,35 @@ t.test('three nodes through etcd: leases, sync, pods across nodes, restarts, exp
   assertHome(t);
 });
 
+t.test('static membership: agents follow the file, without etcd', async (t) => {
+  const c = new Cluster('as');
+  t.teardown(() => c.destroy());
+  c.underlay();
+  const tmp = tmpDir(t, 'rtnl-agent-static-');
+  const file = `${tmp}/cluster.json`;
+  const node = (i: number) => ({ name: `node${i}`, underlay: underlayIp(i), vtepMac: `02:00:00:00:00:0${i}`, subnet: `10.99.${i}.0/24` });
+  const write = (nodes: number[]) => {
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ network: { network: '10.99.0.0/16', subnetLen: 24 }, nodes: nodes.map(node) }));
+    fs.renameSync(`${file}.tmp`, file);
+  };
+  write([1, 2, 3]);
+  const nodes = [1, 2, 3].map((i) => c.addBareNode(i));
+  const agents = [1, 2, 3].map((i) => new AgentProc(['--static', file, '--node-name', `node${i}`, '--netns', nodes[i - 1]!.name,
+    '--public-ip', underlayIp(i), '--state-dir', `${tmp}/s${i}`, '--no-cni', '--log-level', 'debug']));
+  t.teardown(async () => { for (const a of agents) await a.stop('SIGKILL'); });
+  const routes = (i: number) => nodes[i - 1]!.h.routeList({ family: 4 }).filter((r) => r.gateway !== undefined).map((r) => r.dst).sort();
+  await waitFor(() => [1, 2, 3].every((i) => routes(i).length === 2), 10000, 'three nodes to route to each other');
+  t.same(routes(1), ['10.99.2.0/24', '10.99.3.0/24'], 'node1 routes to node2 and node3');
+  t.equal(nodes[0]!.h.linkGet('rtnl.1').address, '02:00:00:00:00:01', 'the VTEP MAC is the file\'s');
+  write([1, 2]);
+  await waitFor(() => routes(1).length === 1 && routes(2).length === 1, 10000, 'node3 to leave after the edit');
+  t.same(routes(1), ['10.99.2.0/24'], 'node3 removed from node1 after the file changed');
+  fs.writeFileSync(file, '{"network": 1');
+  await waitFor(() => runAgent(['status', '--state-dir', `${tmp}/s1`]).code === 3, 5000, 'status to report the bad file');
+  t.match(runAgent(['status', '--state-dir', `${tmp}/s1`]).stdout, /problem .*cluster\.json/, 'status names the bad file');
+  t.same(routes(1), ['10.99.2.0/24'], 'a bad edit keeps the last good membership');
+});
+
 t.test('50 agents lease distinct subnets concurrently and converge', async (t) => {
   const N = 50;
   const etcd = await startEtcd();

@@ -104,6 +104,7 @@ export class Agent {
     const lease = new SubnetLease(client, o.source.prefix, net, {
       onLost: (why: string) => this.#problem(`lease lost: ${why}`),
       onRenewed: (r: NodeRecord) => this.#leased(r),
+      onWarning: (msg: string) => this.#problem(msg),
     });
     this.#lease = lease;
     const self = await lease.acquire({
@@ -159,7 +160,8 @@ export class Agent {
     this.#log.info('joined', { subnet: self.subnet, underlay: self.underlay, vtepMac: self.vtepMac, network: net.network });
     const vni = net.vni ?? 1;
     // The node routes pod traffic between cni0 and the overlay.
-    const forward = (): void => fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    const sysctl = self.subnet.includes(':') ? '/proc/sys/net/ipv6/conf/all/forwarding' : '/proc/sys/net/ipv4/ip_forward';
+    const forward = (): void => fs.writeFileSync(sysctl, '1');
     if (this.#ns) this.#ns.run(forward);
     else forward();
     const overlay = new Overlay({

@@ -8,7 +8,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Cidr, bits, contains, formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { type Cidr, contains, formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { validateNetworkConfig } from './lease.js';
 import { isVtepMac } from './overlay.js';
 import type { Membership, NetworkConfig, NodeRecord } from './types.js';
 
@@ -84,21 +85,15 @@ export function parseStaticFile(text: string, file: string): StaticFile {
   return { network, nodes };
 }
 
+/** The file's "network": the same settings and checks as the one stored in etcd, and no unknown field. */
 function parseNetwork(x: unknown, fail: (msg: string) => never): NetworkConfig {
   if (!isObject(x)) return fail('network: expected an object { network, subnetLen, vni?, port?, mtu? }');
   onlyKeys(x, 'network.', ['network', 'subnetLen', 'vni', 'port', 'mtu'], fail);
-  const net = typeof x.network === 'string' ? parseCidr(x.network) : undefined;
-  if (!net || net.addr.value !== net.cidr.net.value) return fail(`network.network: expected a prefix without host bits, got ${JSON.stringify(x.network)}`);
-  const max = bits(net.cidr.net.family);
-  const int = (field: string, v: unknown, min: number, hi: number): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > hi) return fail(`network.${field}: expected an integer from ${min} to ${hi}, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const out: NetworkConfig = { network: cidrText(net.cidr), subnetLen: int('subnetLen', x.subnetLen, net.cidr.prefix + 1, max) };
-  if (x.vni !== undefined) out.vni = int('vni', x.vni, 0, 0xffffff);
-  if (x.port !== undefined) out.port = int('port', x.port, 1, 0xffff);
-  if (x.mtu !== undefined) out.mtu = int('mtu', x.mtu, 68, 65535);
-  return out;
+  try {
+    return validateNetworkConfig(x, 'network');
+  } catch (e) {
+    return fail((e as Error).message);
+  }
 }
 
 function onlyKeys(x: Record<string, unknown>, prefix: string, known: readonly string[], fail: (msg: string) => never): void {
