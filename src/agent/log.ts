@@ -15,11 +15,15 @@ export const LOG_LEVELS = Object.keys(RANK) as LogLevel[];
 /** Extra fields of a log line. Errors are logged by their message. */
 export type LogFields = Record<string, unknown>;
 
-/** A structured logger; `child` adds fixed fields to every line. */
+/** A structured logger. */
 export interface Logger {
+  /** Detail for debugging: every sync, including those that changed nothing. */
   debug(msg: string, fields?: LogFields): void;
+  /** What changed: joined, device made, a sync that changed something. */
   info(msg: string, fields?: LogFields): void;
+  /** A problem the agent works around or retries (etcd unreachable, a bad static file). */
   warn(msg: string, fields?: LogFields): void;
+  /** A failure that stops the agent or a command. */
   error(msg: string, fields?: LogFields): void;
 }
 
