@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Handle } from '../src/index.js';
 import { hostVethName } from '../src/plugin/plugin.js';
 import { testNs, type TestNs } from './lib.js';
@@ -41,10 +41,11 @@ class Daemon {
   readonly #proc: ChildProcess;
   readonly #exited: Promise<number | null>;
   #waiters: Array<() => void> = [];
+  #gone = false;
 
   private constructor(proc: ChildProcess) {
     this.#proc = proc;
-    this.#exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    this.#exited = new Promise((resolve) => proc.on('exit', (code) => { this.#gone = true; resolve(code); for (const w of this.#waiters.splice(0)) w(); }));
     let rest = '';
     proc.stderr!.on('data', (d: Buffer) => {
       const lines = (rest + d.toString()).split('\n');
@@ -55,7 +56,7 @@ class Daemon {
   }
 
   /** Starts one on `sock` and resolves once it listens; killed at teardown. */
-  static async start(tt: typeof t): Promise<Daemon> {
+  static async start(tt: Test): Promise<Daemon> {
     // env -u: tap's spawn hook puts its loaders into NODE_OPTIONS, which a real deployment would not have.
     const d = new Daemon(spawn('env', ['-u', 'NODE_OPTIONS', DAEMON, '--socket', sock, '--debug'], { stdio: ['ignore', 'inherit', 'pipe'] }));
     tt.teardown(() => { d.#proc.kill('SIGKILL'); });
@@ -63,14 +64,24 @@ class Daemon {
     return d;
   }
 
-  /** Resolves when pred holds over the log (checked as lines arrive). */
+  /** Resolves when pred holds over the log (checked as lines arrive), or once the daemon is gone. */
   async until(pred: () => boolean): Promise<void> {
-    while (!pred()) await new Promise<void>((r) => this.#waiters.push(r));
+    while (!pred() && !this.#gone) await new Promise<void>((r) => this.#waiters.push(r));
   }
 
   /** The requests it ran itself, as "COMMAND id". */
   served(): string[] {
-    return this.log.filter((l) => l.served === 'daemon').map((l) => `${l.command} ${l.containerId}`);
+    return this.requests().filter((l) => l.served === 'daemon').map((l) => `${l.command} ${l.containerId}`);
+  }
+
+  /** Its log lines for requests. */
+  requests(): any[] {
+    return this.log.filter((l) => l.served);
+  }
+
+  /** Resolves once it has logged `n` requests: a synchronous plugin run blocks our reading of its log meanwhile. */
+  logged(n: number): Promise<void> {
+    return this.until(() => this.requests().length >= n);
   }
 
   /** Sends `signal`; resolves to the exit code. */
@@ -82,7 +93,7 @@ class Daemon {
 
 /** A pod as iproute2 sees it: eth0's IPv4 addresses and the routes. */
 const podView = (p: TestNs) => ({
-  addrs: p.ipJson('-4', 'addr', 'show', 'dev', 'eth0')[0]?.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`),
+  addrs: p.ipJson('-4', 'addr', 'show').find((l: any) => l.ifname === 'eth0')?.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`),
   routes: p.ipJson('route', 'show').map((r: any) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev })),
 });
 /** A result without what differs between any two pods (MACs, host veth name, sandbox, address). */
@@ -103,6 +114,7 @@ t.test('ADD, CHECK, DEL served by the daemon: the same results and kernel state 
   t.equal(addA.code, 0, addA.stdout + addA.stderr);
   const addB = via('/nonexistent/rtnl.sock', () => rt.add(call(b)));
   t.equal(addB.code, 0, addB.stdout + addB.stderr);
+  await d.logged(1);
   t.same(d.served(), [`ADD ${a.name}`], 'the daemon ran only the ADD sent to it');
   t.same([addA.json.ips[0].address, addB.json.ips[0].address], [`${SUBNET}.2/24`, `${SUBNET}.3/24`]);
   t.same(shape(addA.json), shape(addB.json), 'results alike');
@@ -123,6 +135,7 @@ t.test('ADD, CHECK, DEL served by the daemon: the same results and kernel state 
 
   t.equal(rt.run('DEL', call(a)).code, 0);
   t.equal(via('/nonexistent/rtnl.sock', () => rt.run('DEL', call(b))).code, 0);
+  await d.logged(4);
   t.same(d.served(), [`ADD ${a.name}`, `CHECK ${a.name}`, `CHECK ${a.name}`, `DEL ${a.name}`]);
   t.same([podView(a).addrs, ports(), reserved()], [undefined, [], []], 'no pod interface, veth or address left');
   t.equal(await d.stop('SIGTERM'), 0, 'SIGTERM: exit 0');
@@ -139,7 +152,8 @@ t.test('a caller in other namespaces than the daemon runs the plugin itself', as
   t.equal(node.h.linkGet(BRIDGE).kind, 'bridge', 'the bridge made in the caller\'s namespace');
   t.same(podView(pod).addrs, [add.json.ips[0].address]);
   t.equal(rt.run('DEL', c).code, 0);
-  t.same(d.log.filter((l) => l.command).map((l) => `${l.command} ${l.served}`), ['ADD fallback', 'DEL fallback']);
+  await d.logged(2);
+  t.same(d.requests().map((l) => `${l.command} ${l.served}`), ['ADD fallback', 'DEL fallback']);
   t.same(d.served(), []);
 });
 
@@ -163,7 +177,8 @@ t.test('a connection broken before the answer: the client runs the plugin itself
   t.equal(got.length, 1, 'the fake daemon got the request');
   t.ok(got[0]! > 1 << 20, 'all of stdin with it');
   t.same(podView(pod).addrs, [add.json.ips[0].address], 'the plugin ran on the same config');
-  t.equal(via(fake, () => new Runtime(list).run('DEL', call(pod))).code, 0);
+  // Async: a synchronous run would block the fake daemon in this process.
+  t.equal((await via(fake, () => execAsync('DEL', conf, call(pod)))).code, 0);
   t.same([ports(), reserved()], [[], []]);
 });
 
@@ -185,6 +200,7 @@ t.test('the daemon killed amid concurrent ADDs: each call completes or fails cle
   const again = await Daemon.start(t); // the stale socket file is replaced
   const dels = await Promise.all(pods.map((p) => execAsync('DEL', conf, call(p))));
   t.same(failures(dels), []);
+  await again.logged(pods.length);
   t.equal(again.served().length, pods.length, 'the restarted daemon served the DELs');
   t.same([ports(), reserved()], [[], []], 'no veth or address left');
   t.same(fs.readdirSync(path.join(dataDir, 'dmn')).filter((f) => f.startsWith('.')), [], 'no temp file left in the store');
@@ -199,6 +215,7 @@ t.test('50 concurrent ADDs through the daemon: distinct addresses, pods reach ea
   t.same(failures(outs), []);
   const ips = outs.map((o) => o.json.ips[0].address as string);
   t.equal(new Set(ips).size, N, 'distinct addresses');
+  await d.logged(N);
   t.equal(d.served().filter((s) => s.startsWith('ADD')).length, N, 'all served by the daemon');
   t.same(await pingAll(pods.map((p, i) => [p, ips[(i + 1) % N]!.split('/')[0]!])), [], 'each pod pings the next one');
   const dels = await Promise.all(pods.map((p) => execAsync('DEL', conf, call(p))));
