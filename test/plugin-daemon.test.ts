@@ -223,3 +223,22 @@ t.test('50 concurrent ADDs through the daemon: distinct addresses, pods reach ea
   t.same([ports(), reserved()], [[], []], 'no veth or address left');
   await d.stop('SIGTERM');
 });
+
+t.test('vxlan mode, concurrent ADDs and DELs in the daemon: its lock and user counts hold within one process', async (t) => {
+  const N = 10, VNI = 4242;
+  const d = await Daemon.start(t);
+  const stateDir = tmpDir(t);
+  const vx = { ...conf, name: 'dmn-vx', mode: 'vxlan', vni: VNI, stateDir, ipam: { ...conf.ipam, ranges: [[{ subnet: '10.94.0.0/24' }]] } };
+  const pods = Array.from({ length: N }, () => testNs(t, 'dv'));
+  const adds = await Promise.all(pods.map((p) => execAsync('ADD', vx, call(p))));
+  t.same(failures(adds), []);
+  await d.logged(N);
+  t.equal(d.served().length, N, 'served by the daemon');
+  t.equal(home.linkList().filter((l) => l.master === home.linkGet(`br${VNI}`).index).length, N + 1, `br${VNI}: the VXLAN device and ${N} veths`);
+  t.equal(fs.readdirSync(path.join(stateDir, `vxlan-${VNI}.users`)).length, N, 'one user per pod');
+  const dels = await Promise.all(pods.map((p) => execAsync('DEL', vx, call(p))));
+  t.same(failures(dels), []);
+  t.same(home.linkList().map((l) => l.name).filter((n) => n === `br${VNI}` || n === `vx${VNI}`), [], 'the last DEL removed the shared devices');
+  t.same(fs.readdirSync(stateDir).filter((f) => !f.endsWith('.users')), [], 'no lock or temp file left');
+  await d.stop('SIGTERM');
+});
