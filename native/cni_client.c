@@ -146,6 +146,7 @@ int main(int argc, char **argv) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) fallback(NULL);
   while (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (errno == EISCONN) break; /* an interrupted connect completed meanwhile */
     if (errno != EINTR) fallback(NULL); /* no daemon: stdin is still unread */
   }
 

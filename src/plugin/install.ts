@@ -48,7 +48,7 @@ const ROOT = resolve(__dirname, '../../..');
 const CLIENT = join(ROOT, 'build/Release/rtnl-cni-client');
 
 /** The name under which the client finds the launcher of plugin `file` (see `fallback` in native/cni_client.c). */
-export const clientLauncher = (file: string): string => `.${file}-node`;
+const clientLauncher = (file: string): string => `.${file}-node`;
 
 /** The plugins installed: file name in the bin dir -> [launcher in bin/, entry module in dist/]. */
 const PLUGINS: Record<string, [string, string]> = {
