@@ -138,8 +138,14 @@ t.test('ADD, CHECK, DEL served by the daemon: the same results and kernel state 
   await d.logged(4);
   t.same(d.served(), [`ADD ${a.name}`, `CHECK ${a.name}`, `CHECK ${a.name}`, `DEL ${a.name}`]);
   t.same([podView(a).addrs, ports(), reserved()], [undefined, [], []], 'no pod interface, veth or address left');
+  const second = spawnSync(DAEMON, ['--socket', sock], { encoding: 'utf8', timeout: 10_000 });
+  t.same([second.status, second.stderr.split('\n')[0]], [1, `rtnl-cni-daemon: another daemon is listening on ${sock}`], 'a second daemon on the socket refuses to start');
   t.equal(await d.stop('SIGTERM'), 0, 'SIGTERM: exit 0');
   t.notOk(fs.existsSync(sock), 'the socket file removed');
+  const file = path.join(tmpDir(t), 'not-a-socket');
+  fs.writeFileSync(file, 'keep');
+  const onFile = spawnSync(DAEMON, ['--socket', file], { encoding: 'utf8', timeout: 10_000 });
+  t.same([onFile.status, fs.readFileSync(file, 'utf8')], [1, 'keep'], 'a path that is not a socket is left alone');
 });
 
 t.test('a caller in other namespaces than the daemon runs the plugin itself', async (t) => {

@@ -140,6 +140,19 @@ function listening(path: string): Promise<boolean> {
   });
 }
 
+/** Removes the socket file at `path` if there is one; anything else there is an error, never removed. */
+function removeSocket(path: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  fs.rmSync(path);
+}
+
 /**
  * Starts serving on `o.socket`. Refuses (throws) when another daemon answers
  * there; a stale socket file is replaced.
@@ -159,20 +172,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const ours = req !== undefined && req.net === home.net && req.mnt === home.mnt;
     const out = ours ? await invokePlugin(rtnlHandlers, req!.env, req!.stdin) : undefined;
     const delivered = await new Promise<boolean>((resolve) => sock.write(encode(out), (e) => resolve(!e)));
-    const ack = out?.undo && delivered ? await readAck(sock) : undefined;
     // As the executable undoes an ADD whose result it cannot print (EPIPE on stdout).
-    if (out?.undo && (!delivered || ack === 'u')) await Promise.resolve(out.undo()).catch(() => undefined);
+    const undo = out?.undo;
+    const undone = undo !== undefined && (!delivered || (await readAck(sock)) === 'u');
+    if (undone) await Promise.resolve(undo()).catch(() => undefined);
     sock.end();
     log({
       n: ++served, pid: req?.pid, command: req?.env.CNI_COMMAND, containerId: req?.env.CNI_CONTAINERID, ifname: req?.env.CNI_IFNAME,
-      served: ours ? 'daemon' : 'fallback', exitCode: out?.exitCode, ...(out?.undo && (!delivered || ack === 'u') ? { undone: true } : {}),
+      served: ours ? 'daemon' : 'fallback', exitCode: out?.exitCode, ...(undone ? { undone } : {}),
       ms: Number(process.hrtime.bigint() - started) / 1e6,
     });
   };
 
   if (await listening(o.socket)) throw new Error(`another daemon is listening on ${o.socket}`);
   fs.mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
-  fs.rmSync(o.socket, { force: true });
+  removeSocket(o.socket);
   const inflight = new Set<Promise<void>>();
   const server = net.createServer((sock) => {
     sock.on('error', () => undefined); // a client gone mid-answer; handle() sees it as undelivered
@@ -190,7 +204,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   return {
     async close() {
       server.close();
-      fs.rmSync(o.socket, { force: true });
+      try { removeSocket(o.socket); } catch { /* replaced by something else meanwhile: not ours to remove */ }
       await Promise.all(inflight);
     },
   };
