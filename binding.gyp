@@ -18,5 +18,11 @@
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions"],
     "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"]
+  },
+  {
+    "target_name": "rtnl-cni-client",
+    "type": "executable",
+    "sources": ["native/cni_client.c"],
+    "cflags": ["-O2", "-Wall", "-Wextra"]
   }]
 }

@@ -1,6 +1,7 @@
 // bin/rtnl-cni-install into temp directories: launchers that run from the
 // bin dir (any cwd) from a startup snapshot, or without one, or symlinks; the
-// sample conflist drives a real ADD/DEL.
+// daemon client as `rtnl` (no daemon here: it runs the launcher); the sample
+// conflist drives a real ADD/DEL.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +10,7 @@ import { testNs } from './lib.js';
 import { Runtime, tmpDir, REF_DIR } from './plugin-runtime.js';
 
 const INSTALLER = path.resolve(__dirname, '../../bin/rtnl-cni-install');
+const CLIENT = path.resolve(__dirname, '../../build/Release/rtnl-cni-client');
 const env = { ...process.env, NODE_OPTIONS: '', NODE_EXTRA_CA_CERTS: '' };
 const install = (...args: string[]) => spawnSync(INSTALLER, args, { encoding: 'utf8', env });
 const version = (file: string) => spawnSync(file, [], { encoding: 'utf8', env: { ...env, CNI_COMMAND: 'VERSION' }, cwd: '/', input: '' });
@@ -19,19 +21,24 @@ t.test('launchers: executable, run from the bin dir in any cwd, replaced in plac
   const r = install('--bin-dir', bin, '--conf-dir', conf);
   t.equal(r.status, 0, r.stderr);
   t.same(r.stdout.trim().split('\n'), [
-    `installed ${bin}/rtnl.snapshot`, `installed ${bin}/rtnl`, `installed ${bin}/rtnl-ipam.snapshot`, `installed ${bin}/rtnl-ipam`, `installed ${conf}/10-rtnl.conflist`,
+    `installed ${bin}/rtnl.snapshot`, `installed ${bin}/.rtnl-node`, `installed ${bin}/rtnl`, `installed ${bin}/rtnl-ipam.snapshot`, `installed ${bin}/rtnl-ipam`, `installed ${conf}/10-rtnl.conflist`,
   ]);
-  for (const f of ['rtnl', 'rtnl-ipam']) {
+  for (const f of ['rtnl', '.rtnl-node', 'rtnl-ipam']) {
     const st = fs.lstatSync(path.join(bin, f));
     t.ok(st.isFile() && (st.mode & 0o111) === 0o111, `${f}: an executable file`);
     const v = version(path.join(bin, f));
     t.equal(v.status, 0, v.stderr);
     t.same(JSON.parse(v.stdout).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'], `${f} answers VERSION`);
   }
-  t.match(fs.readFileSync(path.join(bin, 'rtnl'), 'utf8'), new RegExp(`^#!/bin/sh\n[^]*node='${process.execPath}'\n`), 'the node that installed it, by path');
+  t.same(fs.readFileSync(path.join(bin, 'rtnl')), fs.readFileSync(CLIENT), 'rtnl: the daemon client');
+  t.match(fs.readFileSync(path.join(bin, '.rtnl-node'), 'utf8'), new RegExp(`^#!/bin/sh\n[^]*node='${process.execPath}'\n`), 'the node that installed it, by path');
   const again = install('--bin-dir', bin, '--no-conf');
   t.equal(again.status, 0, 'reinstall over existing files');
-  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam', 'rtnl-ipam.snapshot', 'rtnl.snapshot'], 'no temp files left');
+  t.same(fs.readdirSync(bin).sort(), ['.rtnl-node', 'rtnl', 'rtnl-ipam', 'rtnl-ipam.snapshot', 'rtnl.snapshot'], 'no temp files left');
+  t.equal(install('--bin-dir', bin, '--no-conf', '--no-daemon-client').status, 0);
+  t.match(fs.readFileSync(path.join(bin, 'rtnl'), 'utf8'), /^#!\/bin\/sh\n/, '--no-daemon-client: rtnl is the launcher');
+  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam', 'rtnl-ipam.snapshot', 'rtnl.snapshot'], 'the hidden launcher removed');
+  t.equal(version(path.join(bin, 'rtnl')).status, 0);
   t.end();
 });
 
@@ -81,7 +88,7 @@ t.test('the launchers start from the snapshot; without one, or from a damaged on
   t.match(damaged('junk', () => fs.writeFileSync(blob, 'not a snapshot')), /unusable \(exit 1[0-9][0-9]\)/);
   t.equal(damaged('no blob', () => fs.rmSync(blob)), '', 'no blob: silently without');
   t.equal(install('--bin-dir', bin, '--no-conf', '--no-snapshot').status, 0);
-  t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam'], '--no-snapshot: no blobs, an earlier one removed');
+  t.same(fs.readdirSync(bin).sort(), ['.rtnl-node', 'rtnl', 'rtnl-ipam'], '--no-snapshot: no blobs, an earlier one removed');
   t.end();
 });
 

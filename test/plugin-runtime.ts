@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Test } from 'tap';
+import type { TestNs } from './lib.js';
 
 export const REF_DIR = '/usr/lib/cni';
 const INSTALLER = path.resolve(__dirname, '../../bin/rtnl-cni-install');
@@ -174,4 +175,13 @@ export function ping(ns: string, dst: string, waitS = 2): boolean {
 /** {@link ping} without blocking, so many pods can ping at once. */
 export function pingAsync(ns: string, dst: string, waitS = 2): Promise<boolean> {
   return new Promise((resolve) => { spawn('ip', pingArgs(ns, dst, waitS), { stdio: 'ignore' }).on('close', (code) => resolve(code === 0)); });
+}
+
+/** Pings from each pod to its destination (up to `width` at a time); resolves to the pairs that got no answer. */
+export async function pingAll(pairs: Array<[TestNs, string]>, width = 16): Promise<string[]> {
+  const failed: string[] = [];
+  for (let i = 0; i < pairs.length; i += width) {
+    await Promise.all(pairs.slice(i, i + width).map(async ([p, dst]) => { if (!(await pingAsync(p.name, dst, 3))) failed.push(`${p.name} -> ${dst}`); }));
+  }
+  return failed;
 }

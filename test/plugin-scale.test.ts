@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { hostVethName } from '../src/plugin/plugin.js';
 import { testNs, type TestNs } from './lib.js';
-import { execAsync, installPlugins, pingAsync, tmpDir, type Call, type Out } from './plugin-runtime.js';
+import { execAsync, installPlugins, pingAll, tmpDir, type Call, type Out } from './plugin-runtime.js';
 
 const N = 100, KILLED = 20, SUBNET = '10.70.0', GATEWAY = `${SUBNET}.1`;
 
@@ -51,15 +51,6 @@ function snapshot() {
     neigh6: node.ipJson('-6', 'neigh', 'show'),
     store: storeFiles(),
   };
-}
-
-/** Pings from each pod to its destination (up to `width` at a time); resolves to the pairs that got no answer. */
-async function pingAll(pairs: Array<[TestNs, string]>, width = 16): Promise<string[]> {
-  const failed: string[] = [];
-  for (let i = 0; i < pairs.length; i += width) {
-    await Promise.all(pairs.slice(i, i + width).map(async ([p, dst]) => { if (!(await pingAsync(p.name, dst, 3))) failed.push(`${p.name} -> ${dst}`); }));
-  }
-  return failed;
 }
 
 /** Resolves once pred() holds (polled), or after `ms` (the caller's assertion then fails). */

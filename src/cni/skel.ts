@@ -18,6 +18,11 @@ export interface PluginContext {
   conf: NetConf;
   /** The config exactly as received: hand this to a delegated (IPAM) plugin. */
   raw: Record<string, unknown>;
+  /**
+   * The environment exactly as received: hand this to a delegated plugin too
+   * (not `process.env`: a resident process serves invocations with their own).
+   */
+  vars: Record<string, string | undefined>;
 }
 
 /** What a GC handler receives: the attachments to keep. */
@@ -100,7 +105,7 @@ export async function invokePlugin(
     if (!versions.includes(conf.cniVersion)) {
       throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${conf.cniVersion}", plugin supports [${versions.join(' ')}]`);
     }
-    const ctx: PluginContext = { env: penv, conf, raw };
+    const ctx: PluginContext = { env: penv, conf, raw, vars: env };
     const h = typeof handlers === 'function' ? handlers() : handlers;
     switch (penv.command) {
       case 'ADD': {

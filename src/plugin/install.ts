@@ -5,7 +5,7 @@
  *
  * ```
  * rtnl-cni-install [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--symlink]
- *                  [--no-snapshot] [--no-conf] [--name rtnl] [--subnet 10.88.0.0/16] [--bridge cni0]
+ *                  [--no-snapshot] [--no-daemon-client] [--no-conf] [--name rtnl] [--subnet 10.88.0.0/16] [--bridge cni0]
  * ```
  * Each plugin is a small `/bin/sh` launcher that names the running node by its
  * path (runtimes may exec plugins with a bare PATH) and this package's `bin/`
@@ -14,6 +14,12 @@
  * when present. With `--symlink`, a symlink to `bin/` instead (Node resolves
  * the symlink, so `../dist` is found). Files appear atomically (temp +
  * rename): a runtime exec'ing a plugin during an upgrade never sees half a file.
+ *
+ * When the package's native build produced the daemon client
+ * (`build/Release/rtnl-cni-client`, see native/cni_client.c), `rtnl` is that
+ * client: it has a running rtnl-cni-daemon (./daemon) serve the call, and
+ * otherwise execs the launcher, installed as `.rtnl-node` next to it.
+ * `--no-daemon-client` (or `--symlink`) installs the launcher as `rtnl` itself.
  * @module
  */
 import * as fs from 'node:fs';
@@ -28,6 +34,8 @@ export interface InstallOptions {
   symlink: boolean;
   /** Build a startup snapshot next to each launcher (not with `symlink`). */
   snapshot: boolean;
+  /** Install the daemon client as `rtnl` when it was built (not with `symlink`). */
+  daemonClient: boolean;
   name: string;
   subnet: string;
   bridge: string;
@@ -35,6 +43,12 @@ export interface InstallOptions {
 
 /** The package root (this file is dist/src/plugin/install.js). */
 const ROOT = resolve(__dirname, '../../..');
+
+/** The daemon client, when the native build made it. */
+const CLIENT = join(ROOT, 'build/Release/rtnl-cni-client');
+
+/** The name under which the client finds the launcher of plugin `file` (see `fallback` in native/cni_client.c). */
+const clientLauncher = (file: string): string => `.${file}-node`;
 
 /** The plugins installed: file name in the bin dir -> [launcher in bin/, entry module in dist/]. */
 const PLUGINS: Record<string, [string, string]> = {
@@ -106,6 +120,9 @@ export function install(o: InstallOptions): string[] {
   fs.mkdirSync(o.binDir, { recursive: true });
   for (const [file, [binLauncher, entry]] of Object.entries(PLUGINS)) {
     const target = join(o.binDir, file);
+    const hidden = join(o.binDir, clientLauncher(file));
+    const client = file === 'rtnl' && !o.symlink && o.daemonClient && fs.existsSync(CLIENT);
+    if (!client) fs.rmSync(hidden, { force: true }); // an earlier install's, unused now
     if (o.symlink) {
       replaceAtomically(target, (tmp) => fs.symlinkSync(join(ROOT, binLauncher), tmp));
       out.push(target);
@@ -114,7 +131,11 @@ export function install(o: InstallOptions): string[] {
     const blob = `${target}.snapshot`;
     if (o.snapshot && trySnapshot(file, join(ROOT, entry), blob)) out.push(blob);
     else fs.rmSync(blob, { force: true }); // one from an earlier install would not match this one
-    replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, launcher(file, binLauncher), { mode: 0o755 }));
+    replaceAtomically(client ? hidden : target, (tmp) => fs.writeFileSync(tmp, launcher(file, binLauncher), { mode: 0o755 }));
+    if (client) {
+      out.push(hidden);
+      replaceAtomically(target, (tmp) => { fs.copyFileSync(CLIENT, tmp); fs.chmodSync(tmp, 0o755); });
+    }
     out.push(target);
   }
   if (o.confDir !== undefined) {
@@ -128,7 +149,7 @@ export function install(o: InstallOptions): string[] {
 
 /** Parses the command line; throws on an unknown flag. */
 export function parseArgs(argv: string[]): InstallOptions {
-  const o: InstallOptions = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', symlink: false, snapshot: true, name: 'rtnl', subnet: '10.88.0.0/16', bridge: 'cni0' };
+  const o: InstallOptions = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', symlink: false, snapshot: true, daemonClient: true, name: 'rtnl', subnet: '10.88.0.0/16', bridge: 'cni0' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -142,6 +163,7 @@ export function parseArgs(argv: string[]): InstallOptions {
       case '--no-conf': o.confDir = undefined; break;
       case '--symlink': o.symlink = true; break;
       case '--no-snapshot': o.snapshot = false; break;
+      case '--no-daemon-client': o.daemonClient = false; break;
       case '--name': o.name = val(); break;
       case '--subnet': o.subnet = val(); break;
       case '--bridge': o.bridge = val(); break;
@@ -158,7 +180,7 @@ export function main(argv: string[]): number {
     return 0;
   } catch (e) {
     console.error(`rtnl-cni-install: ${(e as Error).message}`);
-    console.error('usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--no-snapshot] [--name NAME] [--subnet CIDR] [--bridge NAME]');
+    console.error('usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--no-snapshot] [--no-daemon-client] [--name NAME] [--subnet CIDR] [--bridge NAME]');
     return 1;
   }
 }

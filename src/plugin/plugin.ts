@@ -203,7 +203,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
   if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
-  const ipamRun = invokeIpam(type, 'ADD', ctx.raw);
+  const ipamRun = invokeIpam(type, 'ADD', ctx.raw, ctx.vars);
   const ipamOk = ipamRun.then(() => true, () => false); // also keeps a rejection from going unhandled while we work
   const h = new Handle();
   let undoLinks = false;
@@ -246,7 +246,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   } catch (e) {
     // Leave nothing behind: the links, then the address.
     if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
-    if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw).catch(() => undefined);
+    if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw, ctx.vars).catch(() => undefined);
     throw e;
   } finally {
     h.close();
@@ -257,7 +257,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
 async function del(ctx: PluginContext): Promise<void> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
-  const ipamRun = type ? invokeIpam(type, 'DEL', ctx.raw) : Promise.resolve(undefined);
+  const ipamRun = type ? invokeIpam(type, 'DEL', ctx.raw, ctx.vars) : Promise.resolve(undefined);
   ipamRun.catch(() => undefined); // awaited after the links go: not an unhandled rejection meanwhile (in-process IPAM fails at once)
   const h = new Handle();
   try {
@@ -273,7 +273,7 @@ async function check(ctx: PluginContext): Promise<void> {
   const prev = ctx.conf.prevResult;
   if (!prev) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'CHECK needs a prevResult');
   const type = ipamType(ctx);
-  if (type) await invokeIpam(type, 'CHECK', ctx.raw);
+  if (type) await invokeIpam(type, 'CHECK', ctx.raw, ctx.vars);
   if (cfg.mode === 'bridge' || cfg.mode === 'vxlan') {
     const h = new Handle();
     try {
@@ -309,7 +309,7 @@ async function status(ctx: PluginContext): Promise<void> {
     }
   }
   const type = ipamType(ctx);
-  if (type) await invokeIpam(type, 'STATUS', ctx.raw);
+  if (type) await invokeIpam(type, 'STATUS', ctx.raw, ctx.vars);
 }
 
 /**
@@ -320,7 +320,7 @@ async function status(ctx: PluginContext): Promise<void> {
  */
 async function gc(ctx: GcContext): Promise<void> {
   const type = ipamType(ctx);
-  if (type) await invokeIpam(type, 'GC', ctx.raw);
+  if (type) await invokeIpam(type, 'GC', ctx.raw, ctx.vars);
   const cfg = loadConfig(ctx.conf, ctx.env);
   if (cfg.mode !== 'bridge' && cfg.mode !== 'vxlan') return;
   const network = ctx.conf.name;

@@ -1,0 +1,206 @@
+/*
+ * rtnl-cni-client: installed as the `rtnl` CNI plugin. Hands the invocation
+ * (CNI_* environment, stdin, namespace identities) to a resident
+ * rtnl-cni-daemon over a unix socket and relays its answer, so a pod's ADD or
+ * DEL costs no Node.js start-up. When there is no daemon, the daemon answers
+ * "fallback" (the caller is in other namespaces than the daemon), or the
+ * connection breaks before a complete answer, it execs the Node launcher
+ * installed next to it (`.<name>-node`) with the same argv and environment and
+ * the stdin bytes already read. A complete answer is never run again.
+ *
+ * Wire format (little-endian; see src/plugin/daemon.ts):
+ *   request:  "RTNLCNI1" u32 body-length, body: u32 pid, u64 netns dev, u64 netns ino,
+ *             u64 mntns dev, u64 mntns ino, u32 count, count × (u32 len, "KEY=VALUE"),
+ *             u32 len, stdin
+ *   response: 'A' (answer) or 'F' (fallback), u32 exit code, u32 len, stdout
+ *   then, after an 'A', one byte from us: 'k' (stdout delivered) or 'u'
+ *   (it could not be: the daemon undoes the ADD; we wait until it has).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/rtnl-cni/rtnl.sock"
+/* Larger inputs go to the Node plugin, which reads any size. */
+#define MAX_STDIN (64u << 20)
+
+extern char **environ;
+static char **g_argv;
+
+/* A growable byte buffer; on allocation failure `failed` is set and appends stop. */
+struct buf {
+  unsigned char *p;
+  size_t n, cap;
+  int failed;
+};
+
+static void reserve(struct buf *b, size_t more) {
+  if (b->failed || b->n + more <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->n + more) cap *= 2;
+  unsigned char *p = realloc(b->p, cap);
+  if (!p) { b->failed = 1; return; }
+  b->p = p;
+  b->cap = cap;
+}
+
+static void put(struct buf *b, const void *data, size_t n) {
+  reserve(b, n);
+  if (b->failed) return;
+  memcpy(b->p + b->n, data, n);
+  b->n += n;
+}
+
+static void put_u32(struct buf *b, uint32_t v) {
+  unsigned char le[4] = {v, v >> 8, v >> 16, v >> 24};
+  put(b, le, 4);
+}
+
+static void put_u64(struct buf *b, uint64_t v) {
+  put_u32(b, (uint32_t)v);
+  put_u32(b, (uint32_t)(v >> 32));
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* write(2) until done; 0 on success. MSG_NOSIGNAL on sockets: a dead peer is EPIPE, not SIGPIPE. */
+static int write_all(int fd, const unsigned char *p, size_t n, int sock) {
+  while (n > 0) {
+    ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads exactly n bytes; 0 on success, -1 on error or early EOF. */
+static int read_exact(int fd, unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/*
+ * Runs the Node plugin in this process's place. `in` holds the stdin bytes
+ * already consumed (NULL: stdin untouched); they are handed on in a memfd,
+ * which the plugin reads like the original stdin.
+ */
+static void fallback(const struct buf *in) {
+  char self[PATH_MAX], launcher[PATH_MAX + 16];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) goto fail;
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (!slash) goto fail;
+  *slash = '\0';
+  snprintf(launcher, sizeof launcher, "%s/.%s-node", self, slash + 1);
+  if (in) {
+    int fd = memfd_create("rtnl-cni-stdin", MFD_CLOEXEC);
+    if (fd < 0 || write_all(fd, in->p, in->n, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0) goto fail;
+    close(fd);
+  }
+  execv(launcher, g_argv);
+  fprintf(stderr, "rtnl: cannot run %s: %s\n", launcher, strerror(errno));
+fail:
+  printf("{\"cniVersion\":\"1.1.0\",\"code\":999,\"msg\":\"rtnl: cannot start the plugin\"}");
+  exit(1);
+}
+
+/* The identity of one of our namespaces, as (st_dev, st_ino) of /proc/self/ns/KIND. */
+static void put_ns(struct buf *b, const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) memset(&st, 0, sizeof st); /* zeros never match the daemon's: fallback */
+  put_u64(b, (uint64_t)st.st_dev);
+  put_u64(b, (uint64_t)st.st_ino);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  g_argv = argv;
+  const char *path = getenv("RTNL_CNI_SOCKET");
+  if (!path || !*path) path = DEFAULT_SOCKET;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa.sun_path) fallback(NULL);
+  strcpy(sa.sun_path, path);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fallback(NULL);
+  while (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (errno == EISCONN) break; /* an interrupted connect completed meanwhile */
+    if (errno != EINTR) fallback(NULL); /* no daemon: stdin is still unread */
+  }
+
+  struct buf in = {0};
+  for (;;) {
+    reserve(&in, 65536);
+    if (in.failed || in.n > MAX_STDIN) fallback(&in);
+    ssize_t r = read(0, in.p + in.n, in.cap - in.n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EBADF || errno == EINVAL) && in.n == 0) break; /* no stdin (VERSION may come so) */
+    if (r < 0) fallback(&in);
+    if (r == 0) break;
+    in.n += (size_t)r;
+  }
+
+  struct buf req = {0};
+  put(&req, "RTNLCNI1", 8);
+  put_u32(&req, 0); /* body length, set below */
+  put_u32(&req, (uint32_t)getpid());
+  put_ns(&req, "/proc/self/ns/net");
+  put_ns(&req, "/proc/self/ns/mnt");
+  uint32_t count = 0;
+  for (char **e = environ; *e; e++) count += strncmp(*e, "CNI_", 4) == 0;
+  put_u32(&req, count);
+  for (char **e = environ; *e; e++) {
+    if (strncmp(*e, "CNI_", 4) != 0) continue;
+    size_t len = strlen(*e);
+    put_u32(&req, (uint32_t)len);
+    put(&req, *e, len);
+  }
+  put_u32(&req, (uint32_t)in.n);
+  put(&req, in.p, in.n);
+  if (req.failed) fallback(&in);
+  uint32_t body = (uint32_t)(req.n - 12);
+  unsigned char le[4] = {body, body >> 8, body >> 16, body >> 24};
+  memcpy(req.p + 8, le, 4);
+  if (write_all(s, req.p, req.n, 1) < 0) fallback(&in);
+  free(req.p);
+
+  unsigned char head[9];
+  if (read_exact(s, head, sizeof head) < 0 || head[0] != 'A') fallback(&in); /* 'F', or the daemon went away */
+  uint32_t code = get_u32(head + 1), len = get_u32(head + 5);
+  unsigned char *out = malloc(len ? len : 1);
+  if (!out || read_exact(s, out, len) < 0) fallback(&in);
+
+  /* The answer is complete: from here on, the daemon's run is the only run. */
+  signal(SIGPIPE, SIG_IGN);
+  if (write_all(1, out, len, 0) < 0) {
+    unsigned char undo = 'u', eof;
+    write_all(s, &undo, 1, 1);
+    while (read(s, &eof, 1) < 0 && errno == EINTR) {} /* returns once the daemon has undone it */
+    return 1;
+  }
+  unsigned char ok = 'k';
+  write_all(s, &ok, 1, 1); /* the daemon may not wait for it: a failure here changes nothing */
+  return (int)code;
+}
