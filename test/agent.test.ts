@@ -2,7 +2,7 @@
 // node namespaces on a veth underlay, one rtnl-agent process per node
 // configuring its node namespace through namespace-bound sockets, and pods
 // attached by the rtnl CNI plugin from the conflist each agent wrote.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import t from 'tap';
 import { Cluster, ping, tcpEcho, underlayIp } from '../demo/cluster.js';
@@ -174,13 +174,23 @@ t.test('static membership: agents follow the file, without etcd', async (t) => {
   };
   write([1, 2, 3]);
   const nodes = [1, 2, 3].map((i) => c.addBareNode(i));
+  const sock = `${tmp}/cni.sock`;
   const agents = [1, 2, 3].map((i) => new AgentProc(['--static', file, '--node-name', `node${i}`, '--netns', nodes[i - 1]!.name,
-    '--public-ip', underlayIp(i), '--state-dir', `${tmp}/s${i}`, '--no-cni', '--log-level', 'debug']));
+    '--public-ip', underlayIp(i), '--state-dir', `${tmp}/s${i}`, '--no-cni', '--log-level', 'debug', ...(i === 1 ? ['--cni-socket', sock] : [])]));
   t.teardown(async () => { for (const a of agents) await a.stop('SIGKILL'); });
   const routes = (i: number) => nodes[i - 1]!.h.routeList({ family: 4 }).filter((r) => r.gateway !== undefined).map((r) => r.dst).sort();
   await waitFor(() => [1, 2, 3].every((i) => routes(i).length === 2), 10000, 'three nodes to route to each other');
   t.same(routes(1), ['10.99.2.0/24', '10.99.3.0/24'], 'node1 routes to node2 and node3');
   t.equal(nodes[0]!.h.linkGet('rtnl.1').address, '02:00:00:00:00:01', 'the VTEP MAC is the file\'s');
+
+  // node1's agent serves the plugin's resident helper: the installed client is answered with no Node.js fallback to run.
+  const bin = installPlugins(t).split(':')[0]!;
+  t.ok(fs.existsSync(`${bin}/.rtnl-node`), 'the installer put the native client in as rtnl');
+  fs.rmSync(`${bin}/.rtnl-node`);
+  const v = spawnSync(`${bin}/rtnl`, { input: '{"cniVersion":"1.1.0"}', encoding: 'utf8', env: { ...process.env, CNI_COMMAND: 'VERSION', RTNL_CNI_SOCKET: sock } });
+  t.equal(v.status, 0, `VERSION through the agent's socket: ${v.stderr}`);
+  t.match(JSON.parse(v.stdout), { cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+
   write([1, 2]);
   await waitFor(() => routes(1).length === 1 && routes(2).length === 1, 10000, 'node3 to leave after the edit');
   t.same(routes(1), ['10.99.2.0/24'], 'node3 removed from node1 after the file changed');
@@ -188,6 +198,8 @@ t.test('static membership: agents follow the file, without etcd', async (t) => {
   await waitFor(() => runAgent(['status', '--state-dir', `${tmp}/s1`]).code === 3, 5000, 'status to report the bad file');
   t.match(runAgent(['status', '--state-dir', `${tmp}/s1`]).stdout, /problem .*cluster\.json/, 'status names the bad file');
   t.same(routes(1), ['10.99.2.0/24'], 'a bad edit keeps the last good membership');
+  await agents[0]!.stop('SIGTERM');
+  t.notOk(fs.existsSync(sock), 'the socket goes with the agent');
 });
 
 t.test('50 agents lease distinct subnets concurrently and converge', async (t) => {

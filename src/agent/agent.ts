@@ -13,6 +13,7 @@ import { NetlinkError } from '../errors.js';
 import { Handle } from '../handle.js';
 import { type Netns, openNetns } from '../netns.js';
 import { EtcdClient } from '../etcd/client.js';
+import { type Daemon, startDaemon } from '../plugin/daemon.js';
 import { removeConflist, writeConflist } from './cni.js';
 import type { AgentOptions } from './cli.js';
 import { SubnetLease, ensureNetworkConfig, readNetworkConfig } from './lease.js';
@@ -65,6 +66,7 @@ export class Agent {
   #lease: SubnetLease | undefined;
   #membership: Membership | undefined;
   #overlay: Overlay | undefined;
+  #daemon: Daemon | undefined;
   #status: AgentStatus;
 
   constructor(o: AgentOptions, log: Logger) {
@@ -172,6 +174,10 @@ export class Agent {
     this.#overlay = overlay;
     const dev = this.#ensure();
     if (o.cni) this.#status.cniConf = writeConflist(o.cni, self, net, dev.mtu);
+    if (o.cniSocket !== undefined) {
+      this.#daemon = await startDaemon({ socket: o.cniSocket, debug: false });
+      this.#status.cniSocket = o.cniSocket;
+    }
     this.#save();
     overlay.startWatching(() => {
       // Someone changed what we manage (or events overflowed): the device may be gone or altered too.
@@ -222,6 +228,7 @@ export class Agent {
   /** SIGTERM: stops watching and renewing; the overlay and the subnet stay (the lease runs out by its TTL unless the agent restarts). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    await this.#daemon?.close();
     await this.#membership?.stop();
     this.#overlay?.stopWatching();
     this.#lease?.stop();

@@ -31,6 +31,8 @@ export interface AgentOptions {
   stateDir: string;
   /** Undefined: no conflist is written (`--no-cni`). */
   cni?: CniHandOff;
+  /** Serve the rtnl plugin's resident-helper socket here (`--cni-socket`); undefined: don't. */
+  cniSocket?: string;
   logLevel: LogLevel;
 }
 
@@ -75,6 +77,8 @@ CNI hand-off:
   --cni-bridge NAME      the pods' bridge (default cni0)
   --ipam-data-dir DIR    rtnl-ipam's store (default its own)
   --no-cni               write no conflist
+  --cni-socket PATH      also serve the rtnl plugin's resident-helper socket (as rtnl-cni-daemon does),
+                         so pods' ADD/DEL cost no Node.js start; serves callers in the agent's namespaces
 
   --log-level LEVEL      debug | info | warn | error (default info); logs are JSON lines on stderr
   -h, --help             this text
@@ -103,7 +107,7 @@ export function parseCommand(argv: string[]): Command {
   const bools = new Set(['--cleanup', '--no-cni', '--json', '-h', '--help']);
   const valued = new Set(['--etcd-endpoints', '--etcd-prefix', '--lease-ttl', '--network', '--subnet-len', '--vni', '--port', '--mtu',
     '--static', '--node-name', '--netns', '--public-ip', '--iface', '--device', '--state-dir', '--cni-conf-dir', '--cni-name',
-    '--cni-bridge', '--ipam-data-dir', '--log-level']);
+    '--cni-bridge', '--ipam-data-dir', '--cni-socket', '--log-level']);
   for (let i = 0; i < args.length; i++) {
     let a = args[i]!;
     let v: string | undefined;
@@ -164,6 +168,7 @@ export function parseCommand(argv: string[]): Command {
     ...(f['--netns'] === undefined ? {} : { netns: f['--netns'] }),
     ...(f['--public-ip'] === undefined ? {} : { publicIp: f['--public-ip'] }),
     ...(f['--iface'] === undefined ? {} : { iface: f['--iface'] }),
+    ...(f['--cni-socket'] === undefined ? {} : { cniSocket: f['--cni-socket'] }),
   };
   if (!f['--no-cni']) {
     opts.cni = {

@@ -27,6 +27,7 @@ export function formatStatus(s: AgentStatus, running: boolean): string {
   if (s.lease) lines.push(`lease       ${s.lease.id} ttl ${s.lease.ttlSec}s`);
   if (s.device) lines.push(`device      ${s.device.name} index ${s.device.index} mac ${s.device.mac} mtu ${s.device.mtu}`);
   if (s.cniConf) lines.push(`cni         ${s.cniConf}`);
+  if (s.cniSocket) lines.push(`cni socket  ${s.cniSocket} (the rtnl plugin's resident helper)`);
   const ls = s.lastSync;
   lines.push(`last sync   ${ls ? `${ls.at} (${ls.reason}): +${ls.added} ~${ls.updated} -${ls.removed} =${ls.unchanged} in ${ls.durationMs.toFixed(1)} ms` : 'never'}`);
   if (s.problem) lines.push(`problem     ${s.problem}`);

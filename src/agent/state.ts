@@ -43,6 +43,8 @@ export interface AgentStatus {
   lastSync?: SyncSummary;
   /** The conflist written for the node's CNI runtime. */
   cniConf?: string;
+  /** The rtnl plugin's resident-helper socket the agent serves (`--cni-socket`). */
+  cniSocket?: string;
   /** The last problem, cleared when things are well again (e.g. etcd unreachable). */
   problem?: string;
 }
