@@ -3,6 +3,7 @@
 // a signal, and wait for conditions on the kernel's state.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { eventually } from './lib.js';
 
 const AGENT = path.resolve(__dirname, '../../bin/rtnl-agent');
 
@@ -49,14 +50,11 @@ export class AgentProc {
   }
 }
 
-/** Polls `cond` every 50 ms until it holds; throws `what` after `ms`. */
+/** Polls `cond` until it holds and returns the ms that took; throws `what` after `ms`. */
 export async function waitFor(cond: () => boolean, ms: number, what: string): Promise<number> {
   const t0 = Date.now();
-  for (;;) {
-    if (cond()) return Date.now() - t0;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  if (!(await eventually(cond, ms))) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  return Date.now() - t0;
 }
 
 /** `rtnl-agent` run to completion (status, --cleanup, --help). */

@@ -53,6 +53,12 @@ export function waitFor(cond: () => boolean, ms = 3000): boolean {
   return true;
 }
 
+/** Polls cond (which may be async) every 50 ms without blocking the event loop: true once it holds, false after ms. */
+export async function eventually(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await cond()) return true;
+  return cond();
+}
+
 /**
  * Whether the kernel can create a link of this kind (probed in a scratch
  * namespace, on a veth parent where the kind needs one: loopback cannot

@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { replaceFile } from './state.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
 /** Where and how the conflist is written. */
@@ -54,9 +55,7 @@ export function writeConflist(c: CniHandOff, self: NodeRecord, net: NetworkConfi
   try { old = fs.readFileSync(file, 'utf8'); } catch { /* absent */ }
   if (old === text) return file;
   fs.mkdirSync(c.confDir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text, { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  replaceFile(file, text);
   return file;
 }
 

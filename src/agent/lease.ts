@@ -15,7 +15,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type Ip, bits, formatIp, parseCidr } from '../ipam/ip.js';
+import { type Ip, bits, formatIp, isNetwork, parseCidr, withPrefix } from '../ipam/ip.js';
 import { RtnlInputError } from '../errors.js';
 import { Backoff } from '../etcd/backoff.js';
 import { type EtcdClient, type KeyValue, type TxnOpResult, compare, op } from '../etcd/client.js';
@@ -32,7 +32,7 @@ export const subnetsPrefix = (prefix: string): string => `${prefix}/subnets/`;
 /** The key of a subnet's record: `P/subnets/10.244.3.0-24` for `10.244.3.0/24`. */
 export function subnetKey(prefix: string, cidr: string): string {
   const c = parseCidr(cidr);
-  if (!c || c.addr.value !== c.cidr.net.value) throw new RtnlInputError('subnet', `expected a subnet like 10.244.3.0/24 (no host bits), got ${JSON.stringify(cidr)}`);
+  if (!c || !isNetwork(c)) throw new RtnlInputError('subnet', `expected a subnet like 10.244.3.0/24 (no host bits), got ${JSON.stringify(cidr)}`);
   return `${subnetsPrefix(prefix)}${formatIp(c.cidr.net)}-${c.cidr.prefix}`;
 }
 
@@ -40,8 +40,9 @@ export function subnetKey(prefix: string, cidr: string): string {
 function networkCidr(field: string, v: unknown): { text: string; net: Ip; prefix: number } {
   const c = typeof v === 'string' ? parseCidr(v) : undefined;
   if (!c) throw new RtnlInputError(field, `expected an IPv4 or IPv6 CIDR like 10.244.0.0/16, got ${JSON.stringify(v)}`);
-  if (c.addr.value !== c.cidr.net.value) throw new RtnlInputError(field, `${v} has host bits set: did you mean ${formatIp(c.cidr.net)}/${c.cidr.prefix}?`);
-  return { text: `${formatIp(c.cidr.net)}/${c.cidr.prefix}`, net: c.cidr.net, prefix: c.cidr.prefix };
+  const text = withPrefix(c.cidr.net, c.cidr.prefix);
+  if (!isNetwork(c)) throw new RtnlInputError(field, `${v} has host bits set: did you mean ${text}?`);
+  return { text, net: c.cidr.net, prefix: c.cidr.prefix };
 }
 
 function object(field: string, v: unknown): Record<string, unknown> {
@@ -351,13 +352,13 @@ export class SubnetLease {
     const shift = BigInt(bits(c.addr.family) - this.#config.subnetLen);
     const index = (c.addr.value - this.#net.net.value) >> shift;
     const inNetwork = c.addr.value >= this.#net.net.value && index < 1n << BigInt(this.#config.subnetLen - this.#net.prefix);
-    return inNetwork && index > 0n && c.addr.value === c.cidr.net.value ? index : undefined;
+    return inNetwork && index > 0n && isNetwork(c) ? index : undefined;
   }
 
   #subnetText(index: bigint): string {
     const family = this.#net.net.family;
     const value = this.#net.net.value + (index << BigInt(bits(family) - this.#config.subnetLen));
-    return `${formatIp({ family, value })}/${this.#config.subnetLen}`;
+    return withPrefix({ family, value }, this.#config.subnetLen);
   }
 
   #renewLater(delayMs = (this.#lease!.ttlSec * 1000) / 3): void {

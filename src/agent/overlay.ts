@@ -9,8 +9,8 @@
  * touched.
  * @module
  */
-import { type Batch, type FdbEntry, type Handle, type Link, type Neighbour, NetlinkError, type Netns, type Route, RtnlInputError, type RtnlEvent, type Subscription, subscribe } from '../index.js';
-import { type Cidr, bits, contains, formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { type Batch, type FdbEntry, type Handle, type Link, type Neighbour, NetlinkError, type Netns, type Route, RtnlInputError, type RtnlEvent, type Subscription, assertBatch, subscribe } from '../index.js';
+import { type Cidr, bits, contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
 import type { NodeRecord } from './types.js';
 
 /**
@@ -153,7 +153,7 @@ export class Overlay {
   /** Checks the options; nothing is sent until {@link Overlay.ensure} or {@link Overlay.sync}. */
   constructor(o: OverlayOptions) {
     const subnet = parseCidr(o.subnet);
-    if (!subnet || subnet.addr.value !== subnet.cidr.net.value) throw new RtnlInputError('subnet', `expected a prefix without host bits, got ${o.subnet}`);
+    if (!subnet || !isNetwork(subnet)) throw new RtnlInputError('subnet', `expected a prefix without host bits, got ${o.subnet}`);
     const local = parseIp(o.local);
     if (!local) throw new RtnlInputError('local', `expected an IPv4 or IPv6 address, got ${o.local}`);
     if (o.mac !== undefined && !isVtepMac(o.mac.toLowerCase())) throw new RtnlInputError('mac', `expected a unicast MAC, got ${o.mac}`);
@@ -426,16 +426,15 @@ export class Overlay {
 
   /** The VTEP address as the device's only address; IPv6 link-local addresses are the kernel's and stay. */
   #ensureAddress(link: number): void {
-    const want = `${this.#vtep}/${bits(this.#subnet.net.family)}`;
+    const want = withPrefix(this.#subnet.net, bits(this.#subnet.net.family));
     const have = this.#h.addrList({ link });
     const extra = have.filter((a) => a.address !== want && !(a.family === 6 && a.local.toLowerCase().startsWith('fe80:')));
     const missing = !have.some((a) => a.address === want);
     if (extra.length === 0 && !missing) return;
-    const results = this.#h.batch((b) => {
+    assertBatch(this.#h.batch((b) => {
       for (const a of extra) b.addrDel({ link, address: a.address });
       if (missing) b.addrAdd({ link, address: want, ...(this.#subnet.net.family === 6 ? { flags: ['nodad'] as const } : {}) });
-    });
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    }));
   }
 
   /** The remote nodes by subnet, validated; this node left out, bad or overlapping records counted as skipped. */
@@ -454,8 +453,8 @@ export class Overlay {
         const underlay = formatIp(ul);
         const self = sub.cidr.net.family === family && sub.cidr.net.value === this.#subnet.net.value && sub.cidr.prefix === this.#subnet.prefix;
         if (self || underlay === this.#local) continue;
-        const subnet = `${formatIp(sub.cidr.net)}/${sub.cidr.prefix}`;
-        const ok = sub.cidr.net.family === family && sub.addr.value === sub.cidr.net.value && isVtepMac(mac)
+        const subnet = withPrefix(sub.cidr.net, sub.cidr.prefix);
+        const ok = sub.cidr.net.family === family && isNetwork(sub) && isVtepMac(mac)
           && !overlaps(sub.cidr, this.#subnet) && !accepted.overlaps(sub.cidr)
           && !macs.has(mac) && !underlays.has(underlay);
         if (ok) {

@@ -49,10 +49,15 @@ export interface AgentStatus {
   problem?: string;
 }
 
-function writeJson(file: string, value: unknown): void {
+/** Replaces `file` atomically (temp file + rename): a reader sees the old content or the new, never half. */
+export function replaceFile(file: string, text: string, mode = 0o644): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.writeFileSync(tmp, text, { mode });
   fs.renameSync(tmp, file);
+}
+
+function writeJson(file: string, value: unknown): void {
+  replaceFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 function readJson<T>(file: string): T | undefined {

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Cidr, contains, formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
 import { validateNetworkConfig } from './lease.js';
 import { isVtepMac } from './overlay.js';
 import type { Membership, NetworkConfig, NodeRecord } from './types.js';
@@ -71,10 +71,10 @@ export function parseStaticFile(text: string, file: string): StaticFile {
     const mac = typeof vtepMac === 'string' ? vtepMac.toLowerCase() : '';
     if (!isVtepMac(mac)) return fail(`${at('vtepMac')}: expected a unicast MAC like 02:42:0a:f4:01:00, got ${JSON.stringify(vtepMac)}`);
     const sub = typeof subnet === 'string' ? parseCidr(subnet) : undefined;
-    if (!sub || sub.addr.value !== sub.cidr.net.value) return fail(`${at('subnet')}: expected a prefix without host bits, got ${JSON.stringify(subnet)}`);
+    if (!sub || !isNetwork(sub)) return fail(`${at('subnet')}: expected a prefix without host bits, got ${JSON.stringify(subnet)}`);
     if (sub.cidr.prefix !== network.subnetLen) return fail(`${at('subnet')}: ${subnet} is not a /${network.subnetLen} (network.subnetLen)`);
     if (!contains(net, sub.cidr.net)) return fail(`${at('subnet')}: ${subnet} is not inside network ${network.network}`);
-    const rec: NodeRecord = { name, underlay: formatIp(ul), vtepMac: mac, subnet: cidrText(sub.cidr) };
+    const rec: NodeRecord = { name, underlay: formatIp(ul), vtepMac: mac, subnet: withPrefix(sub.cidr.net, sub.cidr.prefix) };
     for (const k of ['name', 'subnet', 'underlay', 'vtepMac'] as const) {
       const j = seen[k].get(rec[k]);
       if (j !== undefined) return fail(`${at(k)}: ${rec[k]} is also nodes[${j}]'s`);
@@ -99,8 +99,6 @@ function parseNetwork(x: unknown, fail: (msg: string) => never): NetworkConfig {
 function onlyKeys(x: Record<string, unknown>, prefix: string, known: readonly string[], fail: (msg: string) => never): void {
   for (const k of Object.keys(x)) if (!known.includes(k)) fail(`${prefix}${k}: unknown field (expected ${known.join(', ')})`);
 }
-
-const cidrText = (c: Cidr) => `${formatIp(c.net)}/${c.prefix}`;
 
 /** Reads and parses a static file; throws {@link StaticFileError} (also when it cannot be read). */
 export function readStaticFile(file: string): StaticFile {

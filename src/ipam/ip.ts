@@ -78,7 +78,7 @@ export function formatIp(ip: Ip): string {
   return best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
 }
 
-/** Parses `addr/len`; `strict` refuses host bits. Undefined when malformed. */
+/** Parses `addr/len` (host bits allowed: see {@link isNetwork}). Undefined when malformed. */
 export function parseCidr(s: string): { addr: Ip; cidr: Cidr } | undefined {
   const slash = s.indexOf('/');
   if (slash < 0) return undefined;
@@ -104,6 +104,11 @@ export function lastOf(c: Cidr): bigint {
 /** Whether `ip` lies in `c`. */
 export function contains(c: Cidr, ip: Ip): boolean {
   return ip.family === c.net.family && (ip.value & mask(ip.family, c.prefix)) === c.net.value;
+}
+
+/** Whether a parsed `addr/len` has no host bits set: it names a network, e.g. `10.1.0.0/16`. */
+export function isNetwork(p: { addr: Ip; cidr: Cidr }): boolean {
+  return p.addr.value === p.cidr.net.value;
 }
 
 /** `a/len` text of an address within a prefix. */
