@@ -3,7 +3,7 @@
 // a signal, and wait for conditions on the kernel's state.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { eventually } from './lib.js';
+import { eventually, untapped } from './lib.js';
 
 const AGENT = path.resolve(__dirname, '../../bin/rtnl-agent');
 
@@ -15,9 +15,8 @@ export class AgentProc {
 
   constructor(readonly args: string[]) {
     const env = { ...process.env };
-    delete env.NODE_OPTIONS; // tap's loaders
     delete env.NODE_EXTRA_CA_CERTS;
-    this.child = spawn(AGENT, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(...untapped(AGENT, args), { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let buf = '';
     this.child.stderr!.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -59,8 +58,6 @@ export async function waitFor(cond: () => boolean, ms: number, what: string): Pr
 
 /** `rtnl-agent` run to completion (status, --cleanup, --help). */
 export function runAgent(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const r = spawnSync(AGENT, args, { env, encoding: 'utf8' });
+  const r = spawnSync(...untapped(AGENT, args), { encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

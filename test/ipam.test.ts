@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { execIpam } from '../src/cni/exec.js';
 import type { CniCommand } from '../src/cni/types.js';
 import { runIpam } from '../src/ipam/invoke.js';
+import { untapped } from './lib.js';
 
 const BIN = path.resolve(__dirname, '../../bin/rtnl-ipam');
 const HOST_LOCAL = '/usr/lib/cni/host-local';
@@ -37,21 +38,20 @@ function childEnv(c: Call): NodeJS.ProcessEnv {
   };
   if (c.netns !== undefined || !('netns' in c)) env.CNI_NETNS = c.netns ?? '/run/netns/x';
   delete env.NODE_EXTRA_CA_CERTS; // triples Node's start-up time
-  delete env.NODE_OPTIONS; // tap's loaders: a runtime would not pass them
   return env;
 }
 const parse = (s: string): any => { try { return s.trim() ? JSON.parse(s) : undefined; } catch { return undefined; } };
 
 /** Runs the plugin once, synchronously. */
 function run(conf: object, c: Call = {}): Out {
-  const r = spawnSync(c.plugin ?? BIN, [], { input: JSON.stringify(conf), env: childEnv(c), encoding: 'utf8' });
+  const r = spawnSync(...untapped(c.plugin ?? BIN), { input: JSON.stringify(conf), env: childEnv(c), encoding: 'utf8' });
   return { code: r.status, signal: r.signal, stdout: r.stdout, json: parse(r.stdout) };
 }
 
 /** Runs the plugin asynchronously; `killAfterMs` SIGKILLs it after that delay. */
 function runAsync(conf: object, c: Call = {}, killAfterMs?: number): Promise<Out> {
   return new Promise((resolve) => {
-    const child = spawn(c.plugin ?? BIN, [], { env: childEnv(c), stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn(...untapped(c.plugin ?? BIN), { env: childEnv(c), stdio: ['pipe', 'pipe', 'ignore'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stdin.on('error', () => undefined);

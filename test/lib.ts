@@ -53,6 +53,17 @@ export function waitFor(cond: () => boolean, ms = 3000): boolean {
   return true;
 }
 
+/**
+ * The command line that runs `file` without tap's loaders. tap's spawn hook
+ * puts them back into NODE_OPTIONS whatever env a test passes (deleting or
+ * emptying it does nothing); they make a Node child start several times
+ * slower, and a runtime would not pass them. `env -u` drops them after the
+ * hook, then execs `file` (same pid: signals reach it directly).
+ */
+export function untapped(file: string, args: readonly string[] = []): [string, string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', file, ...args]];
+}
+
 /** Polls cond (which may be async) every 50 ms without blocking the event loop: true once it holds, false after ms. */
 export async function eventually(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (await cond()) return true;

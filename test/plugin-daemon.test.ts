@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import t, { type Test } from 'tap';
 import { Handle } from '../src/index.js';
 import { hostVethName } from '../src/plugin/plugin.js';
-import { testNs, type TestNs } from './lib.js';
+import { testNs, type TestNs, untapped } from './lib.js';
 import { execAsync, installPlugins, pingAll, Runtime, tmpDir, type Call, type Out } from './plugin-runtime.js';
 
 const DAEMON = path.resolve(__dirname, '../../bin/rtnl-cni-daemon');
@@ -57,8 +57,7 @@ class Daemon {
 
   /** Starts one on `sock` and resolves once it listens; killed at teardown. */
   static async start(tt: Test): Promise<Daemon> {
-    // env -u: tap's spawn hook puts its loaders into NODE_OPTIONS, which a real deployment would not have.
-    const d = new Daemon(spawn('env', ['-u', 'NODE_OPTIONS', DAEMON, '--socket', sock, '--debug'], { stdio: ['ignore', 'inherit', 'pipe'] }));
+    const d = new Daemon(spawn(...untapped(DAEMON, ['--socket', sock, '--debug']), { stdio: ['ignore', 'inherit', 'pipe'] }));
     tt.teardown(() => { d.#proc.kill('SIGKILL'); });
     await d.until(() => d.log.some((l) => l.listening));
     return d;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Test } from 'tap';
-import type { TestNs } from './lib.js';
+import { type TestNs, untapped } from './lib.js';
 
 export const REF_DIR = '/usr/lib/cni';
 const INSTALLER = path.resolve(__dirname, '../../bin/rtnl-cni-install');
@@ -48,16 +48,12 @@ function env(cmd: string, c: Call): NodeJS.ProcessEnv {
   return e;
 }
 
-/**
- * The plugin's command line. tap's spawn hook puts its loaders back into
- * NODE_OPTIONS whatever env we pass (they make a plugin start ~6x slower, and
- * a runtime would not pass them), so `env -u` removes them after the hook.
- */
+/** The plugin's command line: without tap's loaders, inside the node's namespace when `c.node` is set. */
 function argv(type: string, c: Call): [string, string[]] {
   const bin = c.cniPath.split(':').map((d) => path.join(d, type)).find((f) => fs.existsSync(f));
   if (!bin) throw new Error(`plugin ${type} not in ${c.cniPath}`);
-  const cmd = ['env', '-u', 'NODE_OPTIONS', bin];
-  return c.node ? ['ip', ['netns', 'exec', c.node, ...cmd]] : [cmd[0]!, cmd.slice(1)];
+  const [file, args] = untapped(bin);
+  return c.node ? ['ip', ['netns', 'exec', c.node, file, ...args]] : [file, args];
 }
 
 /** Runs plugin `conf.type` once, synchronously. */
@@ -160,7 +156,7 @@ export function tmpDir(t: Test, prefix = 'rtnl-plugin-'): string {
 /** Installs `rtnl` and `rtnl-ipam` into a temp bin dir with bin/rtnl-cni-install; returns a CNI_PATH with the reference plugins after it. */
 export function installPlugins(t: Test): string {
   const bin = path.join(tmpDir(t, 'rtnl-bin-'), 'bin');
-  const r = spawnSync(INSTALLER, ['--bin-dir', bin, '--no-conf'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const r = spawnSync(...untapped(INSTALLER, ['--bin-dir', bin, '--no-conf']), { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`install failed: ${r.stderr}`);
   return `${bin}:${REF_DIR}`;
 }
