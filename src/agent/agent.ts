@@ -96,6 +96,7 @@ export class Agent {
       if (!self) throw new Error(`${o.source.file}: no node named ${JSON.stringify(o.nodeName)}`);
       if (self.underlay !== underlay) throw new Error(`${o.source.file}: node ${o.nodeName} has underlay ${self.underlay}, but this node's address is ${underlay}`);
       this.#membership = new StaticMembership(o.source.file, { onWarning: (msg: string) => this.#problem(msg) });
+      this.#leased(self); // in etcd mode the lease's onRenewed does this
       return { self, net: file.network };
     }
     const client = new EtcdClient({ endpoints: o.source.endpoints });
@@ -158,7 +159,6 @@ export class Agent {
     const o = this.#o;
     this.#open();
     const { self, net } = await this.#join();
-    this.#leased(self);
     this.#log.info('joined', { subnet: self.subnet, underlay: self.underlay, vtepMac: self.vtepMac, network: net.network });
     const vni = net.vni ?? 1;
     // The node routes pod traffic between cni0 and the overlay.
