@@ -67,9 +67,6 @@ t.test('the launchers start from the snapshot; without one, or from a damaged on
   t.match(fromBlob.files, /rtnl\.snapshot/, 'the snapshot is read');
   t.notMatch(fromBlob.files, /dist\/src\/cni\/skel\.js/, 'no module loaded from dist/');
   t.equal(fromBlob.stderr, '');
-  const version = opened('VERSION');
-  t.same([version.status, version.json.cniVersion], [0, '1.1.0']);
-  t.notMatch(version.files, /rtnl\.snapshot/, 'VERSION starts without the snapshot (it needs no modules)');
   const damaged = (what: string, write: () => void) => {
     write();
     const r = opened();
@@ -92,29 +89,75 @@ t.test('the launchers start from the snapshot; without one, or from a damaged on
   t.end();
 });
 
-t.test('bad arguments: usage, exit 1', (t) => {
-  const r = install('--frob');
-  t.equal(r.status, 1);
-  t.match(r.stderr, /unknown argument --frob[\s\S]*usage:/);
-  t.equal(install('--bin-dir').status, 1, 'a flag without its value');
+t.test('VERSION: the launchers answer it without starting Node, exactly as the plugin does', (t) => {
+  const bin = path.join(tmpDir(t), 'bin');
+  t.equal(install('--bin-dir', bin, '--no-conf').status, 0);
+  const plugins: Array<[string, string]> = [['.rtnl-node', 'rtnl-cni'], ['rtnl-ipam', 'rtnl-ipam']];
+  // What libcni sends (and nothing): the first 6, answered by the shell; then stdins only the plugin can judge: the launcher hands them over as read.
+  const stdins = ['', ...['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0', '9.9.9'].map((v) => `{"cniVersion":"${v}"}`),
+    '{ "cniVersion": "0.4.0" }', '{"cniVersion":"0.3.1"}\n', '{"cniVersion":\n"1.0.0"}\n\n', 'not json'];
+  for (const [file, own] of plugins) {
+    for (const input of stdins) {
+      const vEnv = { ...env, CNI_COMMAND: 'VERSION' };
+      const log = path.join(tmpDir(t), 'strace');
+      const viaLauncher = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', log, path.join(bin, file)], { encoding: 'utf8', env: vEnv, input });
+      const plugin = spawnSync(process.execPath, [path.resolve(__dirname, '../../bin', own)], { encoding: 'utf8', env: vEnv, input });
+      t.same([viaLauncher.status, viaLauncher.stdout], [0, plugin.stdout], `${file} ${JSON.stringify(input)}: the plugin's own answer`);
+      const byShell = stdins.indexOf(input) < 6;
+      t.equal(fs.readFileSync(log, 'utf8').includes(process.execPath), !byShell, `${file} ${JSON.stringify(input)}: ${byShell ? 'no' : 'a'} Node.js started`);
+    }
+  }
   t.end();
 });
 
-t.test('the sample conflist works (bridge mode, rtnl-ipam)', (t) => {
+t.test('command line: --help, --version, strict errors (exit 2)', (t) => {
+  const help = install('--help');
+  t.same([help.status, help.stderr], [0, '']);
+  t.match(help.stdout, /^usage: rtnl-cni-install [^]*--cni-version V/);
+  const v = install('--version');
+  t.same([v.status, v.stdout], [0, `rtnl-cni-install ${JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).version} (rtnl, Node.js ${process.version})\n`]);
+  const bad = install('--frob');
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /Unknown option '--frob'[\s\S]*usage:/);
+  t.equal(install('--bin-dir').status, 2, 'a flag without its value');
+  const cv = install('--cni-version', '1.2.0', '--no-conf');
+  t.same([cv.status, cv.stdout], [2, ''], 'a cniVersion the plugins do not speak: nothing installed');
+  t.match(cv.stderr, /--cni-version 1\.2\.0: the plugins speak 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0/);
+  t.equal(install('--no-conf', '--conf-dir', '/x').status, 2, '--no-conf with --conf-dir');
+  t.end();
+});
+
+t.test('the conflist: cniVersion 1.0.0 unless --cni-version says otherwise, portmap chained', (t) => {
+  const d = tmpDir(t);
+  t.equal(install('--bin-dir', path.join(d, 'bin'), '--conf-dir', d).status, 0);
+  const list = JSON.parse(fs.readFileSync(path.join(d, '10-rtnl.conflist'), 'utf8'));
+  t.equal(list.cniVersion, '1.0.0');
+  t.same(list.plugins.map((p: { type: string }) => p.type), ['rtnl', 'portmap']);
+  t.same(list.plugins[1].capabilities, { portMappings: true });
+  t.equal(install('--bin-dir', path.join(d, 'bin'), '--conf-dir', d, '--cni-version', '0.4.0').status, 0);
+  t.equal(JSON.parse(fs.readFileSync(path.join(d, '10-rtnl.conflist'), 'utf8')).cniVersion, '0.4.0');
+  t.end();
+});
+
+t.test('the sample conflist works (bridge mode, rtnl-ipam, portmap)', (t) => {
   const d = tmpDir(t);
   const r = install('--bin-dir', path.join(d, 'bin'), '--conf-dir', path.join(d, 'net.d'), '--name', 'sample', '--subnet', '10.90.0.0/24', '--bridge', 'smp0');
   t.equal(r.status, 0, r.stderr);
   const list = JSON.parse(fs.readFileSync(path.join(d, 'net.d/10-sample.conflist'), 'utf8'));
   t.equal(list.name, 'sample');
-  t.equal(list.plugins[0].type, 'rtnl');
+  t.same(list.plugins.map((p: { type: string }) => p.type), ['rtnl', 'portmap']);
   list.plugins[0].ipam.dataDir = path.join(d, 'ipam'); // never the host's /var/lib/cni
   const node = testNs(t, 'pn'), pod = testNs(t, 'pp');
-  const rt = new Runtime(list);
+  const rt = new Runtime(list, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
   const call = { netns: `/run/netns/${pod.name}`, node: node.name, cniPath: `${path.join(d, 'bin')}:${REF_DIR}`, id: 's1' };
   const a = rt.add(call);
   t.equal(a.code, 0, a.stdout + a.stderr);
   t.same(a.json.ips[0].address, '10.90.0.2/24');
   t.equal(node.h.linkGet('smp0').kind, 'bridge');
-  t.equal(rt.run('DEL', call).code, 0);
+  const nat = () => spawnSync('ip', ['netns', 'exec', node.name, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' }).stdout;
+  t.match(nat(), /--dport 8080 -j DNAT --to-destination 10\.90\.0\.2:80/, 'portmap, chained after rtnl at 1.0.0, maps the port');
+  const d2 = rt.run('DEL', call);
+  t.equal(d2.code, 0, d2.stdout + d2.stderr);
+  t.notMatch(nat(), /--to-destination/, 'and unmaps it on DEL');
   t.end();
 });

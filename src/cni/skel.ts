@@ -84,6 +84,15 @@ function askedVersion(stdin: string): CniVersion | undefined {
 }
 
 /**
+ * What VERSION prints for `stdin`: the versions a plugin supports, in the
+ * config's cniVersion when it is one of them (else the newest we speak).
+ * The installed launchers answer VERSION with this text (see ../plugin/install).
+ */
+export function versionAnswer(stdin: string, versions: readonly CniVersion[] = SUPPORTED_VERSIONS): string {
+  return JSON.stringify({ cniVersion: askedVersion(stdin) ?? CURRENT_VERSION, supportedVersions: versions });
+}
+
+/**
  * The handlers, or a function returning them: called only once a command
  * needs them, so VERSION and refused calls never load a plugin's modules.
  */
@@ -98,9 +107,7 @@ export async function invokePlugin(
   const errVersion = askedVersion(stdin) ?? CURRENT_VERSION;
   try {
     const penv = parseEnv(env);
-    if (penv.command === 'VERSION') {
-      return { stdout: JSON.stringify({ cniVersion: errVersion, supportedVersions: versions }), exitCode: 0 };
-    }
+    if (penv.command === 'VERSION') return { stdout: versionAnswer(stdin, versions), exitCode: 0 };
     const { conf, raw } = parseConfig(stdin, penv.command);
     if (!versions.includes(conf.cniVersion)) {
       throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${conf.cniVersion}", plugin supports [${versions.join(' ')}]`);
@@ -150,6 +157,38 @@ export async function runPlugin(handlers: HandlersOrLoader, options: PluginOptio
   } catch {
     process.exitCode = 1;
     await out.undo?.();
+  }
+}
+
+/**
+ * The main of a plugin executable run either by a runtime or by a person.
+ * With no arguments and CNI_COMMAND set (how runtimes call plugins), runs
+ * the plugin. Run by hand: `--help` (usage on stdout), `--version`, any
+ * other argument a usage error (exit 2); with neither arguments nor
+ * CNI_COMMAND, like the reference plugins' skeleton: the plugin's name and
+ * version and the CNI versions it supports, on stderr, exit 0.
+ * @param tool the executable's name, e.g. `rtnl-cni`
+ * @param plugin the plugin's name (its `type`), e.g. `rtnl`
+ */
+export async function pluginMain(tool: string, plugin: string, handlers: HandlersOrLoader, options: PluginOptions = {}): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.length === 0 && process.env.CNI_COMMAND) return runPlugin(handlers, options);
+  // Loaded only here: a runtime's call never reads the command-line module (nor package.json).
+  const cli = require('../cli.js') as typeof import('../cli.js');
+  const aboutText = `CNI ${plugin} plugin v${cli.VERSION}\nCNI protocol versions supported: ${(options.versions ?? SUPPORTED_VERSIONS).join(', ')}\n`;
+  try {
+    const r = cli.parseCommandLine(argv, {});
+    if (r.kind === 'help') {
+      process.stdout.write(`usage: ${tool} [--help | --version]\n\nA CNI plugin: a container runtime runs it with CNI_COMMAND and the other CNI_*\nvariables in its environment and the network config on stdin.\n${aboutText}`);
+    } else if (r.kind === 'version') {
+      process.stdout.write(`${cli.versionLine(tool)}\n`);
+    } else {
+      process.stderr.write(aboutText);
+    }
+  } catch (e) {
+    if (!(e instanceof cli.UsageError)) throw e;
+    process.stderr.write(`${tool}: ${e.message}\nusage: ${tool} [--help | --version]\n`);
+    process.exitCode = 2;
   }
 }
 

@@ -6,10 +6,11 @@
  * ```
  * rtnl-cni-install [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--symlink]
  *                  [--no-snapshot] [--no-daemon-client] [--no-conf] [--name rtnl] [--subnet 10.88.0.0/16] [--bridge cni0]
+ *                  [--cni-version 1.0.0]
  * ```
  * Each plugin is a small `/bin/sh` launcher that names the running node by its
  * path (runtimes may exec plugins with a bare PATH) and this package's `bin/`
- * by absolute path; next to it, `<plugin>.snapshot`, a startup snapshot of the
+ * by absolute path, and answers VERSION itself; next to it, `<plugin>.snapshot`, a startup snapshot of the
  * plugin built by that node (see ./snapshot), which the launcher starts from
  * when present. With `--symlink`, a symlink to `bin/` instead (Node resolves
  * the symlink, so `../dist` is found). Files appear atomically (temp +
@@ -24,6 +25,10 @@
  */
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseCommandLine, UsageError, versionLine } from '../cli.js';
+import { isSupportedVersion } from '../cni/protocol.js';
+import { versionAnswer } from '../cni/skel.js';
+import { SUPPORTED_VERSIONS, type CniVersion } from '../cni/types.js';
 import { buildSnapshot } from './snapshot.js';
 
 /** What {@link install} does. */
@@ -39,7 +44,16 @@ export interface InstallOptions {
   name: string;
   subnet: string;
   bridge: string;
+  /** The conflist's cniVersion. */
+  cniVersion: CniVersion;
 }
+
+/**
+ * The conflist's default cniVersion: the newest that podman 4.3's and
+ * containerd 1.6's libcni (1.1) and the reference portmap (1.1.1) accept;
+ * they refuse 1.1.0 ("unsupported CNI result version").
+ */
+export const DEFAULT_CNI_VERSION: CniVersion = '1.0.0';
 
 /** The package root (this file is dist/src/plugin/install.js). */
 const ROOT = resolve(__dirname, '../../..');
@@ -57,9 +71,21 @@ const PLUGINS: Record<string, [string, string]> = {
 };
 
 /**
- * A plugin's launcher: from the snapshot next to it when there is one, else
- * the package's own bin/ launcher (also for VERSION, which needs none of the
- * modules: without them Node starts faster than from a snapshot). Node refuses a snapshot before running any
+ * The launcher's VERSION answers, by the exact stdin a runtime sends (libcni:
+ * `{"cniVersion":"X"}`, or nothing): computed by the plugin's own
+ * {@link versionAnswer}, so the text cannot drift from the plugin's.
+ */
+function versionCases(q: (s: string) => string): string {
+  const stdins = ['', ...SUPPORTED_VERSIONS.map((v) => JSON.stringify({ cniVersion: v }))];
+  return stdins.map((i) => `    ${q(i)}) printf '%s' ${q(versionAnswer(i))}; exit 0 ;;`).join('\n');
+}
+
+/**
+ * A plugin's launcher. VERSION (podman asks twice per container, whatever
+ * its network) is answered by the shell for the stdin runtimes send, without
+ * starting Node; any other stdin, and arguments, go to the plugin (stdin
+ * given back as read). Other commands start from the snapshot next to it
+ * when there is one, else from the package's own bin/ launcher. Node refuses a snapshot before running any
  * JavaScript — exit 14 when another Node.js version built it, a crash signal
  * (SIGTRAP, SIGABRT, SIGBUS, SIGSEGV) when the file is damaged — and stdin is
  * still unread then, so the launcher falls back and the call still succeeds.
@@ -70,18 +96,27 @@ const PLUGINS: Record<string, [string, string]> = {
 function launcher(file: string, binLauncher: string): string {
   const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const blob = `"\${0%/*}"/${file}.snapshot`; // next to this script, wherever the bin dir is
+  const plugin = `"$node" ${q(join(ROOT, binLauncher))} "$@"`;
   return `#!/bin/sh
 # ${file}: installed by rtnl-cni-install from ${ROOT}
 node=${q(process.execPath)}
-if [ "$CNI_COMMAND" != VERSION ] && [ -f ${blob} ]; then
-  "$node" --snapshot-blob ${blob} "$@"
+if [ "$CNI_COMMAND" = VERSION ] && [ $# -eq 0 ]; then
+  if IFS= read -r conf; then more=1; else more=; fi
+  [ -n "$more" ] || case $conf in
+${versionCases(q)}
+  esac
+  { printf '%s' "$conf"; if [ -n "$more" ]; then echo; cat; fi; } | ${plugin}
+  exit
+fi
+if [ $# -eq 0 ] && [ -f ${blob} ]; then
+  "$node" --snapshot-blob ${blob}
   rc=$?
   case $rc in
     14|133|134|135|139) echo "${file}: startup snapshot ${blob.replaceAll('"', '')} unusable (exit $rc), starting without it; re-run rtnl-cni-install" >&2 ;;
     *) exit $rc ;;
   esac
 fi
-exec "$node" ${q(join(ROOT, binLauncher))} "$@"
+exec ${plugin}
 `;
 }
 
@@ -103,14 +138,19 @@ function replaceAtomically(target: string, write: (tmp: string) => void): void {
   fs.renameSync(tmp, target);
 }
 
-/** The sample conflist: bridge mode with rtnl-ipam, the pods' default route via the bridge. */
-export function sampleConflist(o: Pick<InstallOptions, 'name' | 'subnet' | 'bridge'>): object {
+/**
+ * The sample conflist: bridge mode with rtnl-ipam, the pods' default route via
+ * the bridge, then the reference `portmap` for the runtime's port mappings
+ * (as podman's and containerd's default networks chain it; it is expected in
+ * the bin dir, as the containernetworking plugins are installed).
+ */
+export function sampleConflist(o: Pick<InstallOptions, 'name' | 'subnet' | 'bridge' | 'cniVersion'>): object {
   return {
-    cniVersion: '1.1.0', name: o.name,
+    cniVersion: o.cniVersion, name: o.name,
     plugins: [{
       type: 'rtnl', mode: 'bridge', bridge: o.bridge, isGateway: true, isDefaultGateway: true,
       ipam: { type: 'rtnl-ipam', ranges: [[{ subnet: o.subnet }]] },
-    }],
+    }, { type: 'portmap', capabilities: { portMappings: true } }],
   };
 }
 
@@ -147,40 +187,65 @@ export function install(o: InstallOptions): string[] {
   return out;
 }
 
-/** Parses the command line; throws on an unknown flag. */
-export function parseArgs(argv: string[]): InstallOptions {
-  const o: InstallOptions = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', symlink: false, snapshot: true, daemonClient: true, name: 'rtnl', subnet: '10.88.0.0/16', bridge: 'cni0' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '--bin-dir': o.binDir = val(); break;
-      case '--conf-dir': o.confDir = val(); break;
-      case '--no-conf': o.confDir = undefined; break;
-      case '--symlink': o.symlink = true; break;
-      case '--no-snapshot': o.snapshot = false; break;
-      case '--no-daemon-client': o.daemonClient = false; break;
-      case '--name': o.name = val(); break;
-      case '--subnet': o.subnet = val(); break;
-      case '--bridge': o.bridge = val(); break;
-      default: throw new Error(`unknown argument ${a}`);
-    }
-  }
-  return o;
+const USAGE = `usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--no-snapshot]
+                        [--no-daemon-client] [--name NAME] [--subnet CIDR] [--bridge NAME] [--cni-version V]
+
+Installs the rtnl CNI plugin and rtnl-ipam into a CNI bin dir and writes a sample conflist
+(rtnl in bridge mode with rtnl-ipam, then portmap) into the conf dir.
+  --bin-dir DIR        where the plugins go (default /opt/cni/bin)
+  --conf-dir DIR       where 10-NAME.conflist goes (default /etc/cni/net.d); --no-conf: none
+  --symlink            symlinks to the package's bin/ instead of launchers
+  --no-snapshot        launchers without a startup snapshot
+  --no-daemon-client   the launcher as rtnl, not the rtnl-cni-daemon client
+  --name NAME          the network's name (default rtnl)
+  --subnet CIDR        the pods' subnet (default 10.88.0.0/16)
+  --bridge NAME        the bridge (default cni0)
+  --cni-version V      the conflist's cniVersion (default ${DEFAULT_CNI_VERSION}, which podman 4.3, containerd 1.6
+                       and portmap 1.1 accept; the plugins speak ${SUPPORTED_VERSIONS.join(', ')})
+  --help, --version`;
+
+type Flags = {
+  'bin-dir'?: string; 'conf-dir'?: string; 'no-conf'?: boolean; symlink?: boolean; 'no-snapshot'?: boolean;
+  'no-daemon-client'?: boolean; name?: string; subnet?: string; bridge?: string; 'cni-version'?: string;
+};
+
+/** Parses the command line (throws {@link UsageError}); undefined when it asked for help or the version, which are printed. */
+export function parseArgs(argv: string[]): InstallOptions | undefined {
+  const r = parseCommandLine<Flags>(argv, {
+    'bin-dir': { type: 'string' }, 'conf-dir': { type: 'string' }, 'no-conf': { type: 'boolean' },
+    symlink: { type: 'boolean' }, 'no-snapshot': { type: 'boolean' }, 'no-daemon-client': { type: 'boolean' },
+    name: { type: 'string' }, subnet: { type: 'string' }, bridge: { type: 'string' }, 'cni-version': { type: 'string' },
+  });
+  if (r.kind === 'help') console.log(USAGE);
+  if (r.kind === 'version') console.log(versionLine('rtnl-cni-install'));
+  if (r.kind !== 'run') return undefined;
+  const v = r.values;
+  const cniVersion = v['cni-version'] ?? DEFAULT_CNI_VERSION;
+  if (!isSupportedVersion(cniVersion)) throw new UsageError(`--cni-version ${cniVersion}: the plugins speak ${SUPPORTED_VERSIONS.join(', ')}`);
+  if (v['no-conf'] && v['conf-dir'] !== undefined) throw new UsageError('--conf-dir and --no-conf exclude each other');
+  return {
+    binDir: v['bin-dir'] ?? '/opt/cni/bin', confDir: v['no-conf'] ? undefined : v['conf-dir'] ?? '/etc/cni/net.d',
+    symlink: !!v.symlink, snapshot: !v['no-snapshot'], daemonClient: !v['no-daemon-client'],
+    name: v.name ?? 'rtnl', subnet: v.subnet ?? '10.88.0.0/16', bridge: v.bridge ?? 'cni0', cniVersion,
+  };
 }
 
-/** The command: installs as `argv` says, prints what it wrote; returns the exit code. */
+/** The command: installs as `argv` says, prints what it wrote; returns the exit code (2: a usage error). */
 export function main(argv: string[]): number {
+  let o;
   try {
-    for (const p of install(parseArgs(argv))) console.log(`installed ${p}`);
+    o = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`rtnl-cni-install: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  if (!o) return 0;
+  try {
+    for (const p of install(o)) console.log(`installed ${p}`);
     return 0;
   } catch (e) {
     console.error(`rtnl-cni-install: ${(e as Error).message}`);
-    console.error('usage: rtnl-cni-install [--bin-dir DIR] [--conf-dir DIR | --no-conf] [--symlink] [--no-snapshot] [--no-daemon-client] [--name NAME] [--subnet CIDR] [--bridge NAME]');
     return 1;
   }
 }
