@@ -12,8 +12,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Test } from 'tap';
-import { testNs, type TestNs } from './lib.js';
-import { installPlugins, REF_DIR, tmpDir } from './plugin-runtime.js';
+import { testNs, untapped, type TestNs } from './lib.js';
+import { REF_DIR, tmpDir } from './plugin-runtime.js';
+
+const INSTALLER = path.resolve(__dirname, '../../bin/rtnl-cni-install');
 
 /** A command's outcome. */
 export interface Res {
@@ -47,7 +49,7 @@ export interface Network {
   bridge: string;
   subnet: string;
   gateway: string;
-  /** The CNI bin dir: rtnl and rtnl-ipam installed by bin/rtnl-cni-install, plus the reference loopback. */
+  /** The CNI bin dir: rtnl and rtnl-ipam installed by bin/rtnl-cni-install, plus the reference loopback and portmap. */
   binDir: string;
   confDir: string;
   /** The IPAM store root (`dataDir`); the network's files are under `<dataDir>/<name>`. */
@@ -56,25 +58,29 @@ export interface Network {
   reservations(): Array<{ ip: string; id: string }>;
 }
 
-/** Installs the plugins and writes the network's conflist (cniVersion 1.0.0: what both runtimes' libcni speak). */
+/**
+ * Installs the plugins and the network's conflist with bin/rtnl-cni-install,
+ * used as it wrote it (cniVersion 1.0.0, rtnl + rtnl-ipam, then portmap);
+ * the reference loopback and portmap go into the bin dir beside them, as the
+ * containernetworking plugins are installed. The IPAM store is therefore the
+ * default /var/lib/cni/networks/<network>, removed at teardown.
+ */
 export function network(t: Test, octet: number): Network {
-  const binDir = installPlugins(t).split(':')[0]!;
-  fs.symlinkSync(path.join(REF_DIR, 'loopback'), path.join(binDir, 'loopback')); // both runtimes bring lo up through it
+  const binDir = path.join(tmpDir(t, 'rtnl-bin-'), 'bin');
   const confDir = tmpDir(t, 'rtnl-netd-');
-  const dataDir = tmpDir(t, 'rtnl-ipam-');
   const name = `rtnl-rt-${randomBytes(3).toString('hex')}`;
   const subnet = `10.${octet}.0.0/24`, gateway = `10.${octet}.0.1`, bridge = `rtbr${octet}`;
-  fs.writeFileSync(path.join(confDir, `10-${name}.conflist`), JSON.stringify({
-    cniVersion: '1.0.0', name,
-    plugins: [{ type: 'rtnl', bridge, isGateway: true, isDefaultGateway: true, ipam: { type: 'rtnl-ipam', dataDir, ranges: [[{ subnet }]] } }],
-  }));
+  const dataDir = '/var/lib/cni/networks';
+  const store = path.join(dataDir, name);
   // libcni caches results in /var/lib/cni/results/<network>-<id>-<ifname> (neither runtime lets us move it): ours go.
   t.teardown(() => {
+    fs.rmSync(store, { recursive: true, force: true });
     for (const f of fs.readdirSync('/var/lib/cni/results', { withFileTypes: true }).filter((d) => d.name.startsWith(`${name}-`))) {
       fs.rmSync(path.join('/var/lib/cni/results', f.name), { force: true });
     }
   });
-  const store = path.join(dataDir, name);
+  must(...untapped(INSTALLER, ['--bin-dir', binDir, '--conf-dir', confDir, '--name', name, '--subnet', subnet, '--bridge', bridge]));
+  for (const p of ['loopback', 'portmap']) fs.symlinkSync(path.join(REF_DIR, p), path.join(binDir, p));
   return {
     name, bridge, subnet, gateway, binDir, confDir, dataDir,
     reservations: () => (fs.existsSync(store) ? fs.readdirSync(store) : [])
@@ -156,6 +162,12 @@ export interface Engine {
   runRm(name: string, cmd: string[]): Res;
   /** Starts a long-running container; resolves to its init process's pid (in our PID namespace). */
   start(name: string): Promise<number>;
+  /**
+   * Starts a container running `cmd` with its port 80 published on the node's
+   * `hostPort` (the runtime's portMappings, handled by portmap); undefined
+   * when the runtime has no way to ask for it (ctr).
+   */
+  publish?(name: string, hostPort: number, cmd: string[]): Promise<number>;
   /** Stops and removes a container made by {@link Engine.start}, which makes the runtime send CNI DEL. */
   remove(name: string): Promise<void>;
 }
@@ -200,6 +212,10 @@ network_config_dir = "${net.confDir}"
     runRm: (name, cmd) => pm('run', '--rm', '--name', name, '--cgroup-parent', cgroup, '--network', net.name, 'localhost/bb', ...cmd),
     start: async (name) => {
       ok(pm('run', '-d', '--name', name, '--cgroup-parent', cgroup, '--network', net.name, 'localhost/bb', 'sleep', '600'), 'run -d');
+      return Number(ok(pm('inspect', '-f', '{{.State.Pid}}', name), 'inspect').stdout.trim());
+    },
+    publish: async (name, hostPort, cmd) => {
+      ok(pm('run', '-d', '--name', name, '--cgroup-parent', cgroup, '--network', net.name, '-p', `${hostPort}:80`, 'localhost/bb', ...cmd), 'run -d -p');
       return Number(ok(pm('inspect', '-f', '{{.State.Pid}}', name), 'inspect').stdout.trim());
     },
     remove: async (name) => { ok(pm('rm', '-f', '-t', '0', name), 'rm'); },

@@ -1,13 +1,16 @@
 // Real runtimes invoking the rtnl plugin and rtnl-ipam: podman 4.3 (CNI
 // backend) and containerd 1.6 (`ctr run --cni`), set up by
-// runtime-harness.ts in a node namespace of their own. Each runs a container
-// that prints its address and is removed (ADD then DEL), then two
-// long-running containers that ping the bridge gateway and each other, then
-// removes them: the host veths and the IPAM reservations go with them.
+// runtime-harness.ts in a node namespace of their own, on the conflist
+// bin/rtnl-cni-install writes, unchanged (rtnl + rtnl-ipam, then portmap).
+// Each runs a container that prints its address and is removed (ADD then
+// DEL), then two long-running containers that ping the bridge gateway and
+// each other, then removes them: the host veths and the IPAM reservations go
+// with them. podman also publishes a container's port (portmap after rtnl):
+// fetched from the node namespace through the host port.
 import * as fs from 'node:fs';
 import t, { type Test } from 'tap';
 import { hostVethName } from '../src/plugin/plugin.js';
-import { assertHome } from './lib.js';
+import { assertHome, eventually } from './lib.js';
 import { containerd, missing, network, podman, run, type Engine, type Network } from './runtime-harness.js';
 
 /** Namespaces a runtime bind-mounts under /run/netns for its containers (podman: netns-<uuid>). */
@@ -26,9 +29,27 @@ function containerAddr(pid: number): string | undefined {
 }
 const pingFrom = (pid: number, dst: string) => run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ping', '-c1', '-W2', dst]).code === 0;
 
+/** The node namespace's nat table. */
+const nat = (e: Engine) => run('nsenter', [`--net=/run/netns/${e.node.name}`, 'iptables-save', '-t', 'nat']).stdout;
+
+/** A container serving HTTP on its port 80, published on the node's port 8080, fetched through it. */
+async function portMapping(t: Test, net: Network, e: Engine, publish: NonNullable<Engine['publish']>): Promise<void> {
+  const pid = await publish('web', 8080, ['sh', '-c', 'mkdir /www && echo hello-rtnl >/www/index.html && exec httpd -f -p 80 -h /www']);
+  const addr = containerAddr(pid);
+  t.match(nat(e), new RegExp(`--dport 8080 -j DNAT --to-destination ${addr!.replace(/\./g, '\\.')}:80`), 'portmap maps the node\'s port 8080 to the container');
+  // (busybox wget's own -T timeout crashes it: run's timeout bounds a try instead.)
+  const fetch = () => run('nsenter', [`--net=/run/netns/${e.node.name}`, 'busybox', 'wget', '-q', '-O', '-', `http://${net.gateway}:8080/`], {}, 5_000);
+  let got: ReturnType<typeof fetch> | undefined;
+  t.ok(await eventually(() => (got = fetch()).stdout === 'hello-rtnl\n', 30_000), 'the node fetches the container\'s page through the host port', { got });
+  await e.remove('web');
+  t.notMatch(nat(e), /--to-destination/, 'the mapping goes with the container');
+}
+
 async function exercise(t: Test, net: Network, e: Engine): Promise<void> {
   t.comment(e.version);
   const links = ownLinks();
+  const conflist = JSON.parse(fs.readFileSync(`${net.confDir}/10-${net.name}.conflist`, 'utf8'));
+  t.same([conflist.cniVersion, conflist.plugins.map((p: { type: string }) => p.type)], ['1.0.0', ['rtnl', 'portmap']], 'the installer\'s conflist');
 
   let t0 = Date.now();
   const r = e.runRm('once', ['ip', '-o', '-4', 'addr', 'show', 'eth0']);
@@ -54,6 +75,7 @@ async function exercise(t: Test, net: Network, e: Engine): Promise<void> {
   t.same(net.reservations().map((h) => h.ip), [a2], 'removing container 1 releases its address only');
   t.equal(bridgePorts(e, net).length, 1, 'and removes its veth');
   await e.remove('c2');
+  if (e.publish) await portMapping(t, net, e, e.publish);
   t.same(net.reservations(), [], 'no reservation left');
   t.same(bridgePorts(e, net), [], 'no bridge port left');
   t.same(e.node.h.linkList().map((l) => l.name).filter((n) => n.startsWith('rtv')), [], 'no host veth left in the node namespace');
