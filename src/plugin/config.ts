@@ -12,6 +12,7 @@
  *   "isDefaultGateway": false,        // default route in the pod via the gateway (implies isGateway)
  *   "hairpinMode": false,             // the host veth (a bridge port) reflects frames back to the pod
  *   "promiscMode": false,             // the bridge in promiscuous mode
+ *   "ipMasq": false,                  // masquerade the pod's traffic leaving its subnet (see ./ipmasq)
  *   // vxlan
  *   "vni": 42, "dstport": 4789, "local": "192.168.1.10", "device": "eth0",
  *   "peers": [{ "underlayIp": "192.168.1.11", "vtepMac": "02:..." }],
@@ -20,6 +21,7 @@
  *   "master": "eth0", "macvlanMode": "bridge", "ipvlanMode": "l2",
  *   "ipam": { "type": "rtnl-ipam", ... } }
  * ```
+ * Any other key is refused (see {@link loadConfig}).
  * @module
  */
 import { CniError, CniErrorCode, type CniEnv, type NetConf } from '../cni/index.js';
@@ -43,6 +45,7 @@ export interface RtnlNetConf {
   isDefaultGateway: boolean;
   hairpinMode: boolean;
   promiscMode: boolean;
+  ipMasq: boolean;
   vni: number;
   dstport: number;
   local: string | undefined;
@@ -60,6 +63,39 @@ export const DEFAULT_STATE_DIR = '/run/rtnl-cni';
 export const VXLAN_OVERHEAD = 50;
 
 const MODES: readonly PluginMode[] = ['bridge', 'vxlan', 'macvlan', 'ipvlan'];
+
+/** This plugin's own keys. */
+const OWN_KEYS = ['mode', 'mtu', 'mac', 'bridge', 'isGateway', 'isDefaultGateway', 'hairpinMode', 'promiscMode',
+  'vni', 'dstport', 'local', 'device', 'peers', 'stateDir', 'master', 'macvlanMode', 'ipvlanMode'];
+/**
+ * The keys the CNI spec defines for a plugin's config: those runtimes inject
+ * (name, cniVersion, runtimeConfig, args, prevResult, and any `cni.dev/` key,
+ * e.g. GC's `cni.dev/valid-attachments`), the protocol's `capabilities`, the
+ * well-known `ipMasq`, `ipam`, `dns`, and the network-level keys a
+ * single-plugin network file carries beside them.
+ */
+const SPEC_KEYS = ['cniVersion', 'cniVersions', 'name', 'type', 'args', 'runtimeConfig', 'capabilities', 'prevResult',
+  'ipMasq', 'ipam', 'dns', 'disableCheck', 'disableGC', 'loadOnlyInlinedPlugins'];
+const KNOWN_KEYS = new Set([...OWN_KEYS, ...SPEC_KEYS]);
+
+/** The known key `k` most likely stands for (same letters ignoring case, or a prefix either way), for the error's hint. */
+function closest(k: string): string | undefined {
+  const l = k.toLowerCase();
+  return [...KNOWN_KEYS].find((o) => o.toLowerCase() === l) ?? [...KNOWN_KEYS].find((o) => o.toLowerCase().startsWith(l) || l.startsWith(o.toLowerCase()));
+}
+
+/**
+ * Refuses keys neither this plugin nor the CNI spec defines (error 7, naming
+ * them): a misspelled option (`hairpin` for `hairpinMode`) would otherwise
+ * be ignored and the pod attached without it.
+ */
+function checkKeys(c: Obj): void {
+  const unknown = Object.keys(c).filter((k) => !KNOWN_KEYS.has(k) && !k.startsWith('cni.dev/'));
+  if (unknown.length === 0) return;
+  const hints = unknown.map((k) => { const o = closest(k); return o ? `${JSON.stringify(k)} (did you mean ${JSON.stringify(o)}?)` : JSON.stringify(k); });
+  throw new CniError(CniErrorCode.InvalidNetworkConfig, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}`,
+    `the rtnl plugin does not know ${hints.join(', ')}; it knows ${OWN_KEYS.join(', ')} and the CNI spec's ${SPEC_KEYS.join(', ')}`);
+}
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 type Obj = Record<string, unknown>;
@@ -107,12 +143,15 @@ function bridgeOption(c: Obj, k: string, mode: PluginMode): boolean {
 }
 
 /**
- * Validates the plugin's fields (error 7 names the field). `hairpinMode` and
- * `promiscMode` set to true in a mode without a bridge (macvlan, ipvlan) are
- * error 2, unsupported field, rather than being ignored silently.
+ * Validates the plugin's fields (error 7 names the field). `hairpinMode`,
+ * `promiscMode` and `ipMasq` set to true in a mode without a bridge (macvlan,
+ * ipvlan) are error 2, unsupported field, rather than being ignored silently.
+ * An unknown key is error 7 too, except on DEL and GC, which must clean up
+ * after a config however it was written.
  */
 export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
   const c = conf as Obj;
+  if (env.command !== 'DEL' && env.command !== 'GC') checkKeys(c);
   const mode = oneOf(c, 'mode', MODES, 'bridge');
   const mtu = opt<number | undefined>(c, 'mtu', 'number', undefined);
   if (mtu !== undefined && (mtu < 68 || mtu > 65535)) throw invalid('mtu', `${mtu} is outside 68..65535`);
@@ -134,7 +173,8 @@ export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
     mode, mtu, mac: podMac(conf, env),
     bridge: mode === 'vxlan' ? `br${vni}` : ifnameField(c, 'bridge', 'cni0'),
     isGateway: opt(c, 'isGateway', 'boolean', false) || isDefaultGateway,
-    isDefaultGateway, hairpinMode: bridgeOption(c, 'hairpinMode', mode), promiscMode: bridgeOption(c, 'promiscMode', mode), vni, dstport,
+    isDefaultGateway, hairpinMode: bridgeOption(c, 'hairpinMode', mode), promiscMode: bridgeOption(c, 'promiscMode', mode),
+    ipMasq: bridgeOption(c, 'ipMasq', mode), vni, dstport,
     local: opt<string | undefined>(c, 'local', 'string', undefined),
     device: opt<string | undefined>(c, 'device', 'string', undefined),
     peers,

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { Handle, type Link, assertBatch } from '../index.js';
 import { invokeIpam } from '../ipam/invoke.js';
+import { gcIpMasq, setupIpMasq, teardownIpMasq } from './ipmasq.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { SharedState } from './lock.js';
 import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, tolerate } from './pod.js';
@@ -225,6 +226,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
     }
     const ipam = await ipamRun;
     if (host && cfg.isGateway) addGateways(h, host.bridge, ipam);
+    if (cfg.ipMasq) await setupIpMasq(ctx.conf.name, ctx.env.containerId, (ipam.ips ?? []).map((ip) => ip.address));
     const ph = podHandle(ctx.env.netns);
     if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
     const routes = podRoutes(ipam, cfg.isDefaultGateway);
@@ -244,8 +246,9 @@ async function add(ctx: PluginContext): Promise<CniResult> {
       ...(dns ? { dns } : {}),
     };
   } catch (e) {
-    // Leave nothing behind: the links, then the address.
+    // Leave nothing behind: the links, the masquerade, then the address.
     if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
+    if (cfg.ipMasq) await teardownIpMasq(ctx.conf.name, ctx.env.containerId).catch(() => undefined);
     if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw, ctx.vars).catch(() => undefined);
     throw e;
   } finally {
@@ -262,6 +265,7 @@ async function del(ctx: PluginContext): Promise<void> {
   const h = new Handle();
   try {
     await detach(h, ctx, cfg);
+    if (cfg.ipMasq) await teardownIpMasq(ctx.conf.name, ctx.env.containerId);
   } finally {
     h.close();
     await ipamRun; // its error, if any, is DEL's error: the runtime retries
@@ -313,7 +317,7 @@ async function status(ctx: PluginContext): Promise<void> {
 }
 
 /**
- * GC: IPAM's GC, then (bridge, vxlan) the host veths this network made for
+ * GC: IPAM's GC, then (bridge, vxlan) the masquerade rules (`ipMasq`) and the host veths this network made for
  * attachments not in the valid list — a runtime that never sent DEL
  * (`ctr run -d` + `ctr c rm`) leaves them — and in vxlan mode those
  * attachments' users, removing br/vx with the last one.
@@ -324,6 +328,7 @@ async function gc(ctx: GcContext): Promise<void> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   if (cfg.mode !== 'bridge' && cfg.mode !== 'vxlan') return;
   const network = ctx.conf.name;
+  if (cfg.ipMasq) await gcIpMasq(network, new Set(ctx.validAttachments.map((a) => a.containerID)));
   const keep = new Set(ctx.validAttachments.map((a) => vethAlias(network, a.containerID, a.ifname)));
   const h = new Handle();
   try {
