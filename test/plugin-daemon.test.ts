@@ -176,7 +176,7 @@ t.test('a connection broken before the answer: the client runs the plugin itself
   await new Promise<void>((r) => server.listen(fake, r));
   t.teardown(() => { server.close(); });
   const pod = testNs(t, 'dk');
-  const big = { ...conf, padding: 'x'.repeat(1 << 20) }; // stdin far beyond one pipe buffer
+  const big = { ...conf, args: { padding: 'x'.repeat(1 << 20) } }; // stdin far beyond one pipe buffer (in `args`: the plugin refuses unknown keys)
   const add = await via(fake, () => execAsync('ADD', big, call(pod)));
   t.equal(add.code, 0, add.stdout + add.stderr);
   t.equal(got.length, 1, 'the fake daemon got the request');
