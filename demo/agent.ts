@@ -25,6 +25,15 @@ const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const msSince = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+/** Milliseconds a bare `node -e 0` takes now: an exec'd plugin's floor on this machine at this moment. */
+function nodeStartMs(): number {
+  const t0 = process.hrtime.bigint();
+  spawnSync(process.execPath, ['-e', '0'], { env });
+  return msSince(t0);
+}
 
 /** Runs the conflist's plugins for one pod, as a runtime does (CNI_* env, config on stdin), inside the node's namespace. */
 function cni(cmd: 'ADD' | 'DEL', conflist: { name: string; cniVersion: string; plugins: object[] }, run: (f: () => void) => void, pod: string, cniPath: string): any {
@@ -74,18 +83,25 @@ async function main(): Promise<void> {
     console.log(`${NODES} agents joined and converged in ${Date.now() - t0} ms (3 processes started, leases taken, overlays programmed)\n`);
     console.log(execFileSync(`${BIN}/rtnl-agent`, ['status', '--state-dir', dir(1)], { env, encoding: 'utf8' }));
 
+    // An exec'd plugin run is one Node.js start-up plus ~10 ms of work. On a busy machine the
+    // start-up stretches, and the ADD with it: each ADD is shown beside a bare start-up timed
+    // just before it (README, "CNI ADD / DEL": 43 ms on an idle machine, 5 ms through the daemon).
+    const addMs: number[] = [], startMs: number[] = [];
     for (const [k, node] of nodes.entries()) {
       const conflist = JSON.parse(fs.readFileSync(`${dir(k + 1)}/net.d/10-rtnl.conflist`, 'utf8'));
       for (let j = 1; j <= PODS; j++) {
         const name = `dag-pod${k + 1}-${j}`;
         createNetns(name).close();
+        startMs.push(nodeStartMs());
         const t = process.hrtime.bigint();
         const r = cni('ADD', conflist, (f) => node.ns.run(f), name, cniPath);
         const ip = r.ips[0].address.replace(/\/\d+$/, '');
+        addMs.push(msSince(t));
         pods.push({ name, node: k + 1, ip });
-        console.log(`${name}: ${ip} on node${k + 1} (CNI ADD ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(0)} ms)`);
+        console.log(`${name}: ${ip} on node${k + 1} (CNI ADD ${addMs.at(-1)!.toFixed(0)} ms; \`node -e 0\` just before: ${startMs.at(-1)!.toFixed(0)} ms)`);
       }
     }
+    console.log(`CNI ADD median ${median(addMs).toFixed(0)} ms, \`node -e 0\` median ${median(startMs).toFixed(0)} ms: an exec'd plugin is one Node.js start-up plus its work`);
     const from = pods[0]!;
     console.log(`\nFrom ${from.name} (${from.ip}):`);
     for (const p of pods.filter((p) => p.node !== from.node)) console.log(`  ping ${p.ip} (${p.name}): ${ping(from.name, p.ip)} ms`);
