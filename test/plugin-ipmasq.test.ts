@@ -73,7 +73,7 @@ t.test('a pod reaches a peer with no route back to the pod subnet: masqueraded',
   t.equal(exec('DEL', conf('rtnl', dataDir, { ipMasq: false }), ours.call(pod, 'plain')).code, 0);
   const a = exec('ADD', conf('rtnl', dataDir), ours.call(pod, 'masq'));
   t.equal(a.code, 0, a.stdout + a.stderr);
-  t.ok(ping(pod.name, '192.168.66.2'), 'with ipMasq: the peer answers the node\'s address');
+  t.ok(ping(pod.name, '192.168.66.2', 5), 'with ipMasq: the peer answers the node\'s address');
   t.end();
 });
 
