@@ -64,6 +64,10 @@ function consumer(dir: string, extra: object = {}): string {
   return dir;
 }
 
+/** A script listing the links of a new namespace `ns` through require('rtnl'). */
+const listLinks = (ns: string) => `const { Handle, createNetns, deleteNetns } = require('rtnl'); const ns = createNetns('${ns}');
+  try { console.log(new Handle(ns).linkList().map((l) => l.name).join()); } finally { deleteNetns('${ns}'); }`;
+
 /** A child's output, for an assertion's message. */
 const say = (r: Run) => `exit ${r.code}\n${r.out.slice(-3000)}\n${r.err.slice(-3000)}`;
 
@@ -85,7 +89,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   const d = tmpDir(t, 'rtnl-package-');
   const clone = path.join(d, 'rtnl');
   const nocc = { ...baseEnv, PATH: noCompilerPath(path.join(d, 'nocc-bin')) };
-  t.equal(spawnSync('env', ['PATH=' + nocc.PATH, 'sh', '-c', 'command -v g++ || command -v make || command -v python3']).status, 1, 'the no-compiler PATH has no g++, make or python3');
+  t.equal(spawnSync('/bin/sh', ['-c', 'command -v g++ || command -v make || command -v python3'], { env: nocc }).status, 1, 'the no-compiler PATH has no g++, make or python3');
 
   const cloned = await run('git', ['clone', '-q', ROOT, clone], d);
   t.equal(cloned.code, 0, say(cloned));
@@ -95,8 +99,8 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   const gitConsumer = consumer(path.join(d, 'from-git'), { allowScripts: { [gitUrl]: true } });
   const gitInstall = run('npm', ['install', ...npmOffline, gitUrl], gitConsumer, nocc);
 
-  const ci = await run('npm', ['ci', ...npmOffline], clone);
-  t.equal(ci.code, 0, say(ci));
+  // npm pack runs prepare (tsc) with the devDependencies: the clone borrows this checkout's (npm ci would copy the same packages).
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
   const packed = await run('npm', ['pack', '--json', ...npmOffline, '--pack-destination', d], clone);
   t.equal(packed.code, 0, say(packed));
   const [{ filename, files }] = JSON.parse(packed.out.slice(packed.out.indexOf('[')));
@@ -156,11 +160,8 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
     t.equal(inst.code, 0, say(inst));
     t.ok(fs.existsSync(path.join(gitConsumer, 'node_modules/rtnl/dist/src/index.d.ts')), 'dist/ built by prepare');
     t.notOk(fs.existsSync(path.join(gitConsumer, 'node_modules/rtnl/build')), 'nothing compiled');
-    const tsc = await run('node', [TSC, '-p', 'tsconfig.node16.json'], gitConsumer);
-    t.equal(tsc.code, 0, say(tsc));
-    const listed = await run('node', ['out/list-links.js', 'pkg-git'], gitConsumer, nocc);
-    t.equal(listed.code, 0, say(listed));
-    t.same((JSON.parse(listed.out) as Array<{ name: string }>).map((l) => l.name).sort(), ['lo', 'veth0', 'veth1']);
+    const listed = await run('node', ['-e', listLinks('pkg-git')], gitConsumer, nocc);
+    t.same([listed.code, listed.out.trim()], [0, 'lo'], listed.err);
   });
 
   await t.test('from the tarball with a compiler, built from source: the shipped sources build the addon and the client', async (t) => {
@@ -169,7 +170,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
     const pkgDir = path.join(srcConsumer, 'node_modules/rtnl');
     const loaded = await run('node', ['-p', "require('node-gyp-build').path(require('path').dirname(require.resolve('rtnl/package.json')))"], srcConsumer);
     t.equal(loaded.out.trim(), path.join(pkgDir, 'build/Release/rtnl.node'), 'the addon is the source build');
-    const listed = await run('node', ['-e', "const { Handle, createNetns, deleteNetns } = require('rtnl'); const ns = createNetns('pkg-src'); console.log(new Handle(ns).linkList().map((l) => l.name).join()); deleteNetns('pkg-src');"], srcConsumer);
+    const listed = await run('node', ['-e', listLinks('pkg-src')], srcConsumer);
     t.same([listed.code, listed.out.trim()], [0, 'lo'], listed.err);
     const installed = await run(path.join(srcConsumer, 'node_modules/.bin/rtnl-cni-install'), ['--bin-dir', path.join(d, 'cni-bin-src'), '--no-conf', '--no-snapshot'], srcConsumer);
     t.match(installed.out, `rtnl: client fast path (built from source ${path.join(pkgDir, 'build/Release/rtnl-cni-client')};`);
