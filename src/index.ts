@@ -17,4 +17,3 @@ export * from './events.js';
 export * from './addr.js';
 export * from './route.js';
 export { jsonReplacer } from './json.js';
-export { NODE_FLOOR } from './node-floor.js';

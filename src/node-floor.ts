@@ -8,10 +8,10 @@
 /** The oldest Node.js major version rtnl supports; package.json's `engines.node` says the same. */
 export const NODE_FLOOR = 20;
 
-/** Why this Node.js (`version`, default the running one's) cannot run rtnl, or undefined when it can. */
-export function nodeTooOld(version: string = process.versions.node): string | undefined {
-  const major = Number(version.replace(/^v/, '').split('.')[0]);
-  return major >= NODE_FLOOR ? undefined : `rtnl needs Node.js ${NODE_FLOOR} or newer; this is ${version} (${process.execPath})`;
+/** Why this Node.js cannot run rtnl, or undefined when it can. */
+function nodeTooOld(): string | undefined {
+  const version = process.versions.node;
+  return Number(version.split('.')[0]) >= NODE_FLOOR ? undefined : `rtnl needs Node.js ${NODE_FLOOR} or newer; this is ${version} (${process.execPath})`;
 }
 
 /** For the library's entry points: throws when this Node.js is too old. */

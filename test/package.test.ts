@@ -14,6 +14,9 @@ import t from 'tap';
 import { NODE_FLOOR } from '../src/node-floor.js';
 import { tmpDir } from './plugin-runtime.js';
 
+// npm installs and a C++ build: about 100 s of CPU, which a busy 2-CPU machine stretches well past tap's 300 s.
+t.setTimeout(900_000);
+
 const ROOT = path.resolve(__dirname, '../..');
 const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
