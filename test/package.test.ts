@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { NODE_FLOOR } from '../src/node-floor.js';
 import { tmpDir } from './plugin-runtime.js';
 
@@ -71,8 +71,8 @@ function consumer(dir: string, extra: object = {}): string {
 const listLinks = (ns: string) => `const { Handle, createNetns, deleteNetns } = require('rtnl'); const ns = createNetns('${ns}');
   try { console.log(new Handle(ns).linkList().map((l) => l.name).join()); } finally { deleteNetns('${ns}'); }`;
 
-/** A child's output, for an assertion's message. */
-const say = (r: Run) => `exit ${r.code}\n${r.out.slice(-3000)}\n${r.err.slice(-3000)}`;
+/** Asserts that a command succeeded; its output (the end of it) shows only when it did not. */
+const succeeded = (t: Tap, r: Run, what: string) => t.equal(r.code, 0, what, { stdout: r.out.slice(-3000), stderr: r.err.slice(-3000) });
 
 /** Why this file cannot run here: npm's cache lacks what a consumer's install resolves (scripts/setup caches it). */
 function cacheMissing(): string | false {
@@ -96,7 +96,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   t.equal(spawnSync('/bin/sh', ['-c', 'for c in gcc g++ make python3; do command -v $c; done'], { env: nocc, encoding: 'utf8' }).stdout, '', 'the no-compiler PATH has no gcc, g++, make or python3');
 
   const cloned = await run('git', ['clone', '-q', ROOT, clone], d);
-  t.equal(cloned.code, 0, say(cloned));
+  succeeded(t, cloned, 'git clone');
   // The git URL install starts now, side by side with the rest (npm prepares the clone itself).
   // npm 11 runs a dependency's install scripts only when the consumer allows them: a git dependency needs its prepare.
   const gitUrl = `git+file://${clone}`;
@@ -106,7 +106,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   // npm pack runs prepare (tsc) with the devDependencies: the clone borrows this checkout's (npm ci would copy the same packages).
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
   const packed = await run('npm', ['pack', '--json', ...npmOffline, '--pack-destination', d], clone);
-  t.equal(packed.code, 0, say(packed));
+  succeeded(t, packed, 'npm pack');
   const [{ filename, files }] = JSON.parse(packed.out.slice(packed.out.indexOf('[')));
   const tgz = path.join(d, filename);
   const shipped = (files as Array<{ path: string }>).map((f) => f.path);
@@ -123,18 +123,18 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   await t.test('from the tarball, without a compiler: the prebuilds', async (t) => {
     const c = consumer(path.join(d, 'from-tarball'));
     const inst = await run('npm', ['install', ...npmOffline, tgz], c, nocc);
-    t.equal(inst.code, 0, say(inst));
+    succeeded(t, inst, 'npm install of the tarball');
     const pkgDir = path.join(c, 'node_modules/rtnl');
     t.notOk(fs.existsSync(path.join(pkgDir, 'build')), 'nothing built');
     const loaded = await run('node', ['-p', "require('node-gyp-build').path(require('path').dirname(require.resolve('rtnl/package.json')))"], c, nocc);
     t.equal(loaded.out.trim(), path.join(pkgDir, `prebuilds/linux-${process.arch}/rtnl.napi.glibc.node`), 'the addon is the prebuild');
     for (const cfg of ['node10', 'node16']) {
       const tsc = await run('node', [TSC, '-p', `tsconfig.${cfg}.json`], c);
-      t.equal(tsc.code, 0, `${cfg}: the examples type-check against 'rtnl', 'rtnl/cni', 'rtnl/agent' without "types": ["node"]\n${say(tsc)}`);
+      succeeded(t, tsc, `${cfg}: the examples type-check against 'rtnl', 'rtnl/cni', 'rtnl/agent' without "types": ["node"]`);
     }
     // The example: require('rtnl'), a Handle in a new namespace, its links as JSON (bigint counters as strings).
     const listed = await run('node', ['out/list-links.js', 'pkg-test'], c, nocc);
-    t.equal(listed.code, 0, say(listed));
+    succeeded(t, listed, 'examples/list-links.ts runs');
     const links = JSON.parse(listed.out) as Array<{ name: string; stats: { rxBytes: unknown } }>;
     t.same(links.map((l) => l.name).sort(), ['lo', 'veth0', 'veth1']);
     t.equal(typeof links[0]!.stats.rxBytes, 'string', 'a 64-bit counter in JSON: a decimal string');
@@ -142,7 +142,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
     // The installer, run from the installed package, puts in the prebuilt client and says so.
     const bin = path.join(d, 'cni-bin');
     const installed = await run(path.join(c, 'node_modules/.bin/rtnl-cni-install'), ['--bin-dir', bin, '--no-conf', '--no-snapshot'], c, nocc);
-    t.equal(installed.code, 0, say(installed));
+    succeeded(t, installed, 'rtnl-cni-install');
     const prebuiltClient = path.join(pkgDir, `prebuilds/linux-${process.arch}/rtnl-cni-client.glibc`);
     t.match(installed.out, `rtnl: client fast path (prebuilt ${prebuiltClient}; without a daemon it runs .rtnl-node: launcher only (--no-snapshot))`);
     t.same(fs.readFileSync(path.join(bin, 'rtnl')), fs.readFileSync(prebuiltClient), 'rtnl is the prebuilt client');
@@ -160,8 +160,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   });
 
   await t.test('from the git URL, without a compiler: prepare builds dist/, the prebuilds serve', async (t) => {
-    const inst = await gitInstall;
-    t.equal(inst.code, 0, say(inst));
+    succeeded(t, await gitInstall, 'npm install of the git URL');
     t.ok(fs.existsSync(path.join(gitConsumer, 'node_modules/rtnl/dist/src/index.d.ts')), 'dist/ built by prepare');
     t.notOk(fs.existsSync(path.join(gitConsumer, 'node_modules/rtnl/build')), 'nothing compiled');
     const listed = await run('node', ['-e', listLinks('pkg-git')], gitConsumer, nocc);
@@ -169,8 +168,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
   });
 
   await t.test('from the tarball with a compiler, built from source: the shipped sources build the addon and the client', async (t) => {
-    const inst = await srcInstall;
-    t.equal(inst.code, 0, say(inst));
+    succeeded(t, await srcInstall, 'npm install of the tarball, built from source');
     const pkgDir = path.join(srcConsumer, 'node_modules/rtnl');
     const loaded = await run('node', ['-p', "require('node-gyp-build').path(require('path').dirname(require.resolve('rtnl/package.json')))"], srcConsumer);
     t.equal(loaded.out.trim(), path.join(pkgDir, 'build/Release/rtnl.node'), 'the addon is the source build');
