@@ -8,8 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { Handle, type Link, assertBatch } from '../index.js';
 import { invokeIpam } from '../ipam/invoke.js';
-import { gcIpMasq, setupIpMasq, teardownIpMasq } from './ipmasq.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
+import { gcIpMasq, setupIpMasq, teardownIpMasq } from './ipmasq.js';
 import { SharedState } from './lock.js';
 import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode, tolerate } from './pod.js';
 
@@ -317,8 +317,8 @@ async function status(ctx: PluginContext): Promise<void> {
 }
 
 /**
- * GC: IPAM's GC, then (bridge, vxlan) the masquerade rules (`ipMasq`) and the host veths this network made for
- * attachments not in the valid list — a runtime that never sent DEL
+ * GC: IPAM's GC, then (bridge, vxlan) the masquerade rules (`ipMasq`) and
+ * the host veths this network made for attachments not in the valid list — a runtime that never sent DEL
  * (`ctr run -d` + `ctr c rm`) leaves them — and in vxlan mode those
  * attachments' users, removing br/vx with the last one.
  */
