@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
+import { invokePlugin } from '../src/cni/skel.js';
 import { findClient } from '../src/plugin/install.js';
 import { testNs } from './lib.js';
 import { Runtime, tmpDir, REF_DIR } from './plugin-runtime.js';
@@ -109,25 +110,29 @@ t.test('the launchers start from the snapshot; without one, or from a damaged on
   t.end();
 });
 
-t.test('VERSION: the launchers answer it without starting Node, exactly as the plugin does', (t) => {
+t.test('VERSION: the launchers answer it without starting Node, exactly as the plugin does', async (t) => {
   const bin = path.join(tmpDir(t), 'bin');
   t.equal(install('--bin-dir', bin, '--no-conf').status, 0);
   const plugins: Array<[string, string]> = [['.rtnl-node', 'rtnl-cni'], ['rtnl-ipam', 'rtnl-ipam']];
   // What libcni sends (and nothing): the first 6, answered by the shell; then stdins only the plugin can judge: the launcher hands them over as read.
   const stdins = ['', ...['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0', '9.9.9'].map((v) => `{"cniVersion":"${v}"}`),
     '{ "cniVersion": "0.4.0" }', '{"cniVersion":"0.3.1"}\n', '{"cniVersion":\n"1.0.0"}\n\n', 'not json'];
-  for (const [file, own] of plugins) {
+  const vEnv = { ...env, CNI_COMMAND: 'VERSION' };
+  // The plugin's answer, from the skeleton its executables run (the executables themselves are compared below, for two stdins).
+  const own = async (input: string) => (await invokePlugin(() => { throw new Error('VERSION loads no handlers'); }, vEnv, input)).stdout;
+  for (const [file, exe] of plugins) {
     for (const input of stdins) {
-      const vEnv = { ...env, CNI_COMMAND: 'VERSION' };
       const log = path.join(tmpDir(t), 'strace');
       const viaLauncher = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', log, path.join(bin, file)], { encoding: 'utf8', env: vEnv, input });
-      const plugin = spawnSync(process.execPath, [path.resolve(__dirname, '../../bin', own)], { encoding: 'utf8', env: vEnv, input });
-      t.same([viaLauncher.status, viaLauncher.stdout], [0, plugin.stdout], `${file} ${JSON.stringify(input)}: the plugin's own answer`);
+      t.same([viaLauncher.status, viaLauncher.stdout], [0, await own(input)], `${file} ${JSON.stringify(input)}: the plugin's own answer`);
       const byShell = stdins.indexOf(input) < 6;
       t.equal(fs.readFileSync(log, 'utf8').includes(process.execPath), !byShell, `${file} ${JSON.stringify(input)}: ${byShell ? 'no' : 'a'} Node.js started`);
     }
+    for (const input of [stdins[4]!, stdins[6]!]) {
+      const plugin = spawnSync(process.execPath, [path.resolve(__dirname, '../../bin', exe)], { encoding: 'utf8', env: vEnv, input });
+      t.same([plugin.status, plugin.stdout], [0, await own(input)], `bin/${exe} ${JSON.stringify(input)}: the same answer`);
+    }
   }
-  t.end();
 });
 
 t.test('command line: --help, --version, strict errors (exit 2)', (t) => {
