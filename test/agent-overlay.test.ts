@@ -336,7 +336,7 @@ t.test('static membership drives sync: an edit removes a node from the overlay',
   let wake: (() => void) | undefined;
   const m = new StaticMembership(file, { debounceMs: 20 });
   await m.start((members) => {
-    synced.push(counts(n1.ov.sync(members)));
+    synced.push(counts(n1.ov.sync(members.records.map((c) => c.record))));
     wake?.();
   });
   t.teardown(() => m.stop());
@@ -404,10 +404,10 @@ t.test('static membership: live reload, atomic replace, bad edits kept out', asy
   });
   const m = new StaticMembership(file, { debounceMs: 30, onWarning: (w) => { warnings.push(w); wake?.(); } });
   let running = 0;
-  await m.start(async (nodes) => {
+  await m.start(async (members) => {
     t.equal(running++, 0, 'never called concurrently');
     await sleep(10);
-    got.push(nodes.length);
+    got.push(members.records.length);
     running--;
     wake?.();
   });
