@@ -181,7 +181,7 @@ export interface EtcdCluster {
   members: EtcdMember[];
   /** Every member's client URL, in member order. */
   endpoints: string[];
-  /** Runs etcdctl against the cluster (as root, with the client certificate if TLS). */
+  /** Runs etcdctl against the cluster's running members (as root, with the client certificate if TLS). */
   etcdctl(...args: string[]): string;
   /** Resolves once `etcdctl endpoint health` passes for the given members (default all); throws after `ms`. */
   healthy(members?: EtcdMember[], ms?: number): Promise<void>;
@@ -214,11 +214,12 @@ export async function startEtcdCluster(o: { n?: number; certs?: EtcdCerts; root?
   const token = o.tokenTtlSec === undefined ? [] : ['--auth-token', 'simple', '--auth-token-ttl', String(o.tokenTtlSec)];
   let log = '';
   const children = new Map<number, ChildProcess>();
+  const frozen = new Set<number>();
   const killAll = () => { for (const c of children.values()) c.kill('SIGKILL'); };
   process.on('exit', killAll);
   let user: string[] = [];
   const ctlBase = () => [
-    '--endpoints', endpoints.join(','), '--dial-timeout', '3s', '--command-timeout', '10s', ...user,
+    '--endpoints', endpoints.filter((_, i) => children.has(i) && !frozen.has(i)).join(','), '--dial-timeout', '3s', '--command-timeout', '10s', ...user,
     ...(o.certs ? ['--cacert', o.certs.ca, '--cert', o.certs.client.cert, '--key', o.certs.client.key] : []),
   ];
   const endpoints = ports.map(([c]) => `${scheme}://127.0.0.1:${c}`);
@@ -246,6 +247,7 @@ export async function startEtcdCluster(o: { n?: number; certs?: EtcdCerts; root?
     children.delete(i);
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = once(c, 'exit');
+    frozen.delete(i);
     c.kill('SIGCONT');
     c.kill(signal);
     await exited;
@@ -267,8 +269,8 @@ export async function startEtcdCluster(o: { n?: number; certs?: EtcdCerts; root?
     name, endpoint: endpoints[i]!,
     kill: () => halt(i, 'SIGKILL'),
     start: () => launch(i, 'existing'),
-    freeze: () => { children.get(i)?.kill('SIGSTOP'); },
-    thaw: () => { children.get(i)?.kill('SIGCONT'); },
+    freeze: () => { frozen.add(i); children.get(i)?.kill('SIGSTOP'); },
+    thaw: () => { frozen.delete(i); children.get(i)?.kill('SIGCONT'); },
   }));
   for (let i = 0; i < n; i++) await launch(i, 'new');
   await healthy();

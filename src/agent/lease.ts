@@ -148,7 +148,7 @@ export interface SubnetLeaseHooks {
   onWarning?(msg: string): void;
   /** Someone else changed or deleted the node's record, or detached it from the lease; it is being restored. */
   onOwnershipLost?(why: string): void;
-  /** A check found the record exactly as this node wrote it, on its lease (after onOwnershipLost: restored). */
+  /** After onOwnershipLost: the record stayed as this node wrote it, on its lease, for a whole renewal period. */
   onOwned?(): void;
 }
 
@@ -192,6 +192,8 @@ export class SubnetLease {
   #record: NodeRecord | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** When someone else last changed the record (ms since the epoch); undefined when never, or since onOwned. */
+  #lostAt: number | undefined;
 
   /** @param client etcd @param prefix the key prefix P @param config the network (validated) @param hooks callbacks */
   constructor(client: EtcdClient, prefix: string, config: NetworkConfig, hooks: SubnetLeaseHooks = {}) {
@@ -259,8 +261,16 @@ export class SubnetLease {
     const value = JSON.stringify(self);
     try {
       const t = await this.#client.txn({ compare: [compare.value(key, '==', value), compare.lease(key, '==', lease.id)], failure: [op.get(key)] });
-      if (t.succeeded) return this.#hooks.onOwned?.();
+      if (t.succeeded) {
+        // Restored and left alone for a renewal period: a one-off write, over.
+        if (this.#lostAt !== undefined && Date.now() - this.#lostAt >= (lease.ttlSec * 1000) / 3) {
+          this.#lostAt = undefined;
+          this.#hooks.onOwned?.();
+        }
+        return;
+      }
       if (this.#stopped || this.#lease !== lease) return;
+      this.#lostAt = Date.now();
       const kv = getResult(t.results[0]);
       this.#hooks.onOwnershipLost?.(!kv ? `${key} was deleted` : kv.lease !== lease.id
         ? `${key} is no longer on this node's lease ${lease.id} (lease ${kv.lease ?? 'none'}), holding ${kv.value.slice(0, 200)}`
