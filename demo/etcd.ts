@@ -183,6 +183,8 @@ export interface EtcdCluster {
   endpoints: string[];
   /** Runs etcdctl against the cluster's running members (as root, with the client certificate if TLS). */
   etcdctl(...args: string[]): string;
+  /** The same, with `input` on its stdin (e.g. `user passwd NAME --interactive=false`). */
+  etcdctlInput(input: string, ...args: string[]): string;
   /** Resolves once `etcdctl endpoint health` passes for the given members (default all); throws after `ms`. */
   healthy(members?: EtcdMember[], ms?: number): Promise<void>;
   /** Stops every member and removes the data dirs. */
@@ -223,7 +225,9 @@ export async function startEtcdCluster(o: { n?: number; certs?: EtcdCerts; root?
     ...(o.certs ? ['--cacert', o.certs.ca, '--cert', o.certs.client.cert, '--key', o.certs.client.key] : []),
   ];
   const endpoints = ports.map(([c]) => `${scheme}://127.0.0.1:${c}`);
-  const etcdctl = (...args: string[]) => execFileSync('etcdctl', [...ctlBase(), ...args], { encoding: 'utf8', stdio: 'pipe', env: { ...process.env, ETCDCTL_API: '3' } });
+  const etcdctlInput = (input: string, ...args: string[]) =>
+    execFileSync('etcdctl', [...ctlBase(), ...args], { input, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, ETCDCTL_API: '3' } });
+  const etcdctl = (...args: string[]) => etcdctlInput('', ...args);
   const launch = async (i: number, state: 'new' | 'existing') => {
     const c = spawn('etcd', [
       '--name', names[i]!, '--data-dir', path.join(base, names[i]!),
@@ -280,7 +284,7 @@ export async function startEtcdCluster(o: { n?: number; certs?: EtcdCerts; root?
     user = ['--user', `root:${o.root}`];
   }
   return {
-    members, endpoints, etcdctl, healthy,
+    members, endpoints, etcdctl, etcdctlInput, healthy,
     async stop() {
       for (let i = 0; i < n; i++) await halt(i, 'SIGTERM');
       process.off('exit', killAll);
