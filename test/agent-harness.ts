@@ -32,7 +32,7 @@ export class AgentProc {
   }
 
   /** Waits for a log line with this `msg`; throws after `ms`. */
-  async logged(msg: string, ms = 10000): Promise<Record<string, unknown>> {
+  async logged(msg: string, ms = 30_000): Promise<Record<string, unknown>> {
     let found: Record<string, unknown> | undefined;
     await waitFor(() => (found = this.logs.find((l) => l.msg === msg)) !== undefined, ms, `log "${msg}" from agent ${this.args.join(' ')}\n${this.dump()}`);
     return found!;
