@@ -2,9 +2,9 @@
 // (started here on loopback with a temporary data dir); etcdctl is the oracle.
 import { execFileSync } from 'node:child_process';
 import t, { type Test as Tap } from 'tap';
-import { type EtcdServer, startEtcd } from '../demo/etcd.js';
+import { type EtcdServer, startEtcd, startEtcdCluster } from '../demo/etcd.js';
 import {
-  EtcdClient, EtcdCompactedError, EtcdError, EtcdUnavailableError, type WatchEvent, compare, op,
+  EtcdAuthError, EtcdClient, EtcdCompactedError, EtcdError, EtcdUnavailableError, type WatchEvent, compare, op,
 } from '../src/etcd/index.js';
 import {
   SubnetExhaustedError, SubnetLease, configKey, ensureNetworkConfig, parseNodeRecord, readNetworkConfig, subnetKey, subnetsPrefix,
@@ -407,4 +407,35 @@ t.test('etcd wiped: the lease is lost, then the same subnet is re-acquired; memb
   t.same(await readNetworkConfig(c, p), NET, 'the network settings were put back');
   t.ok(await eventually(() => w.deliveries.length > before && w.names() === 'node1', 5000), 'membership re-lists and delivers the node again');
   t.same(w.last(), [self]);
+});
+
+t.test('client: authentication, token expiry, a frozen member under a watch', async (t) => {
+  const e = await startEtcdCluster({ n: 1, root: 'pw', tokenTtlSec: 1 });
+  t.teardown(() => e.stop());
+  const refused: EtcdError[] = [];
+  const c = new EtcdClient({ endpoints: e.endpoints, auth: { username: 'root', password: 'pw' }, timeoutMs: 1000, watchProbeMs: 500, onRefused: (x) => refused.push(x) });
+  t.teardown(() => c.close());
+  await c.put('/auth/a', '1');
+  await sleep(2500); // the token expired
+  t.equal((await c.get('/auth/a'))?.value, '1', 'a request after the token expired authenticates again and succeeds');
+  t.same(refused, [], 'nothing refused');
+
+  const wrong = new EtcdClient({ endpoints: e.endpoints, auth: { username: 'root', password: 'nope' }, onRefused: (x) => refused.push(x) });
+  t.teardown(() => wrong.close());
+  const err = await wrong.get('/auth/a').catch((x: unknown) => x);
+  t.ok(err instanceof EtcdAuthError, 'a wrong password: EtcdAuthError');
+  t.match((err as Error).message, /authentication as "root" failed: etcdserver: authentication failed, invalid user ID or password/);
+  t.equal(refused[0], err, 'and onRefused heard of it');
+  const anon = new EtcdClient({ endpoints: e.endpoints });
+  t.teardown(() => anon.close());
+  await t.rejects(anon.get('/auth/a'), { name: 'EtcdAuthError', message: /no etcd user was given/ }, 'no user while auth is on: said so');
+
+  const errors: EtcdError[] = [];
+  c.watch('/auth/', { onEvents: () => {}, onError: (x) => errors.push(x) });
+  await sleep(300);
+  e.members[0]!.freeze();
+  t.ok(await eventually(() => errors.length > 0, 10_000), 'the watch on a frozen member ends');
+  e.members[0]!.thaw();
+  t.ok(errors[0] instanceof EtcdUnavailableError, 'with EtcdUnavailableError');
+  t.match(errors[0]!.message, /did not answer a read/, 'saying the member stopped answering');
 });
