@@ -276,14 +276,13 @@ export class Agent {
     const self = this.#status.self;
     if (!self || !this.#net) return;
     const { peers, rejected } = admitPeers(this.#members.records, this.#net, self);
+    const all = [...this.#members.malformed, ...rejected];
     try {
       const { refused, ...s } = overlay.sync(peers.map((c) => c.record));
-      const keyOf = new Map<string, Candidate>(peers.map((c) => [c.record.subnet, c]));
+      const bySubnet = new Map<string, Candidate>(peers.map((c) => [c.record.subnet, c]));
+      for (const r of refused) all.push({ key: bySubnet.get(r.subnet)!.key, name: bySubnet.get(r.subnet)!.record.name, reason: r.reason });
+      this.#reportRejected(all);
       const blocked = new Set(refused.map((r) => r.subnet));
-      this.#reportRejected([
-        ...this.#members.malformed, ...rejected,
-        ...refused.map((r) => ({ key: keyOf.get(r.subnet)!.key, name: keyOf.get(r.subnet)!.record.name, reason: r.reason })),
-      ]);
       this.#status.peers = peers.filter((c) => !blocked.has(c.record.subnet)).map((c) => c.record);
       this.#status.lastSync = { at: new Date().toISOString(), reason, ...s };
       if (this.#sticky === undefined) delete this.#status.problem;
@@ -292,6 +291,7 @@ export class Agent {
       const changed = s.added + s.updated + s.removed > 0;
       this.#log[changed ? 'info' : 'debug']('synced', { reason, peers: this.#status.peers.length, ...s });
     } catch (e) {
+      this.#reportRejected(all);
       this.#problem(`sync failed: ${(e as Error).message}`);
     }
   }

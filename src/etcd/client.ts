@@ -227,6 +227,7 @@ function tlsFailure(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code ?? '';
   return /CERT|SIGNATURE|ISSUER|^ERR_SSL_|^ERR_TLS_|^HOSTNAME_MISMATCH/.test(code);
 }
+
 const CMP_RESULT = { '==': 'EQUAL', '!=': 'NOT_EQUAL', '<': 'LESS', '>': 'GREATER' } as const;
 const CMP_FIELD = { CREATE: 'create_revision', MOD: 'mod_revision', VERSION: 'version', VALUE: 'value', LEASE: 'lease' } as const;
 
@@ -585,7 +586,7 @@ export class EtcdClient {
       j = JSON.parse(text);
     } catch {
       if (/CommonName of client/.test(text)) {
-        // etcd >= 3.4.10 refuses, on its JSON gateway, client certificates whose CN it would otherwise take for the user.
+        // etcd's gateway (3.4.23 here) refuses client certificates with a CN: it could not use the CN as the user, as gRPC clients do.
         throw new EtcdTlsError(`${endpoint}: etcd refuses client certificates with a CommonName on its gateway: use one without CN (authenticate with a user and password)`, { endpoint, path, status });
       }
       throw new EtcdError(`${endpoint}${path}: HTTP ${status}: ${text.trim().slice(0, 200) || 'empty reply'}`, { endpoint, path, status });
