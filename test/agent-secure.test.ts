@@ -172,7 +172,7 @@ t.test('three agents on a 3-member etcd with TLS and auth', async (t) => {
   t.test('a frozen member, a killed one, a lost quorum: no route flaps, the leases hold', async (t) => {
     // The agents talk to the first member. Frozen (SIGSTOP), it keeps their
     // connections open and silent: the watch must notice and move on.
-    const [m0, m1, m2] = etcd.members as [typeof etcd.members[0], typeof etcd.members[0], typeof etcd.members[0]];
+    const [m0, m1] = etcd.members as [typeof etcd.members[0], typeof etcd.members[0]];
     m0.freeze();
     const lease9 = ctl('lease', 'grant', '120').match(/lease ([0-9a-f]+) granted/)![1]!;
     const taken = new Set(live.map(subnetOf));
@@ -203,7 +203,6 @@ t.test('three agents on a 3-member etcd with TLS and auth', async (t) => {
       t.equal(leaseOf(subnetKey(PREFIX, subnetOf(i))), leases[i - 1], `node${i}'s record still on its lease`);
     }
     t.same(kernel.seen, [], 'no route, overlay neighbour or FDB entry changed on any node');
-    t.ok(m2, 'the third member served alone meanwhile');
   });
 
   t.test('refused certificates and credentials: a clear error and a documented exit code', async (t) => {
