@@ -5,7 +5,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { eventually, untapped } from './lib.js';
 
-const AGENT = path.resolve(__dirname, '../../bin/rtnl-agent');
+/** bin/rtnl-agent. */
+export const AGENT = path.resolve(__dirname, '../../bin/rtnl-agent');
 
 /** A running rtnl-agent process and the log lines it has written. */
 export class AgentProc {
@@ -31,7 +32,7 @@ export class AgentProc {
   }
 
   /** Waits for a log line with this `msg`; throws after `ms`. */
-  async logged(msg: string, ms = 10000): Promise<Record<string, unknown>> {
+  async logged(msg: string, ms = 30_000): Promise<Record<string, unknown>> {
     let found: Record<string, unknown> | undefined;
     await waitFor(() => (found = this.logs.find((l) => l.msg === msg)) !== undefined, ms, `log "${msg}" from agent ${this.args.join(' ')}\n${this.dump()}`);
     return found!;
@@ -56,8 +57,8 @@ export async function waitFor(cond: () => boolean, ms: number, what: string): Pr
   return Date.now() - t0;
 }
 
-/** `rtnl-agent` run to completion (status, --cleanup, --help). */
+/** `rtnl-agent` run to completion (status, --cleanup, --help, a start that must fail); killed after 60 s. */
 export function runAgent(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(...untapped(AGENT, args), { encoding: 'utf8' });
+  const r = spawnSync(...untapped(AGENT, args), { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -222,6 +222,34 @@ t.test('a sync the kernel partly refuses throws OverlaySyncError with each failu
   t.throws(() => n1.ov.sync(records), { code: 'ENODEV' }, 'no device: the kernel says so');
 });
 
+t.test('a route the overlay did not make is never replaced or deleted: the peer is refused instead', async (t) => {
+  const { nodes, records } = setup(t, 'aof');
+  const n1 = nodes[0]!;
+  n1.ov.ensure();
+  const ip = (...args: string[]) => execFileSync('ip', ['-n', n1.name, ...args], { encoding: 'utf8' });
+  ip('route', 'add', '10.244.77.0/24', 'via', underlayIp(2), 'proto', 'static');
+  const before = ip('-d', 'route', 'show', 'table', 'main');
+  // What the policy stops in the agent; the overlay must hold on its own too.
+  const hostile: NodeRecord[] = [
+    { name: 'underlay', underlay: underlayIp(8), vtepMac: vtepMac(8), subnet: '192.168.100.0/24' },
+    { name: 'static', underlay: underlayIp(9), vtepMac: vtepMac(9), subnet: '10.244.77.0/24' },
+  ];
+  const r = n1.ov.sync([...records, ...hostile]);
+  t.match(counts(r), { added: 2, skipped: 0 }, 'the real peers are added');
+  t.match(r.refused, [
+    { subnet: '192.168.100.0/24', reason: /a route to 192\.168\.100\.0\/24 the agent did not make is in the way \(protocol kernel/ },
+    { subnet: '10.244.77.0/24', reason: /protocol static/ },
+  ], 'the hostile ones are refused, naming the route in the way');
+  const after = ip('-d', 'route', 'show', 'table', 'main');
+  t.equal(after.split('\n').filter((l) => !l.includes(DEV)).join('\n'), before.split('\n').filter((l) => !l.includes(DEV)).join('\n'),
+    'the connected underlay route and the static route are untouched');
+  t.strictSame(oracle(n1), expected(n1, records), 'no neighbour or FDB entry for the refused peers');
+  t.ok(ping(n1.name, underlayIp(2)) >= 0, 'the underlay still works');
+  n1.ov.sync(records);
+  t.equal(ip('-d', 'route', 'show', 'table', 'main').split('\n').filter((l) => !l.includes(DEV)).join('\n'),
+    before.split('\n').filter((l) => !l.includes(DEV)).join('\n'), 'and the records going away deletes nothing of theirs');
+});
+
 t.test('drift: changes made behind its back call onDrift; our own syncs do not; ensure + sync repair', async (t) => {
   const { nodes, records } = setup(t, 'aod');
   for (const n of nodes) n.ov.ensure();
@@ -336,7 +364,7 @@ t.test('static membership drives sync: an edit removes a node from the overlay',
   let wake: (() => void) | undefined;
   const m = new StaticMembership(file, { debounceMs: 20 });
   await m.start((members) => {
-    synced.push(counts(n1.ov.sync(members)));
+    synced.push(counts(n1.ov.sync(members.records.map((c) => c.record))));
     wake?.();
   });
   t.teardown(() => m.stop());
@@ -404,10 +432,10 @@ t.test('static membership: live reload, atomic replace, bad edits kept out', asy
   });
   const m = new StaticMembership(file, { debounceMs: 30, onWarning: (w) => { warnings.push(w); wake?.(); } });
   let running = 0;
-  await m.start(async (nodes) => {
+  await m.start(async (members) => {
     t.equal(running++, 0, 'never called concurrently');
     await sleep(10);
-    got.push(nodes.length);
+    got.push(members.records.length);
     running--;
     wake?.();
   });

@@ -2,15 +2,15 @@
 // (started here on loopback with a temporary data dir); etcdctl is the oracle.
 import { execFileSync } from 'node:child_process';
 import t, { type Test as Tap } from 'tap';
-import { type EtcdServer, startEtcd } from '../demo/etcd.js';
+import { type EtcdServer, startEtcd, startEtcdCluster } from '../demo/etcd.js';
 import {
-  EtcdClient, EtcdCompactedError, EtcdError, EtcdUnavailableError, type WatchEvent, compare, op,
+  EtcdAuthError, EtcdClient, EtcdCompactedError, EtcdError, EtcdUnavailableError, type WatchEvent, compare, op,
 } from '../src/etcd/index.js';
 import {
   SubnetExhaustedError, SubnetLease, configKey, ensureNetworkConfig, parseNodeRecord, readNetworkConfig, subnetKey, subnetsPrefix,
 } from '../src/agent/lease.js';
 import { EtcdMembership } from '../src/agent/registry.js';
-import type { NetworkConfig, NodeRecord } from '../src/agent/types.js';
+import type { NetworkConfig, NodeRecord, RejectedRecord } from '../src/agent/types.js';
 import { eventually } from './lib.js';
 
 const NET: NetworkConfig = { network: '10.244.0.0/16', subnetLen: 24 };
@@ -102,7 +102,9 @@ t.test('client: endpoint failover and unavailability', async (t) => {
   t.match((e as Error).message, /127\.0\.0\.1:1.*127\.0\.0\.2:1/, 'naming every endpoint tried');
   const w = await new Promise<EtcdError>((resolve) => none.watch('/x', { onEvents: () => {}, onError: resolve }));
   t.ok(w instanceof EtcdUnavailableError, 'a watch with no endpoint reports EtcdUnavailableError');
-  t.throws(() => new EtcdClient({ endpoints: ['https://127.0.0.1:2379'] }), /TLS is not supported/, 'https refused clearly');
+  for (const bad of ['127.0.0.1:2379', 'ftp://127.0.0.1:2379', 'http://127.0.0.1:2379/v3', 'http://user:pw@127.0.0.1:2379']) {
+    t.throws(() => new EtcdClient({ endpoints: [bad] }), /is not an etcd endpoint like https:\/\/127\.0\.0\.1:2379/, `${bad} refused clearly`);
+  }
 });
 
 t.test('client: watch', async (t) => {
@@ -116,7 +118,7 @@ t.test('client: watch', async (t) => {
   await c.put(`${p}0`, 'not under the prefix');
   await sleep(200);
   await c.delete(`${p}/a`);
-  t.ok(await eventually(() => seen.length === 3, 3000), 'three events');
+  t.ok(await eventually(() => seen.length === 3, 20_000), 'three events');
   t.same(seen.map((e) => [e.type, e.kv.key, e.kv.value]), [['put', `${p}/a`, '1'], ['put', `${p}/b`, '2'], ['delete', `${p}/a`, '']],
     'history from startRevision, then live changes, in order');
   w.cancel();
@@ -234,7 +236,7 @@ t.test('lease: TTL expiry frees the subnet', async (t) => {
   t.ok(await c.get(subnetKey(p, self.subnet)), 'kept alive past its TTL while renewed');
   t.ok(a.info?.renewedAt, 'renewedAt set by the keepalive');
   a.stop();
-  t.ok(await eventually(async () => !(await c.get(subnetKey(p, self.subnet))), 5000), 'the record disappears after the TTL once stopped');
+  t.ok(await eventually(async () => !(await c.get(subnetKey(p, self.subnet))), 20_000), 'the record disappears after the TTL once stopped');
   const b = new SubnetLease(c, p, NET);
   t.equal((await b.acquire({ ...who(2), ttlSec: 30, preferredSubnet: self.subnet })).subnet, self.subnet, 'another node can take the freed subnet');
   b.stop();
@@ -280,20 +282,22 @@ t.test('lease: 50 agents race for distinct subnets; a small pool runs out clearl
 /** A membership started on prefix p, recording what it delivers; checks deliveries never overlap. */
 async function watchMembers(t: Tap, c: EtcdClient, p: string) {
   const deliveries: NodeRecord[][] = [];
+  const malformed: RejectedRecord[][] = [];
   const warnings: string[] = [];
   let running = 0;
   let overlapped = false;
   const m = new EtcdMembership(c, p, { onWarning: (w) => warnings.push(w), debounceMs: 20 });
-  await m.start(async (nodes) => {
+  await m.start(async (members) => {
     overlapped ||= running++ > 0;
     await sleep(30); // a slow consumer: changes meanwhile must queue, not overlap
-    deliveries.push(nodes);
+    deliveries.push(members.records.map((c) => c.record));
+    malformed.push(members.malformed);
     running--;
   });
   t.teardown(() => m.stop());
   const last = () => deliveries.at(-1) ?? [];
   const names = () => last().map((n) => n.name).join(',');
-  return { m, deliveries, warnings, last, names, overlapped: () => overlapped };
+  return { m, deliveries, malformed, warnings, last, names, overlapped: () => overlapped };
 }
 
 t.test('membership: join, update, leave by lease expiry', async (t) => {
@@ -307,22 +311,25 @@ t.test('membership: join, update, leave by lease expiry', async (t) => {
   await t.rejects(new EtcdMembership(client(t, ['http://127.0.0.1:1']), p).start(() => {}), EtcdUnavailableError, 'start() rejects when etcd is unreachable');
 
   const n2 = new SubnetLease(client(t), p, NET);
-  const r2 = await n2.acquire({ ...who(2), ttlSec: 2 });
-  t.ok(await eventually(() => w.names() === 'node1,node2', 2000), 'join delivered');
+  const r2 = await n2.acquire({ ...who(2), ttlSec: 5 }); // short, for the expiry below; long enough for a busy machine
+  t.ok(await eventually(() => w.names() === 'node1,node2', 10_000), 'join delivered');
   await n2.update({ vtepMac: '02:00:00:00:00:22' });
-  t.ok(await eventually(() => w.last().find((n) => n.name === 'node2')?.vtepMac === '02:00:00:00:00:22', 2000), 'update delivered');
+  t.ok(await eventually(() => w.last().find((n) => n.name === 'node2')?.vtepMac === '02:00:00:00:00:22', 10_000), 'update delivered');
   t.same(w.last().find((n) => n.name === 'node2'), { ...r2, vtepMac: '02:00:00:00:00:22' }, 'the full record');
 
   await c.put(`${subnetsPrefix(p)}10.244.99.0-24`, 'not json');
   await c.put(`${subnetsPrefix(p)}10.244.98.0-24`, JSON.stringify({ ...r2, name: 'liar' })); // its subnet is not its key
-  t.ok(await eventually(() => w.warnings.length >= 2, 2000), 'malformed records warned about');
-  t.match(w.warnings, [/10\.244\.99\.0-24.*not JSON/, /10\.244\.98\.0-24.*does not match the key/]);
-  t.equal(w.names(), 'node1,node2', 'and skipped');
+  t.ok(await eventually(() => w.malformed.at(-1)?.length === 2, 10_000), 'malformed records delivered apart');
+  t.match(w.malformed.at(-1), [
+    { key: `${subnetsPrefix(p)}10.244.99.0-24`, reason: /not JSON/ },
+    { key: `${subnetsPrefix(p)}10.244.98.0-24`, name: 'liar', reason: /does not match the key/ },
+  ]);
+  t.equal(w.names(), 'node1,node2', 'and not among the records');
 
   const stoppedAt = Date.now();
   n2.stop();
-  t.ok(await eventually(() => w.names() === 'node1', 6000), 'leave delivered once node2\'s lease expires');
-  t.comment(`node2 left ${Date.now() - stoppedAt} ms after it stopped renewing (TTL 2 s)`);
+  t.ok(await eventually(() => w.names() === 'node1', 30_000), 'leave delivered once node2\'s lease expires');
+  t.comment(`node2 left ${Date.now() - stoppedAt} ms after it stopped renewing (TTL 5 s)`);
   await w.m.stop();
   const count = w.deliveries.length;
   await n1.release();
@@ -347,29 +354,29 @@ t.test('etcd restarted with its data: leases renew, membership resyncs', async (
 
   await e.restart();
   const up = Date.now();
-  t.ok(await eventually(() => w.deliveries.length > before, 8000), 'membership delivered again after the restart');
+  t.ok(await eventually(() => w.deliveries.length > before, 20_000), 'membership delivered again after the restart');
   t.comment(`membership re-delivered ${Date.now() - up} ms after etcd was healthy again`);
   t.same(w.last(), [self], 'the same set');
   t.match(w.warnings, [/watching \/rtnl\/network\/subnets\/ failed/], 'the broken watch was reported');
   const renewedAt = a.info?.renewedAt;
-  t.ok(await eventually(() => a.info?.renewedAt !== renewedAt, 4000), 'the keepalive renews again');
+  t.ok(await eventually(() => a.info?.renewedAt !== renewedAt, 20_000), 'the keepalive renews again');
   t.same(lost, [], 'the lease was never lost');
   t.equal(JSON.parse((await c.get(subnetKey(p, self.subnet)))!.value).name, 'node1', 'the record is still there');
 
   // A crash and a short outage: renewals fail (reported), then succeed; still never lost.
   await e.kill();
-  t.ok(await eventually(() => warnings.some((x) => /keepalive failed/.test(x)), 3000), 'failed renewals are reported as warnings');
+  t.ok(await eventually(() => warnings.some((x) => /keepalive failed/.test(x)), 20_000), 'failed renewals are reported as warnings');
   const resyncs = w.deliveries.length;
   await e.restart();
-  t.ok(await eventually(() => w.deliveries.length > resyncs, 8000), 'membership delivered again after the crash');
+  t.ok(await eventually(() => w.deliveries.length > resyncs, 20_000), 'membership delivered again after the crash');
   const renewedAgain = a.info?.renewedAt;
-  t.ok(await eventually(() => a.info?.renewedAt !== renewedAgain, 4000), 'the keepalive renews again after the crash');
+  t.ok(await eventually(() => a.info?.renewedAt !== renewedAgain, 20_000), 'the keepalive renews again after the crash');
   t.same(lost, [], 'the lease survived the outage');
 
   // A change after the resync arrives: the new watch is live.
   const n2 = new SubnetLease(c, p, NET);
   await n2.acquire({ ...who(2), ttlSec: 30 });
-  t.ok(await eventually(() => w.names() === 'node1,node2', 3000), 'changes after the resync are delivered');
+  t.ok(await eventually(() => w.names() === 'node1,node2', 20_000), 'changes after the resync are delivered');
   n2.stop();
 });
 
@@ -392,12 +399,43 @@ t.test('etcd wiped: the lease is lost, then the same subnet is re-acquired; memb
 
   await e.restart({ wipe: true });
   const up = Date.now();
-  t.ok(await eventually(() => renewed.length === 2, 8000), 're-acquired');
+  t.ok(await eventually(() => renewed.length === 2, 20_000), 're-acquired');
   t.comment(`subnet re-acquired ${Date.now() - up} ms after the wiped etcd was healthy`);
   t.match(events.find((x) => x.startsWith('lost')), /no longer exists in etcd/, 'onLost said why');
   t.same(renewed[1], self, 'the same subnet and record, announced through onRenewed');
   t.not(a.info?.id, firstLease, 'on a new lease');
   t.same(await readNetworkConfig(c, p), NET, 'the network settings were put back');
-  t.ok(await eventually(() => w.deliveries.length > before && w.names() === 'node1', 5000), 'membership re-lists and delivers the node again');
+  t.ok(await eventually(() => w.deliveries.length > before && w.names() === 'node1', 20_000), 'membership re-lists and delivers the node again');
   t.same(w.last(), [self]);
+});
+
+t.test('client: authentication, token expiry, a frozen member under a watch', async (t) => {
+  const e = await startEtcdCluster({ n: 1, root: 'pw', tokenTtlSec: 1 });
+  t.teardown(() => e.stop());
+  const refused: EtcdError[] = [];
+  const c = new EtcdClient({ endpoints: e.endpoints, auth: { username: 'root', password: 'pw' }, timeoutMs: 1000, watchProbeMs: 500, onRefused: (x) => refused.push(x) });
+  t.teardown(() => c.close());
+  await c.put('/auth/a', '1');
+  await sleep(2500); // the token expired
+  t.equal((await c.get('/auth/a'))?.value, '1', 'a request after the token expired authenticates again and succeeds');
+  t.same(refused, [], 'nothing refused');
+
+  const wrong = new EtcdClient({ endpoints: e.endpoints, auth: { username: 'root', password: 'nope' }, onRefused: (x) => refused.push(x) });
+  t.teardown(() => wrong.close());
+  const err = await wrong.get('/auth/a').catch((x: unknown) => x);
+  t.ok(err instanceof EtcdAuthError, 'a wrong password: EtcdAuthError');
+  t.match((err as Error).message, /authentication as "root" failed: etcdserver: authentication failed, invalid user ID or password/);
+  t.equal(refused[0], err, 'and onRefused heard of it');
+  const anon = new EtcdClient({ endpoints: e.endpoints });
+  t.teardown(() => anon.close());
+  await t.rejects(anon.get('/auth/a'), { name: 'EtcdAuthError', message: /no etcd user was given/ }, 'no user while auth is on: said so');
+
+  const errors: EtcdError[] = [];
+  c.watch('/auth/', { onEvents: () => {}, onError: (x) => errors.push(x) });
+  await sleep(300);
+  e.members[0]!.freeze();
+  t.ok(await eventually(() => errors.length > 0, 10_000), 'the watch on a frozen member ends');
+  e.members[0]!.thaw();
+  t.ok(errors[0] instanceof EtcdUnavailableError, 'with EtcdUnavailableError');
+  t.match(errors[0]!.message, /did not answer a read/, 'saying the member stopped answering');
 });

@@ -12,17 +12,19 @@ import * as fs from 'node:fs';
 import { NetlinkError } from '../errors.js';
 import { Handle } from '../handle.js';
 import { type Netns, openNetns } from '../netns.js';
-import { EtcdClient } from '../etcd/client.js';
+import { EtcdClient, type EtcdClientOptions } from '../etcd/client.js';
+import { EtcdAuthError, EtcdTlsError } from '../etcd/errors.js';
 import { type Daemon, startDaemon } from '../plugin/daemon.js';
 import { removeConflist, writeConflist } from './cni.js';
 import type { AgentOptions } from './cli.js';
-import { SubnetLease, ensureNetworkConfig, readNetworkConfig } from './lease.js';
+import { SubnetLease, ensureNetworkConfig, readNetworkConfig, subnetKey } from './lease.js';
 import type { Logger } from './log.js';
 import { Overlay, type OverlayDevice } from './overlay.js';
+import { admitPeers } from './policy.js';
 import { EtcdMembership } from './registry.js';
 import { type AgentStatus, StateDir } from './state.js';
 import { StaticMembership, readStaticFile } from './static.js';
-import type { Membership, NetworkConfig, NodeRecord } from './types.js';
+import type { Candidate, Members, Membership, NetworkConfig, NodeRecord, RejectedRecord } from './types.js';
 
 /**
  * The VTEP MAC of a node: derived from its name and VNI, locally
@@ -49,6 +51,16 @@ function underlayOf(h: Handle, o: AgentOptions): string {
   return a.local;
 }
 
+/** The etcd client of `--etcd-*` options; `onRefused` hears of certificates or credentials etcd refuses. */
+export function etcdClientFor(source: Extract<AgentOptions['source'], { kind: 'etcd' }>, onRefused?: EtcdClientOptions['onRefused']): EtcdClient {
+  return new EtcdClient({
+    endpoints: source.endpoints, ...(source.tls ? { tls: source.tls } : {}), ...(source.auth ? { auth: source.auth } : {}), ...(onRefused ? { onRefused } : {}),
+  });
+}
+
+/** The exit code for an error: 4 etcd's TLS failed, 5 etcd refused the user, 1 anything else. */
+export const exitCodeFor = (e: unknown): number => (e instanceof EtcdTlsError ? 4 : e instanceof EtcdAuthError ? 5 : 1);
+
 /** `--netns`: a name under /run/netns or a path; undefined: the agent's own namespace. */
 function nodeNetns(o: AgentOptions): Netns | undefined {
   if (o.netns === undefined) return undefined;
@@ -68,12 +80,20 @@ export class Agent {
   #overlay: Overlay | undefined;
   #daemon: Daemon | undefined;
   #status: AgentStatus;
+  #net: NetworkConfig | undefined;
+  /** The membership as last delivered; the policy decides which of it are peers. */
+  #members: Members = { records: [], malformed: [] };
+  /** Rejected records already logged, with the reason logged: each is logged again only when its reason changes. */
+  #rejectedLogged = new Map<string, string>();
+  /** A problem that a successful sync does not clear (this node's record changed by someone else). */
+  #sticky: string | undefined;
+  #running = false;
 
   constructor(o: AgentOptions, log: Logger) {
     this.#o = o;
     this.#log = log;
     this.#state = new StateDir(o.stateDir);
-    this.#status = { pid: process.pid, node: o.nodeName, membership: o.source.kind, startedAt: new Date().toISOString(), peers: [] };
+    this.#status = { pid: process.pid, node: o.nodeName, membership: o.source.kind, startedAt: new Date().toISOString(), peers: [], rejected: [] };
   }
 
   /** The agent's current view (what `rtnl-agent status` prints). */
@@ -99,7 +119,7 @@ export class Agent {
       this.#leased(self); // in etcd mode the lease's onRenewed does this
       return { self, net: file.network };
     }
-    const client = new EtcdClient({ endpoints: o.source.endpoints });
+    const client = etcdClientFor(o.source, (e) => this.#refused(e));
     this.#client = client;
     const net = o.source.network !== undefined
       ? await ensureNetworkConfig(client, o.source.prefix, o.source.network)
@@ -108,6 +128,18 @@ export class Agent {
       onLost: (why: string) => this.#problem(`lease lost: ${why}`),
       onRenewed: (r: NodeRecord) => this.#leased(r),
       onWarning: (msg: string) => this.#problem(msg),
+      onOwnershipLost: (why: string) => {
+        this.#log.error('this node\'s record was changed by someone else; restoring it', { why });
+        this.#sticky = `own record changed by someone else: ${why}`;
+        this.#problem(this.#sticky);
+      },
+      onOwned: () => {
+        if (this.#sticky === undefined) return;
+        this.#log.info('this node\'s record is its own again');
+        this.#sticky = undefined;
+        delete this.#status.problem;
+        this.#save();
+      },
     });
     this.#lease = lease;
     const self = await lease.acquire({
@@ -144,6 +176,14 @@ export class Agent {
     this.#save();
   }
 
+  /** etcd refused the agent's certificates or credentials: retrying cannot help, so exit (4 or 5) for the operator to fix them. */
+  #refused(e: EtcdTlsError | EtcdAuthError): void {
+    if (!this.#running || this.#stopping) return; // during start(), start() throws it
+    this.#log.error('etcd refused the agent; exiting', { error: e });
+    process.exitCode = exitCodeFor(e);
+    void this.stop();
+  }
+
   #problem(msg: string): void {
     this.#log.warn(msg);
     this.#status.problem = msg;
@@ -159,6 +199,7 @@ export class Agent {
     const o = this.#o;
     this.#open();
     const { self, net } = await this.#join();
+    this.#net = net;
     this.#log.info('joined', { subnet: self.subnet, underlay: self.underlay, vtepMac: self.vtepMac, network: net.network });
     const vni = net.vni ?? 1;
     // The node routes pod traffic between cni0 and the overlay.
@@ -189,14 +230,35 @@ export class Agent {
       }
       this.#sync('drift');
     });
-    await this.#membership!.start((nodes) => {
-      this.#nodes = nodes;
+    await this.#membership!.start((members) => {
+      this.#members = members;
+      this.#checkOwnRecord();
       this.#sync('membership');
     });
+    this.#running = true;
   }
 
-  #nodes: NodeRecord[] = [];
   #stopping = false;
+
+  /** In etcd, this node's key must hold exactly its record: anything else there is someone else's write, which the lease undoes. */
+  #checkOwnRecord(): void {
+    const self = this.#status.self;
+    if (!self || !this.#lease || this.#o.source.kind !== 'etcd') return;
+    const key = subnetKey(this.#o.source.prefix, self.subnet);
+    const mine = this.#members.records.find((c) => c.key === key)?.record;
+    if (!mine || JSON.stringify(mine) !== JSON.stringify(self)) void this.#lease.verify();
+  }
+
+  /** Logs each rejected record at warn once per change of its reason; status shows them all. */
+  #reportRejected(rejected: RejectedRecord[]): void {
+    const now = new Map<string, string>();
+    for (const r of rejected) {
+      now.set(r.key, r.reason);
+      if (this.#rejectedLogged.get(r.key) !== r.reason) this.#log.warn('record rejected', { key: r.key, ...(r.name === undefined ? {} : { name: r.name }), reason: r.reason });
+    }
+    this.#rejectedLogged = now;
+    this.#status.rejected = rejected;
+  }
 
   /** Adopts or (re)creates the VXLAN device; logged when it had to be made. */
   #ensure(): OverlayDevice {
@@ -211,16 +273,25 @@ export class Agent {
   #sync(reason: string): void {
     const overlay = this.#overlay;
     if (!overlay) return;
+    const self = this.#status.self;
+    if (!self || !this.#net) return;
+    const { peers, rejected } = admitPeers(this.#members.records, this.#net, self);
+    const all = [...this.#members.malformed, ...rejected];
     try {
-      const s = overlay.sync(this.#nodes);
-      const self = this.#status.self;
-      this.#status.peers = this.#nodes.filter((n) => n.name !== self?.name && n.subnet !== self?.subnet);
+      const { refused, ...s } = overlay.sync(peers.map((c) => c.record));
+      const bySubnet = new Map<string, Candidate>(peers.map((c) => [c.record.subnet, c]));
+      for (const r of refused) all.push({ key: bySubnet.get(r.subnet)!.key, name: bySubnet.get(r.subnet)!.record.name, reason: r.reason });
+      this.#reportRejected(all);
+      const blocked = new Set(refused.map((r) => r.subnet));
+      this.#status.peers = peers.filter((c) => !blocked.has(c.record.subnet)).map((c) => c.record);
       this.#status.lastSync = { at: new Date().toISOString(), reason, ...s };
-      delete this.#status.problem;
+      if (this.#sticky === undefined) delete this.#status.problem;
+      else this.#status.problem = this.#sticky;
       this.#save();
       const changed = s.added + s.updated + s.removed > 0;
       this.#log[changed ? 'info' : 'debug']('synced', { reason, peers: this.#status.peers.length, ...s });
     } catch (e) {
+      this.#reportRejected(all);
       this.#problem(`sync failed: ${(e as Error).message}`);
     }
   }
@@ -250,7 +321,7 @@ export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
   try {
     let vni = 1;
     if (o.source.kind === 'etcd') {
-      const client = new EtcdClient({ endpoints: o.source.endpoints });
+      const client = etcdClientFor(o.source);
       try {
         const net = await readNetworkConfig(client, o.source.prefix).catch(() => undefined);
         vni = net?.vni ?? o.source.network?.vni ?? 1;

@@ -5,7 +5,11 @@
  * default the operator did not mean.
  * @module
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { UsageError, parseCommandLine } from '../cli.js';
+import type { EtcdTlsOptions } from '../etcd/client.js';
+import { parseEndpoint } from '../etcd/client.js';
 import type { CniHandOff } from './cni.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_STATE_DIR } from './state.js';
@@ -13,7 +17,13 @@ import type { NetworkConfig } from './types.js';
 
 /** Where membership comes from. */
 export type Source =
-  | { kind: 'etcd'; endpoints: string[]; prefix: string; leaseTtlSec: number; network?: NetworkConfig }
+  | {
+    kind: 'etcd'; endpoints: string[]; prefix: string; leaseTtlSec: number; network?: NetworkConfig;
+    /** PEM contents of `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`. */
+    tls?: EtcdTlsOptions;
+    /** `--etcd-username` and its password (`--etcd-password` or `--etcd-password-file`). */
+    auth?: { username: string; password: string };
+  }
   | { kind: 'static'; file: string };
 
 /** Everything `run` and `--cleanup` need. */
@@ -41,7 +51,8 @@ export type Command =
   | { cmd: 'run'; opts: AgentOptions }
   | { cmd: 'cleanup'; opts: AgentOptions }
   | { cmd: 'status'; stateDir: string; json: boolean }
-  | { cmd: 'help' };
+  | { cmd: 'help' }
+  | { cmd: 'version' };
 
 /** The `--help` text. */
 export const USAGE = `rtnl-agent: keeps a node's VXLAN overlay in sync with the cluster (etcd or a static file)
@@ -53,7 +64,13 @@ usage:
   rtnl-agent status [--state-dir DIR] [--json]       the node's lease, peers and last sync; exit 0 if healthy
 
 membership:
-  --etcd-endpoints URLS  comma-separated etcd client URLs, e.g. http://127.0.0.1:2379
+  --etcd-endpoints URLS  comma-separated etcd client URLs, e.g. https://10.0.0.5:2379,https://10.0.0.6:2379
+  --etcd-cafile FILE     CA certificate that signed etcd's certificates (https; default: the system's CAs)
+  --etcd-certfile FILE   client certificate for etcd (PEM; with --etcd-keyfile); it must have no CN (etcd's gateway refuses one)
+  --etcd-keyfile FILE    the client certificate's key
+  --etcd-username NAME   etcd user (etcd authentication); with --etcd-password or --etcd-password-file
+  --etcd-password PASS   its password (visible in ps: prefer the file)
+  --etcd-password-file FILE  a file holding the password (one line)
   --etcd-prefix KEY      key prefix of this overlay's records (default /rtnl/network)
   --lease-ttl SEC        subnet lease TTL; a stopped node's routes vanish from the others after it (default 30)
   --network CIDR         cluster CIDR; stored in etcd if no agent has stored one yet
@@ -82,100 +99,127 @@ CNI hand-off:
 
   --log-level LEVEL      debug | info | warn | error (default info); logs are JSON lines on stderr
   -h, --help             this text
+  --version              rtnl-agent's version
+
+Exit codes: 0 done (status: healthy), 1 failure, 2 bad command line, 3 status: unhealthy
+or not running, 4 etcd's TLS failed (certificate not signed by --etcd-cafile, wrong host,
+client certificate refused), 5 etcd refused the user (wrong user or password, permission denied).
 
 Signals: SIGTERM/SIGINT stop the agent and leave the overlay and the lease's
 subnet in place (a restart within the lease TTL changes nothing);
 --cleanup removes them.`;
 
-/** A command-line error (exit code 2). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-function int(flag: string, s: string, min: number, max: number): number {
+const int = (flag: string, s: string, min: number, max: number): number => {
   const n = Number(s);
   if (!/^\d+$/.test(s) || n < min || n > max) throw new UsageError(`${flag}: ${JSON.stringify(s)} is not an integer from ${min} to ${max}`);
   return n;
+};
+
+/** A file's content, read now so that a bad path is a usage error before anything starts. */
+function readArg(flag: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
-/** Parses argv (without node and script). */
-export function parseCommand(argv: string[]): Command {
-  const args = [...argv];
-  let cmd: 'run' | 'status' | 'cleanup' = 'run';
-  if (args[0] === 'run' || args[0] === 'status') cmd = args.shift() as 'run' | 'status';
-  const f: Record<string, string> = {};
-  const bools = new Set(['--cleanup', '--no-cni', '--json', '-h', '--help']);
-  const valued = new Set(['--etcd-endpoints', '--etcd-prefix', '--lease-ttl', '--network', '--subnet-len', '--vni', '--port', '--mtu',
-    '--static', '--node-name', '--netns', '--public-ip', '--iface', '--device', '--state-dir', '--cni-conf-dir', '--cni-name',
-    '--cni-bridge', '--ipam-data-dir', '--cni-socket', '--log-level']);
-  for (let i = 0; i < args.length; i++) {
-    let a = args[i]!;
-    let v: string | undefined;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
-    if (bools.has(a)) {
-      if (v !== undefined) throw new UsageError(`${a} takes no value`);
-      f[a] = '1';
-    } else if (valued.has(a)) {
-      v ??= args[++i];
-      if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
-      f[a] = v;
-    } else {
-      throw new UsageError(`unknown argument ${JSON.stringify(a)} (see --help)`);
-    }
-  }
-  if (f['-h'] || f['--help']) return { cmd: 'help' };
-  const stateDir = f['--state-dir'] ?? DEFAULT_STATE_DIR;
-  if (cmd === 'status') return { cmd, stateDir, json: !!f['--json'] };
-  if (f['--cleanup']) cmd = 'cleanup';
+const FLAGS = {
+  'cleanup': { type: 'boolean' }, 'no-cni': { type: 'boolean' }, 'json': { type: 'boolean' },
+  'etcd-endpoints': { type: 'string' }, 'etcd-prefix': { type: 'string' }, 'lease-ttl': { type: 'string' },
+  'etcd-cafile': { type: 'string' }, 'etcd-certfile': { type: 'string' }, 'etcd-keyfile': { type: 'string' },
+  'etcd-username': { type: 'string' }, 'etcd-password': { type: 'string' }, 'etcd-password-file': { type: 'string' },
+  'network': { type: 'string' }, 'subnet-len': { type: 'string' }, 'vni': { type: 'string' }, 'port': { type: 'string' }, 'mtu': { type: 'string' },
+  'static': { type: 'string' }, 'node-name': { type: 'string' }, 'netns': { type: 'string' }, 'public-ip': { type: 'string' },
+  'iface': { type: 'string' }, 'device': { type: 'string' }, 'state-dir': { type: 'string' }, 'cni-conf-dir': { type: 'string' },
+  'cni-name': { type: 'string' }, 'cni-bridge': { type: 'string' }, 'ipam-data-dir': { type: 'string' }, 'cni-socket': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
-  if (!!f['--etcd-endpoints'] === !!f['--static']) throw new UsageError('give exactly one of --etcd-endpoints and --static');
+/** The etcd flags that only apply with --etcd-endpoints. */
+const ETCD_ONLY = ['etcd-prefix', 'lease-ttl', 'etcd-cafile', 'etcd-certfile', 'etcd-keyfile', 'etcd-username', 'etcd-password', 'etcd-password-file'] as const;
+
+/** Parses argv (without node and script); throws {@link UsageError} (exit 2) on anything wrong. */
+export function parseCommand(argv: string[]): Command {
+  const p = parseCommandLine<Values>(argv, FLAGS, true);
+  if (p.kind !== 'run') return { cmd: p.kind };
+  const f = p.values;
+  for (const [k, v] of Object.entries(f)) if (v === '') throw new UsageError(`--${k} needs a value`);
+  let cmd: 'run' | 'status' | 'cleanup' = 'run';
+  const [sub, ...extra] = p.positionals;
+  if (sub === 'run' || sub === 'status') cmd = sub;
+  else if (sub !== undefined) throw new UsageError(`unknown command ${JSON.stringify(sub)} (expected run or status; see --help)`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  const stateDir = f['state-dir'] ?? DEFAULT_STATE_DIR;
+  if (cmd === 'status') return { cmd, stateDir, json: !!f.json };
+  if (f.cleanup) cmd = 'cleanup';
+
+  if (!!f['etcd-endpoints'] === !!f.static) throw new UsageError('give exactly one of --etcd-endpoints and --static');
   let source: Source;
-  const vni = f['--vni'] === undefined ? undefined : int('--vni', f['--vni'], 1, 0xffffff);
-  if (f['--static']) {
-    for (const k of ['--network', '--subnet-len', '--vni', '--port', '--mtu', '--etcd-prefix', '--lease-ttl']) {
-      if (f[k] !== undefined) throw new UsageError(`${k} does not apply with --static (the file's "network" holds the settings)`);
+  const vni = f.vni === undefined ? undefined : int('--vni', f.vni, 1, 0xffffff);
+  if (f.static) {
+    for (const k of ['network', 'subnet-len', 'vni', 'port', 'mtu', ...ETCD_ONLY] as const) {
+      if (f[k] !== undefined) throw new UsageError(`--${k} does not apply with --static (the file's "network" holds the settings)`);
     }
-    source = { kind: 'static', file: f['--static'] };
+    source = { kind: 'static', file: f.static };
   } else {
-    const endpoints = f['--etcd-endpoints']!.split(',').filter(Boolean);
-    for (const e of endpoints) if (!/^https?:\/\/[^/]+\/?$/.test(e)) throw new UsageError(`--etcd-endpoints: ${JSON.stringify(e)} is not a URL like http://127.0.0.1:2379`);
-    const prefix = (f['--etcd-prefix'] ?? '/rtnl/network').replace(/\/+$/, '');
+    const endpoints = f['etcd-endpoints']!.split(',').filter(Boolean).map((e) => {
+      try {
+        return parseEndpoint(e);
+      } catch (err) {
+        throw new UsageError(`--etcd-endpoints: ${(err as Error).message}`);
+      }
+    });
+    const prefix = (f['etcd-prefix'] ?? '/rtnl/network').replace(/\/+$/, '');
     if (!prefix.startsWith('/')) throw new UsageError('--etcd-prefix must start with /');
-    source = { kind: 'etcd', endpoints, prefix, leaseTtlSec: f['--lease-ttl'] === undefined ? 30 : int('--lease-ttl', f['--lease-ttl'], 2, 3600) };
-    if (f['--network'] !== undefined) {
+    source = { kind: 'etcd', endpoints, prefix, leaseTtlSec: f['lease-ttl'] === undefined ? 30 : int('--lease-ttl', f['lease-ttl'], 2, 3600) };
+    if ((f['etcd-certfile'] === undefined) !== (f['etcd-keyfile'] === undefined)) throw new UsageError('--etcd-certfile and --etcd-keyfile go together');
+    const tls: EtcdTlsOptions = {
+      ...(f['etcd-cafile'] === undefined ? {} : { ca: readArg('--etcd-cafile', f['etcd-cafile']) }),
+      ...(f['etcd-certfile'] === undefined ? {} : { cert: readArg('--etcd-certfile', f['etcd-certfile']), key: readArg('--etcd-keyfile', f['etcd-keyfile']!) }),
+    };
+    if (Object.keys(tls).length > 0) {
+      if (!endpoints.every((e) => e.startsWith('https:'))) throw new UsageError('--etcd-cafile/--etcd-certfile apply to https:// endpoints: every endpoint must be https://');
+      source.tls = tls;
+    }
+    if (f['etcd-password'] !== undefined && f['etcd-password-file'] !== undefined) throw new UsageError('give --etcd-password or --etcd-password-file, not both');
+    const password = f['etcd-password'] ?? (f['etcd-password-file'] === undefined ? undefined : readArg('--etcd-password-file', f['etcd-password-file']).replace(/\r?\n$/, ''));
+    if ((f['etcd-username'] === undefined) !== (password === undefined)) throw new UsageError('--etcd-username needs --etcd-password or --etcd-password-file, and they need it');
+    if (f['etcd-username'] !== undefined) source.auth = { username: f['etcd-username'], password: password! };
+    if (f.network !== undefined) {
       source.network = {
-        network: f['--network'],
-        subnetLen: f['--subnet-len'] === undefined ? 24 : int('--subnet-len', f['--subnet-len'], 1, 128),
+        network: f.network,
+        subnetLen: f['subnet-len'] === undefined ? 24 : int('--subnet-len', f['subnet-len'], 1, 128),
         ...(vni === undefined ? {} : { vni }),
-        ...(f['--port'] === undefined ? {} : { port: int('--port', f['--port'], 1, 65535) }),
-        ...(f['--mtu'] === undefined ? {} : { mtu: int('--mtu', f['--mtu'], 68, 65535) }),
+        ...(f.port === undefined ? {} : { port: int('--port', f.port, 1, 65535) }),
+        ...(f.mtu === undefined ? {} : { mtu: int('--mtu', f.mtu, 68, 65535) }),
       };
     } else {
-      for (const k of ['--subnet-len', '--vni', '--port', '--mtu']) {
-        if (f[k] !== undefined) throw new UsageError(`${k} is part of the network settings: give it with --network (it is stored in etcd once)`);
+      for (const k of ['subnet-len', 'vni', 'port', 'mtu'] as const) {
+        if (f[k] !== undefined) throw new UsageError(`--${k} is part of the network settings: give it with --network (it is stored in etcd once)`);
       }
     }
   }
-  const level = (f['--log-level'] ?? 'info') as LogLevel;
+  const level = (f['log-level'] ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}`);
-  const device = f['--device'];
+  const device = f.device;
   if (device !== undefined && (device.length > 15 || /[/:\s]/.test(device))) throw new UsageError(`--device: ${JSON.stringify(device)} is not an interface name`);
   const opts: AgentOptions = {
-    nodeName: f['--node-name'] ?? os.hostname(),
+    nodeName: f['node-name'] ?? os.hostname(),
     source, stateDir, logLevel: level,
     ...(device === undefined ? {} : { device }),
-    ...(f['--netns'] === undefined ? {} : { netns: f['--netns'] }),
-    ...(f['--public-ip'] === undefined ? {} : { publicIp: f['--public-ip'] }),
-    ...(f['--iface'] === undefined ? {} : { iface: f['--iface'] }),
-    ...(f['--cni-socket'] === undefined ? {} : { cniSocket: f['--cni-socket'] }),
+    ...(f.netns === undefined ? {} : { netns: f.netns }),
+    ...(f['public-ip'] === undefined ? {} : { publicIp: f['public-ip'] }),
+    ...(f.iface === undefined ? {} : { iface: f.iface }),
+    ...(f['cni-socket'] === undefined ? {} : { cniSocket: f['cni-socket'] }),
   };
-  if (!f['--no-cni']) {
+  if (!f['no-cni']) {
     opts.cni = {
-      confDir: f['--cni-conf-dir'] ?? '/etc/cni/net.d',
-      name: f['--cni-name'] ?? 'rtnl',
-      bridge: f['--cni-bridge'] ?? 'cni0',
-      ...(f['--ipam-data-dir'] === undefined ? {} : { dataDir: f['--ipam-data-dir'] }),
+      confDir: f['cni-conf-dir'] ?? '/etc/cni/net.d',
+      name: f['cni-name'] ?? 'rtnl',
+      bridge: f['cni-bridge'] ?? 'cni0',
+      ...(f['ipam-data-dir'] === undefined ? {} : { dataDir: f['ipam-data-dir'] }),
     };
   }
   return { cmd, opts };

@@ -6,14 +6,16 @@
  * pieces wired together ({@link Agent}).
  * @module
  */
-export type { Membership, NetworkConfig, NodeRecord } from './types.js';
+export type { Candidate, Members, Membership, NetworkConfig, NodeRecord, RejectedRecord } from './types.js';
 export { Agent, cleanup, vtepMacFor } from './agent.js';
-export { type AgentOptions, type Command, type Source, USAGE, UsageError, parseCommand } from './cli.js';
+export { type AgentOptions, type Command, type Source, USAGE, parseCommand } from './cli.js';
+export { UsageError } from '../cli.js';
 export { type CniHandOff, conflistPath, nodeConflist } from './cni.js';
 export { type LogFields, type LogLevel, type Logger, jsonLogger } from './log.js';
 export { type AgentStatus, type SyncSummary, DEFAULT_STATE_DIR, StateDir } from './state.js';
 export * from './lease.js';
 export * from './overlay.js';
+export * from './policy.js';
 export * from './registry.js';
 export * from './static.js';
 export * from '../etcd/index.js';

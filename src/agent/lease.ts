@@ -146,6 +146,10 @@ export interface SubnetLeaseHooks {
   onRenewed?(self: NodeRecord): void;
   /** A transient problem that is being retried (etcd unreachable...). */
   onWarning?(msg: string): void;
+  /** Someone else changed or deleted the node's record, or detached it from the lease; it is being restored. */
+  onOwnershipLost?(why: string): void;
+  /** After onOwnershipLost: the record stayed as this node wrote it, on its lease, for a whole renewal period. */
+  onOwned?(): void;
 }
 
 /** What {@link SubnetLease.acquire} publishes. */
@@ -188,6 +192,8 @@ export class SubnetLease {
   #record: NodeRecord | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** When someone else last changed the record (ms since the epoch); undefined when never, or since onOwned. */
+  #lostAt: number | undefined;
 
   /** @param client etcd @param prefix the key prefix P @param config the network (validated) @param hooks callbacks */
   constructor(client: EtcdClient, prefix: string, config: NetworkConfig, hooks: SubnetLeaseHooks = {}) {
@@ -238,6 +244,42 @@ export class SubnetLease {
     if (!t.succeeded) throw new EtcdError(`${key} is no longer attached to this node's lease ${lease.id}`);
     this.#record = next;
     return next;
+  }
+
+  /**
+   * Checks that the node's key still holds its record on its lease, and if
+   * not (someone else wrote or deleted it, or detached it from the lease)
+   * reports it to onOwnershipLost and writes the record back: the node's
+   * subnet is its own as long as its lease lives. Runs after every renewal;
+   * call it sooner when a watch shows the key changed. Never throws.
+   */
+  async verify(): Promise<void> {
+    const self = this.#record;
+    const lease = this.#lease;
+    if (!self || !lease || this.#stopped) return;
+    const key = subnetKey(this.#prefix, self.subnet);
+    const value = JSON.stringify(self);
+    try {
+      const t = await this.#client.txn({ compare: [compare.value(key, '==', value), compare.lease(key, '==', lease.id)], failure: [op.get(key)] });
+      if (t.succeeded) {
+        // Restored and left alone for a renewal period: a one-off write, over.
+        if (this.#lostAt !== undefined && Date.now() - this.#lostAt >= (lease.ttlSec * 1000) / 3) {
+          this.#lostAt = undefined;
+          this.#hooks.onOwned?.();
+        }
+        return;
+      }
+      if (this.#stopped || this.#lease !== lease) return;
+      this.#lostAt = Date.now();
+      const kv = getResult(t.results[0]);
+      this.#hooks.onOwnershipLost?.(!kv ? `${key} was deleted` : kv.lease !== lease.id
+        ? `${key} is no longer on this node's lease ${lease.id} (lease ${kv.lease ?? 'none'}), holding ${kv.value.slice(0, 200)}`
+        : `${key} was overwritten with ${kv.value.slice(0, 200)}`);
+      // Only over what was read: a concurrent write is seen by the next check.
+      await this.#client.txn({ compare: [compare.modRevision(key, '==', kv?.modRevision ?? 0)], success: [op.put(key, value, { lease: lease.id })] });
+    } catch (e) {
+      if (!this.#stopped) this.#hooks.onWarning?.(`checking ${key} failed: ${(e as Error).message}`);
+    }
   }
 
   /** Stops renewing. The lease is not revoked: the record stays until its TTL runs out, so a quick restart keeps everything. */
@@ -381,7 +423,8 @@ export class SubnetLease {
     if (ttl > 0) {
       this.#backoff.reset();
       lease.renewedAt = new Date().toISOString();
-      return this.#renewLater();
+      this.#renewLater();
+      return this.verify();
     }
     this.#lease = undefined;
     this.#hooks.onLost?.(`lease ${lease.id} of ${this.#record!.subnet} no longer exists in etcd (etcd restarted without its data, or was unreachable for longer than the ${lease.ttlSec}s TTL)`);

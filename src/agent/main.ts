@@ -1,11 +1,13 @@
 /**
  * rtnl-agent, run via `bin/rtnl-agent`: see {@link USAGE}. Exit codes: 0
  * success / healthy, 1 failure, 2 bad command line, 3 `status` found the
- * agent unhealthy or not running.
+ * agent unhealthy or not running, 4 etcd's TLS failed, 5 etcd refused the
+ * user.
  * @module
  */
-import { Agent, cleanup } from './agent.js';
-import { USAGE, UsageError, parseCommand } from './cli.js';
+import { UsageError, versionLine } from '../cli.js';
+import { Agent, cleanup, exitCodeFor } from './agent.js';
+import { USAGE, parseCommand } from './cli.js';
 import { jsonLogger } from './log.js';
 import { type AgentStatus, StateDir } from './state.js';
 
@@ -33,6 +35,9 @@ export function formatStatus(s: AgentStatus, running: boolean): string {
   if (s.problem) lines.push(`problem     ${s.problem}`);
   lines.push(`peers       ${s.peers.length}`);
   for (const p of s.peers) lines.push(`  ${p.name.padEnd(20)} ${p.subnet.padEnd(18)} ${p.underlay.padEnd(16)} ${p.vtepMac}`);
+  const rejected = s.rejected ?? []; // a status file of an older agent has none
+  if (rejected.length > 0) lines.push(`rejected    ${rejected.length} (records not used)`);
+  for (const r of rejected) lines.push(`  ${r.key}${r.name === undefined ? '' : ` (${r.name})`}: ${r.reason}`);
   return lines.join('\n');
 }
 
@@ -47,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (c.cmd === 'help') {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (c.cmd === 'version') {
+    process.stdout.write(`${versionLine('rtnl-agent')}\n`);
     return 0;
   }
   if (c.cmd === 'status') {
@@ -67,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     } catch (e) {
       log.error('cleanup failed', { error: e });
-      return 1;
+      return exitCodeFor(e);
     }
   }
   const agent = new Agent(c.opts, log);
@@ -82,13 +91,18 @@ async function main(argv: string[]): Promise<number> {
   try {
     await agent.start();
   } catch (e) {
-    log.error('start failed', { error: e });
+    log.error('start failed', { error: e, ...(exitCodeFor(e) === 1 ? {} : { cause: (e as Error).name }) });
     await agent.stop().catch(() => undefined);
-    return 1;
+    return exitCodeFor(e);
   }
   await stopped;
   return Number(process.exitCode ?? 0);
 }
+
+// A reader that goes away (`rtnl-agent status | head`) is not an error of ours.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
 
 void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

@@ -73,6 +73,8 @@ export interface OverlaySyncResult {
   durationMs: number;
   /** Records ignored: malformed, of the wrong address family, overlapping this node's subnet or an earlier record's. */
   skipped: number;
+  /** Peers not programmed because a route to their subnet that the overlay did not make is in the way (it is never replaced). */
+  refused: { subnet: string; reason: string }[];
 }
 
 /** A request of a sync's batch that the kernel refused. */
@@ -316,9 +318,12 @@ export class Overlay {
     const family = this.#subnet.net.family;
     const routes = new Map<string, Route>();
     const staleRoutes: Route[] = [];
-    for (const r of h.routeList({ link, family, protocol: this.#protocol })) {
+    /** Routes in the main table the overlay did not make (a connected route, someone's static one): never replaced. */
+    const foreign = new Map<string, Route>();
+    for (const r of h.routeList({ family })) {
+      if (r.link !== link || r.protocol !== this.#protocol) foreign.set(r.dst, r);
       // The kernel keys routes by prefix, TOS and metric: ours have neither, one of another metric or TOS is stale.
-      if (r.priority || r.tos) staleRoutes.push(r);
+      else if (r.priority || r.tos) staleRoutes.push(r);
       else routes.set(r.dst, r);
     }
     const neighs = new Map<string, Neighbour>();
@@ -333,11 +338,16 @@ export class Overlay {
 
     const deletes: Op[] = [];
     const puts: Op[] = [];
-    const res: OverlaySyncResult = { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0, skipped: 0 };
+    const res: OverlaySyncResult = { added: 0, updated: 0, removed: 0, unchanged: 0, durationMs: 0, skipped: 0, refused: [] };
     const wantNeigh = new Map<string, string>(); // VTEP address → MAC
     const wantFdb = new Set<string>(); // MACs
     const oldMacs = new Set<string>(); // MACs of peers that changed MAC: their stale FDB entries are part of the update
     for (const p of peers.values()) {
+      const theirs = foreign.get(p.subnet);
+      if (theirs) {
+        res.refused.push({ subnet: p.subnet, reason: `a route to ${p.subnet} the agent did not make is in the way (protocol ${theirs.protocol}, ifindex ${theirs.link ?? 'none'}); it is left alone` });
+        continue;
+      }
       wantNeigh.set(p.vtep, p.mac);
       wantFdb.add(p.mac);
       const before = puts.length;

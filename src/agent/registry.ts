@@ -9,20 +9,21 @@
 import { Backoff } from '../etcd/backoff.js';
 import type { EtcdClient, KeyValue, Watch, WatchEvent } from '../etcd/client.js';
 import { parseNodeRecord, subnetKey, subnetsPrefix } from './lease.js';
-import type { Membership, NodeRecord } from './types.js';
+import type { Candidate, Members, Membership, RejectedRecord } from './types.js';
 
 /** Options of {@link EtcdMembership}. */
 export interface EtcdMembershipOptions {
-  /** Problems being handled: malformed records skipped, the watch broken and being re-established. */
+  /** Problems being handled: the watch broken and being re-established. */
   onWarning?(msg: string): void;
   /** Changes arriving within this many ms are delivered together (default 50). */
   debounceMs?: number;
 }
 
 /**
- * A {@link Membership} backed by etcd: delivers every valid node record
- * under `P/subnets/` (sorted by node name) after the first listing, after
- * changes (debounced) and after every resync; never two deliveries at once.
+ * A {@link Membership} backed by etcd: delivers every node record under
+ * `P/subnets/` (by creation revision: the oldest claim first; the malformed
+ * ones apart) after the first listing, after changes (debounced) and after
+ * every resync; never two deliveries at once.
  */
 export class EtcdMembership implements Membership {
   readonly #client: EtcdClient;
@@ -30,9 +31,9 @@ export class EtcdMembership implements Membership {
   readonly #onWarning: (msg: string) => void;
   readonly #debounceMs: number;
   readonly #backoff = new Backoff(200, 5000);
-  /** The live records by key. */
-  readonly #nodes = new Map<string, NodeRecord>();
-  #onPeers: ((nodes: NodeRecord[]) => void | Promise<void>) | undefined;
+  /** The live records by key, with their creation revision; or why they are malformed. */
+  readonly #nodes = new Map<string, { candidate: Candidate; createRevision: number } | RejectedRecord>();
+  #onPeers: ((members: Members) => void | Promise<void>) | undefined;
   #watch: Watch | undefined;
   #timer: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -49,7 +50,7 @@ export class EtcdMembership implements Membership {
   }
 
   /** Lists the members, delivers them (resolving once that delivery is done), then watches. Rejects if the first listing fails. */
-  async start(onPeers: (nodes: NodeRecord[]) => void | Promise<void>): Promise<void> {
+  async start(onPeers: (members: Members) => void | Promise<void>): Promise<void> {
     if (this.#onPeers) throw new Error('EtcdMembership.start: already started');
     this.#onPeers = onPeers;
     const revision = await this.#list();
@@ -77,18 +78,16 @@ export class EtcdMembership implements Membership {
   #apply(e: WatchEvent): void {
     this.#nodes.delete(e.kv.key);
     if (e.type === 'delete') return;
-    const rec = this.#parse(e.kv);
-    if (rec) this.#nodes.set(e.kv.key, rec);
+    this.#nodes.set(e.kv.key, this.#parse(e.kv));
   }
 
-  #parse(kv: KeyValue): NodeRecord | undefined {
+  #parse(kv: KeyValue): { candidate: Candidate; createRevision: number } | RejectedRecord {
     try {
-      const rec = parseNodeRecord(kv.value);
-      if (subnetKey(this.#prefix, rec.subnet) !== kv.key) throw new Error(`its subnet ${rec.subnet} does not match the key`);
-      return rec;
+      const record = parseNodeRecord(kv.value);
+      if (subnetKey(this.#prefix, record.subnet) !== kv.key) return { key: kv.key, name: record.name, reason: `its subnet ${record.subnet} does not match the key` };
+      return { candidate: { key: kv.key, record }, createRevision: kv.createRevision };
     } catch (e) {
-      this.#onWarning(`skipping malformed node record ${kv.key}: ${(e as Error).message}`);
-      return undefined;
+      return { key: kv.key, reason: `malformed: ${(e as Error).message}` };
     }
   }
 
@@ -142,9 +141,16 @@ export class EtcdMembership implements Membership {
     this.#delivering = (async () => {
       do {
         this.#pending = false;
-        const nodes = [...this.#nodes.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        const good = [];
+        const malformed = [];
+        for (const n of this.#nodes.values()) {
+          if ('candidate' in n) good.push(n);
+          else malformed.push(n);
+        }
+        // Keys created in one transaction share a revision: then key order decides.
+        good.sort((a, b) => a.createRevision - b.createRevision || (a.candidate.key < b.candidate.key ? -1 : 1));
         try {
-          await this.#onPeers!(nodes);
+          await this.#onPeers!({ records: good.map((n) => n.candidate), malformed });
         } catch (e) {
           this.#onWarning(`handling the membership failed: ${(e as Error).message}`);
         }

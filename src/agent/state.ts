@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import type { NodeRecord } from './types.js';
+import type { NodeRecord, RejectedRecord } from './types.js';
 
 /** Where the agent keeps its state unless `--state-dir` says otherwise. */
 export const DEFAULT_STATE_DIR = '/run/rtnl-agent';
@@ -40,6 +40,8 @@ export interface AgentStatus {
   device?: { name: string; index: number; mac: string; mtu: number };
   /** The other live nodes, as last synced. */
   peers: NodeRecord[];
+  /** Records not used, with the reason: malformed, refused by the policy, or blocked by a route the agent did not make. */
+  rejected: RejectedRecord[];
   lastSync?: SyncSummary;
   /** The conflist written for the node's CNI runtime. */
   cniConf?: string;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
 import { validateNetworkConfig } from './lease.js';
 import { isVtepMac } from './overlay.js';
-import type { Membership, NetworkConfig, NodeRecord } from './types.js';
+import type { Members, Membership, NetworkConfig, NodeRecord } from './types.js';
 
 /** A parsed static membership file. */
 export interface StaticFile {
@@ -141,7 +141,7 @@ export class StaticMembership implements Membership {
   }
 
   /** Watches the file, reads it (a bad or missing one rejects) and delivers its nodes. */
-  async start(onPeers: (nodes: NodeRecord[]) => void | Promise<void>): Promise<void> {
+  async start(onPeers: (members: Members) => void | Promise<void>): Promise<void> {
     const base = path.basename(this.#file);
     // Watch before the first read, so that an edit in between is not missed.
     this.#watcher = fs.watch(path.dirname(this.#file), (_event, name) => {
@@ -169,7 +169,7 @@ export class StaticMembership implements Membership {
     await this.#chain;
   }
 
-  #reload(onPeers: (nodes: NodeRecord[]) => void | Promise<void>): void {
+  #reload(onPeers: (members: Members) => void | Promise<void>): void {
     if (!this.#watcher) return;
     let nodes: NodeRecord[];
     try {
@@ -185,10 +185,10 @@ export class StaticMembership implements Membership {
   }
 
   // Deliveries run one after another: onPeers is never called concurrently with itself.
-  #deliver(onPeers: (nodes: NodeRecord[]) => void | Promise<void>, nodes: NodeRecord[]): Promise<void> {
+  #deliver(onPeers: (members: Members) => void | Promise<void>, nodes: NodeRecord[]): Promise<void> {
     this.#chain = this.#chain.then(async () => {
       try {
-        await onPeers(nodes);
+        await onPeers({ records: nodes.map((record, i) => ({ key: `${this.#file} nodes[${i}]`, record })), malformed: [] });
       } catch (e) {
         this.#o.onWarning?.(`membership update failed: ${(e as Error).message}`);
       }

@@ -31,6 +31,30 @@ export interface NetworkConfig {
   mtu?: number;
 }
 
+/** A record as a membership source holds it: where it is (the etcd key, or the static file's entry) and what it says. */
+export interface Candidate {
+  key: string;
+  record: NodeRecord;
+}
+
+/** A record the agent does not use, and why. */
+export interface RejectedRecord {
+  /** The etcd key (or the static file's entry). */
+  key: string;
+  /** The node name it gives, if it could be read. */
+  name?: string;
+  /** Why it is not used, naming the offending field and value. */
+  reason: string;
+}
+
+/** What a membership source holds: the readable records in precedence order (on a conflict the earlier wins), and those it could not read. */
+export interface Members {
+  /** etcd: by creation revision (the oldest claim first); a static file: in file order. */
+  records: Candidate[];
+  /** Records that do not parse, or whose key does not match their subnet. */
+  malformed: RejectedRecord[];
+}
+
 /** A source of cluster membership: delivers the full set of live nodes whenever it changes. */
 export interface Membership {
   /**
@@ -38,7 +62,7 @@ export interface Membership {
    * included) after the initial list and after every change or resync; it
    * is never called concurrently with itself.
    */
-  start(onPeers: (nodes: NodeRecord[]) => void | Promise<void>): Promise<void>;
+  start(onPeers: (members: Members) => void | Promise<void>): Promise<void>;
   /** Stops delivering and releases what start() holds (watches, timers). */
   stop(): Promise<void>;
 }

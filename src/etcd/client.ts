@@ -1,15 +1,17 @@
 /**
  * A small etcd v3 client over etcd's JSON gRPC gateway (`/v3/...` on the
- * client port), with node:http keep-alive connections and no dependencies:
- * key-value reads and writes, transactions, leases and streaming watches.
- * Requests fail over between endpoints; keys and values are UTF-8 strings
- * (base64 on the wire); int64s that are ids (leases) stay decimal strings,
- * revisions and counts become numbers.
+ * client port), with node:http(s) keep-alive connections and no
+ * dependencies: key-value reads and writes, transactions, leases and
+ * streaming watches, over TLS with client certificates and with etcd's
+ * user/password authentication. Requests fail over between endpoints; keys
+ * and values are UTF-8 strings (base64 on the wire); int64s that are ids
+ * (leases) stay decimal strings, revisions and counts become numbers.
  * @module
  */
 import { once } from 'node:events';
 import * as http from 'node:http';
-import { EtcdCompactedError, EtcdError, EtcdUnavailableError } from './errors.js';
+import * as https from 'node:https';
+import { EtcdAuthError, EtcdCompactedError, EtcdError, EtcdTlsError, EtcdUnavailableError } from './errors.js';
 
 /** One key as etcd stores it. */
 export interface KeyValue {
@@ -27,12 +29,52 @@ export interface KeyValue {
   lease?: string;
 }
 
+/** TLS material for `https://` endpoints, as PEM text. */
+export interface EtcdTlsOptions {
+  /** The CA that signed etcd's certificates; default: the system's CAs. */
+  ca?: string | Buffer;
+  /** A client certificate, for an etcd that requires one (`--client-cert-auth`); needs `key`. */
+  cert?: string | Buffer;
+  /** The client certificate's private key. */
+  key?: string | Buffer;
+}
+
 /** What {@link EtcdClient} connects to. */
 export interface EtcdClientOptions {
-  /** Client URLs, e.g. `http://127.0.0.1:2379`; tried in order, starting from the last one that answered. */
+  /** Client URLs, e.g. `https://10.0.0.5:2379` (checked by {@link parseEndpoint}); tried in order, starting from the last one that answered. */
   endpoints: string[];
   /** Deadline of one request on one endpoint, in ms (default 5000). */
   timeoutMs?: number;
+  /** Certificates for `https://` endpoints (server verification is always on). */
+  tls?: EtcdTlsOptions;
+  /** etcd user and password: the client authenticates, sends the token with every request, and authenticates again when etcd says the token is invalid (expired). */
+  auth?: { username: string; password: string };
+  /**
+   * How often a watch checks that the member streaming it still answers, in
+   * ms (default 10000). A frozen member keeps a stream open and silent; when
+   * it does not answer a read within `timeoutMs`, the watch ends with
+   * {@link EtcdUnavailableError} and the caller watches again elsewhere.
+   */
+  watchProbeMs?: number;
+  /** Called with every {@link EtcdTlsError} and {@link EtcdAuthError} the client throws or reports: etcd refused this client's identity, and retrying cannot help. */
+  onRefused?(e: EtcdTlsError | EtcdAuthError): void;
+}
+
+/**
+ * Checks an etcd client URL (`http://` or `https://`, a host, an optional
+ * port, no path, query or user) and returns it in canonical form; throws
+ * {@link EtcdError} naming it. The client and rtnl-agent's command line
+ * both use it.
+ */
+export function parseEndpoint(s: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(s);
+  } catch { /* reported below */ }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname || u.username || u.password || u.pathname !== '/' || u.search || u.hash) {
+    throw new EtcdError(`${JSON.stringify(s)} is not an etcd endpoint like https://127.0.0.1:2379 (http or https, a host and a port, no path)`);
+  }
+  return `${u.protocol}//${u.host}`;
 }
 
 /** A comparison operator of a transaction's condition. */
@@ -163,7 +205,29 @@ function prefixEnd(prefix: string): string {
 
 const range = (key: string, prefix: boolean) => ({ key: b64(key), ...(prefix ? { range_end: prefixEnd(key) } : {}) });
 
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNAVAILABLE = 14;
+const GRPC_UNAUTHENTICATED = 16;
+
+/** The class of an error etcd returned: unavailable (try another member), refused credentials, or any other refusal. */
+function errorClass(code: number | undefined, message: string): typeof EtcdError {
+  if (code === GRPC_UNAVAILABLE) return EtcdUnavailableError;
+  if (code === GRPC_PERMISSION_DENIED || code === GRPC_UNAUTHENTICATED) return EtcdAuthError;
+  // etcd says InvalidArgument for a failed authentication and for a request without a user while auth is on.
+  if (code === GRPC_INVALID_ARGUMENT && /authentication failed|user name is empty|invalid user/.test(message)) return EtcdAuthError;
+  return EtcdError;
+}
+
+/** Whether etcd refused a token it no longer knows (expired, or issued by a member that restarted): authenticate again. */
+const staleToken = (e: unknown): boolean => e instanceof EtcdAuthError && e.code === GRPC_UNAUTHENTICATED;
+
+/** Whether a connection error is the TLS handshake failing (certificate verification either way), not the network. */
+function tlsFailure(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return /CERT|SIGNATURE|ISSUER|^ERR_SSL_|^ERR_TLS_|^HOSTNAME_MISMATCH/.test(code);
+}
+
 const CMP_RESULT = { '==': 'EQUAL', '!=': 'NOT_EQUAL', '<': 'LESS', '>': 'GREATER' } as const;
 const CMP_FIELD = { CREATE: 'create_revision', MOD: 'mod_revision', VERSION: 'version', VALUE: 'value', LEASE: 'lease' } as const;
 
@@ -207,19 +271,27 @@ const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 export class EtcdClient {
   readonly #endpoints: string[];
   readonly #timeoutMs: number;
-  readonly #agent = new http.Agent({ keepAlive: true });
+  readonly #probeMs: number;
+  readonly #http = new http.Agent({ keepAlive: true });
+  readonly #https: https.Agent;
+  readonly #auth: { username: string; password: string } | undefined;
+  readonly #onRefused: (e: EtcdTlsError | EtcdAuthError) => void;
   readonly #watches = new Set<Watch>();
+  /** The auth token, or the authentication that will give it. */
+  #token: Promise<string> | undefined;
   #current = 0;
   #closed = false;
 
-  /** @param o endpoints (http:// URLs) and the per-request timeout */
+  /** @param o endpoints, TLS material, credentials and deadlines */
   constructor(o: EtcdClientOptions) {
     if (o.endpoints.length === 0) throw new EtcdError('EtcdClient: no endpoints');
-    this.#endpoints = o.endpoints.map((e) => {
-      if (!/^http:\/\/[^/]+\/?$/.test(e)) throw new EtcdError(`EtcdClient: ${JSON.stringify(e)} is not an endpoint like http://127.0.0.1:2379 (TLS is not supported)`);
-      return e.replace(/\/$/, '');
-    });
+    this.#endpoints = o.endpoints.map(parseEndpoint);
+    if (o.tls?.cert !== undefined && o.tls.key === undefined) throw new EtcdError('EtcdClient: a client certificate needs its key');
+    this.#https = new https.Agent({ keepAlive: true, ...o.tls });
     this.#timeoutMs = o.timeoutMs ?? 5000;
+    this.#probeMs = o.watchProbeMs ?? 10_000;
+    this.#auth = o.auth;
+    this.#onRefused = o.onRefused ?? (() => {});
   }
 
   /** Reads one key; undefined when absent. */
@@ -305,6 +377,7 @@ export class EtcdClient {
     let done = false;
     const end = () => {
       done = true;
+      clearInterval(probe);
       req?.destroy();
       this.#watches.delete(w);
     };
@@ -324,7 +397,11 @@ export class EtcdClient {
         return fail(new EtcdError(`watch on ${endpoint}: not JSON: ${line.slice(0, 200)}`, { endpoint, path }));
       }
       const err = replyError(m);
-      if (err) return fail(new (err.code === GRPC_UNAVAILABLE ? EtcdUnavailableError : EtcdError)(`watch on ${endpoint}: ${err.message}`, { endpoint, path, code: err.code, etcdMessage: err.message }));
+      if (err) {
+        const e = new (errorClass(err.code, err.message))(`watch on ${endpoint}: ${err.message}`, { endpoint, path, code: err.code, etcdMessage: err.message });
+        if (staleToken(e)) this.#token = undefined; // the caller's next request (a re-list) authenticates again
+        return fail(e instanceof EtcdAuthError && !staleToken(e) ? this.#refused(e) : e);
+      }
       const r = m.result ?? {};
       if (r.canceled) {
         const compacted = num(r.compact_revision);
@@ -336,27 +413,49 @@ export class EtcdClient {
         o.onEvents(r.events.map((e) => ({ type: e.type === 'DELETE' ? 'delete' : 'put', kv: kvOf(e.kv) })), num(r.header?.revision));
       }
     };
-    const connect = (n: number, lastError?: Error) => {
+    let probe: NodeJS.Timeout | undefined;
+    const connect = async (n: number, lastError?: Error) => {
       if (done) return;
       if (this.#closed) return fail(new EtcdError('EtcdClient is closed'));
       if (n === this.#endpoints.length) {
+        if (lastError instanceof EtcdTlsError) return fail(this.#refused(lastError));
         return fail(new EtcdUnavailableError(`watch: no etcd endpoint answered (${this.#endpoints.join(', ')}): ${lastError?.message}`, { path }));
       }
       const i = (this.#current + n) % this.#endpoints.length;
       const endpoint = this.#endpoints[i]!;
-      const r = http.request(endpoint + path, { method: 'POST', agent: this.#agent, headers: { 'content-type': 'application/json' } });
+      let token: string | undefined;
+      try {
+        token = await this.#tokenFor(endpoint);
+      } catch (e) {
+        if (e instanceof EtcdAuthError) return fail(this.#refused(e));
+        return connect(n + 1, e as Error);
+      }
+      if (done) return;
+      const r = this.#request(endpoint + path, token);
       req = r;
       // Only the stream's opening is bounded: then it may stay quiet for hours.
       const opening = setTimeout(() => r.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
       let responded = false;
       r.on('error', (e) => {
         clearTimeout(opening);
-        if (!responded) connect(n + 1, e); // after the response, its 'close' reports the break
+        // After the response, its 'close' reports the break.
+        if (!responded) void connect(n + 1, tlsFailure(e) ? new EtcdTlsError(`watch on ${endpoint}: TLS: ${e.message}`, { endpoint, path }) : e);
       });
       r.on('response', (res) => {
         responded = true;
         clearTimeout(opening);
         this.#current = i;
+        // A frozen member keeps the stream open and silent: check that it still answers a (linearizable) read.
+        const count = JSON.stringify({ ...range(prefix, true), count_only: true });
+        let probing = false;
+        probe = setInterval(() => {
+          if (probing) return;
+          probing = true;
+          this.#attempt(endpoint, '/v3/kv/range', count).then(() => { probing = false; }, (e: unknown) => {
+            probing = false;
+            if (e instanceof EtcdUnavailableError) fail(new EtcdUnavailableError(`watch on ${endpoint}: the member did not answer a read (${e.message})`, { endpoint, path }));
+          });
+        }, this.#probeMs);
         let buf = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -376,7 +475,7 @@ export class EtcdClient {
       r.end(body);
     };
     this.#watches.add(w);
-    connect(0);
+    void connect(0);
     return w;
   }
 
@@ -384,7 +483,8 @@ export class EtcdClient {
   close(): void {
     this.#closed = true;
     for (const w of [...this.#watches]) w.cancel();
-    this.#agent.destroy();
+    this.#http.destroy();
+    this.#https.destroy();
   }
 
   /** One unary call, failing over between endpoints on connection errors and etcd's Unavailable. */
@@ -392,25 +492,75 @@ export class EtcdClient {
     if (this.#closed) throw new EtcdError('EtcdClient is closed', { path });
     const data = JSON.stringify(body);
     const errors: string[] = [];
+    let tls: EtcdTlsError | undefined;
     for (let n = 0; n < this.#endpoints.length; n++) {
       const i = (this.#current + n) % this.#endpoints.length;
       try {
-        const r = await this.#post<T>(this.#endpoints[i]!, path, data, true);
+        const r = await this.#attempt<T>(this.#endpoints[i]!, path, data);
         this.#current = i;
         return r;
       } catch (e) {
-        if (!(e instanceof EtcdUnavailableError)) throw e;
-        errors.push(e.message);
+        if (e instanceof EtcdAuthError) throw this.#refused(e);
+        if (e instanceof EtcdTlsError) tls ??= e; // this member's certificate is wrong: another's may be right
+        else if (!(e instanceof EtcdUnavailableError)) throw e;
+        errors.push((e as Error).message);
       }
     }
+    if (tls) throw this.#refused(tls);
     throw new EtcdUnavailableError(`etcd unavailable: ${errors.join('; ')}`, { path, endpoint: this.#endpoints.at(-1)! });
   }
 
-  async #post<T>(endpoint: string, path: string, data: string, mayRetry: boolean): Promise<T> {
-    const req = http.request(endpoint + path, {
-      method: 'POST', agent: this.#agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    });
+  /** Reports an identity refusal to `onRefused` and returns it, to be thrown; says so when no user was given. */
+  #refused(e: EtcdTlsError | EtcdAuthError): EtcdTlsError | EtcdAuthError {
+    const r = e instanceof EtcdAuthError && !this.#auth
+      ? new EtcdAuthError(`${e.message} (no etcd user was given, and etcd has authentication on)`, e)
+      : e;
+    this.#onRefused(r);
+    return r;
+  }
+
+  /** One request to one endpoint, authenticated when credentials are set; a stale token is replaced once. */
+  async #attempt<T>(endpoint: string, path: string, data: string): Promise<T> {
+    for (let again = true; ; again = false) {
+      const token = await this.#tokenFor(endpoint);
+      try {
+        return await this.#post<T>(endpoint, path, data, true, token);
+      } catch (e) {
+        if (!again || !staleToken(e)) throw e;
+        if (this.#token && (await this.#token.catch(() => undefined)) === token) this.#token = undefined;
+      }
+    }
+  }
+
+  /** The auth token (authenticating first if there is none yet); undefined without credentials. */
+  #tokenFor(endpoint: string): Promise<string | undefined> {
+    const auth = this.#auth;
+    if (!auth) return Promise.resolve(undefined);
+    if (!this.#token) {
+      const p = this.#post<{ token?: string }>(endpoint, '/v3/auth/authenticate', JSON.stringify({ name: auth.username, password: auth.password }), true)
+        .then((r) => {
+          if (!r.token) throw new EtcdAuthError(`${endpoint}: etcd gave no token for user ${JSON.stringify(auth.username)} (is authentication enabled?)`, { endpoint });
+          return r.token;
+        }, (e: unknown) => {
+          if (e instanceof EtcdAuthError) throw new EtcdAuthError(`${endpoint}: authentication as ${JSON.stringify(auth.username)} failed: ${e.etcdMessage ?? e.message}`, { endpoint, path: e.path, code: e.code, etcdMessage: e.etcdMessage });
+          throw e;
+        });
+      this.#token = p;
+      p.catch(() => { if (this.#token === p) this.#token = undefined; }); // authenticate again next time
+    }
+    return this.#token;
+  }
+
+  #request(url: string, token: string | undefined, length?: number): http.ClientRequest {
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', ...(length === undefined ? {} : { 'content-length': length }) };
+    if (token !== undefined) headers.authorization = token;
+    return url.startsWith('https:')
+      ? https.request(url, { method: 'POST', agent: this.#https, headers })
+      : http.request(url, { method: 'POST', agent: this.#http, headers });
+  }
+
+  async #post<T>(endpoint: string, path: string, data: string, mayRetry: boolean, token?: string): Promise<T> {
+    const req = this.#request(endpoint + path, token, Buffer.byteLength(data));
     req.on('error', () => { /* surfaces through once() or the body stream below */ });
     const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
     let status: number | undefined;
@@ -424,8 +574,9 @@ export class EtcdClient {
     } catch (e) {
       // A kept-alive socket the server closed while idle: the request never reached etcd, send it again.
       if (mayRetry && req.reusedSocket && status === undefined && RESET_CODES.has((e as NodeJS.ErrnoException).code ?? '')) {
-        return this.#post<T>(endpoint, path, data, false);
+        return this.#post<T>(endpoint, path, data, false, token);
       }
+      if (tlsFailure(e)) throw new EtcdTlsError(`${endpoint}: TLS: ${(e as Error).message}`, { endpoint, path }, { cause: e });
       throw new EtcdUnavailableError(`${endpoint}${path}: ${(e as Error).message}`, { endpoint, path }, { cause: e });
     } finally {
       clearTimeout(deadline);
@@ -434,12 +585,16 @@ export class EtcdClient {
     try {
       j = JSON.parse(text);
     } catch {
+      if (/CommonName of client/.test(text)) {
+        // etcd's gateway (3.4.23 here) refuses client certificates with a CN: it could not use the CN as the user, as gRPC clients do.
+        throw new EtcdTlsError(`${endpoint}: etcd refuses client certificates with a CommonName on its gateway: use one without CN (authenticate with a user and password)`, { endpoint, path, status });
+      }
       throw new EtcdError(`${endpoint}${path}: HTTP ${status}: ${text.trim().slice(0, 200) || 'empty reply'}`, { endpoint, path, status });
     }
     const err = replyError(j);
     if (err || status !== 200) {
       const message = err?.message ?? `HTTP ${status}`;
-      const E = err?.code === GRPC_UNAVAILABLE ? EtcdUnavailableError : EtcdError;
+      const E = errorClass(err?.code, message);
       throw new E(`${endpoint}${path}: ${message}`, { endpoint, path, status, code: err?.code, etcdMessage: message });
     }
     return (j.result ?? j) as T; // streaming methods (keepalive) wrap their reply in `result`

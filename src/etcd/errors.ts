@@ -1,7 +1,9 @@
 /**
  * Errors raised by {@link EtcdClient}: {@link EtcdError} for anything etcd
  * refused, {@link EtcdUnavailableError} when no endpoint could be reached,
- * {@link EtcdCompactedError} when a watch asked for history etcd has dropped.
+ * {@link EtcdCompactedError} when a watch asked for history etcd has dropped,
+ * {@link EtcdTlsError} and {@link EtcdAuthError} when etcd refuses the
+ * client's identity (retrying cannot help: the configuration must change).
  * @module
  */
 
@@ -60,4 +62,14 @@ export class EtcdCompactedError extends EtcdError {
     super(message, d);
     this.compactRevision = compactRevision;
   }
+}
+
+/** The TLS handshake failed: etcd's certificate is not signed by the CA given, names another host, has expired, or etcd refused the client certificate. */
+export class EtcdTlsError extends EtcdError {
+  override name = 'EtcdTlsError';
+}
+
+/** etcd refused the credentials (wrong user or password, no user given while auth is on) or the user lacks a permission. */
+export class EtcdAuthError extends EtcdError {
+  override name = 'EtcdAuthError';
 }

@@ -5,7 +5,7 @@
  */
 export { Backoff } from './backoff.js';
 export {
-  type Compare, type CompareOp, type EtcdClientOptions, type KeyValue, type TxnOp, type TxnOpResult, type TxnResult,
-  type Watch, type WatchEvent, type WatchOptions, EtcdClient, compare, op,
+  type Compare, type CompareOp, type EtcdClientOptions, type EtcdTlsOptions, type KeyValue, type TxnOp, type TxnOpResult, type TxnResult,
+  type Watch, type WatchEvent, type WatchOptions, EtcdClient, compare, op, parseEndpoint,
 } from './client.js';
-export { type EtcdErrorDetail, EtcdCompactedError, EtcdError, EtcdUnavailableError } from './errors.js';
+export { type EtcdErrorDetail, EtcdAuthError, EtcdCompactedError, EtcdError, EtcdTlsError, EtcdUnavailableError } from './errors.js';
