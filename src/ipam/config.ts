@@ -113,7 +113,7 @@ function readResolvConf(path: string): CniDns {
   let text: string;
   try {
     // Non-blocking and a regular file only: a FIFO there must fail at once, not hang every caller (the resident helper's too).
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_CLOEXEC);
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
       text = readFileSync(fd, 'utf8');
