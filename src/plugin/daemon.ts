@@ -38,9 +38,10 @@ export const DEFAULT_SOCKET = '/run/rtnl-cni/rtnl.sock';
 
 /** The bounds {@link startDaemon} applies unless told otherwise. */
 export const DEFAULT_BOUNDS = {
-  /** The client sends at most 3 MiB of stdin itself (larger goes to the Node plugin): 4 MiB holds it and any environment. */
-  maxFrame: 4 << 20,
-  maxConnections: 32,
+  /** The client sends at most 768 KiB of stdin itself (larger goes to the Node plugin): 1 MiB holds it and any environment. */
+  maxFrame: 1 << 20,
+  /** With maxFrame, at most 128 MiB held in partial requests. */
+  maxConnections: 128,
   /** The client sends its request at once: 10 s is a client that is stuck or hostile. */
   requestTimeoutMs: 10_000,
   shutdownTimeoutMs: 10_000,
