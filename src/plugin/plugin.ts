@@ -246,20 +246,28 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   const type = ipamType(ctx);
   if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
   const podNs = openPodNetns(ctx.env.netns);
-  let ph: Handle;
+  let ph: Handle | undefined, h: Handle | undefined;
   try {
+    // Before IPAM: it answers a repeat ADD with the address already held, which the failure's undo would then release.
     ph = new Handle(podNs);
-    if (tolerate(['ENODEV'], () => ph.linkGet(ctx.env.ifname))) {
-      ph.close();
+    h = new Handle();
+    const veth = hostVethName(ctx.env.containerId, ctx.env.ifname);
+    if (tolerate(['ENODEV'], () => ph!.linkGet(ctx.env.ifname)) || ((cfg.mode === 'bridge' || cfg.mode === 'vxlan') && tolerate(['ENODEV'], () => h!.linkGet(veth)))) {
       throw alreadyHas(ctx.env.ifname, 'a repeat ADD is refused: DEL the attachment first');
     }
   } catch (e) {
+    ph?.close();
+    h?.close();
     podNs.close();
     throw e;
   }
+  return addChecked(ctx, cfg, type, podNs, ph, h);
+}
+
+/** ADD once {@link add} has found the attachment new: `podNs`, `ph` (in it) and `h` (ours) are closed when done. */
+async function addChecked(ctx: PluginContext, cfg: RtnlNetConf, type: string, podNs: Netns, ph: Handle, h: Handle): Promise<CniResult> {
   const ipamRun = invokeIpam(type, 'ADD', ctx.raw, ctx.vars);
   const ipamOk = ipamRun.then(() => true, () => false); // also keeps a rejection from going unhandled while we work
-  const h = new Handle();
   let undoLinks = false;
   try {
     const mtu = podMtu(h, cfg);
@@ -299,7 +307,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   } catch (e) {
     // Leave nothing behind: the links, then the address; a refused ADD made no link, and the existing one is not ours.
     if (undoLinks && !(e instanceof AlreadyAttached)) await detach(h, ctx, cfg).catch(() => undefined);
-    if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw, ctx.vars).catch(() => undefined);
+    if (await ipamOk && !(e instanceof AlreadyAttached)) await invokeIpam(type, 'DEL', ctx.raw, ctx.vars).catch(() => undefined);
     throw e;
   } finally {
     h.close();
