@@ -75,7 +75,9 @@ export function pick<T extends object>(src: T, prefix: string, checks: { [K in k
 
 /** Rejects keys the caller passed that the spec does not know (likely typos). */
 export function noExtraKeys(src: object, prefix: string, known: ReadonlySet<string>): void {
-  if (!src || typeof src !== 'object' || Array.isArray(src)) throw new RtnlInputError(prefix ? prefix.slice(0, -1) : 'filter', `expected an object, got ${show(src)}`);
+  // A plain object only: a Map, a Date or a Buffer has no fields of ours and would read as an empty spec.
+  const proto = src && typeof src === 'object' ? Object.getPrototypeOf(src) : undefined;
+  if (proto !== Object.prototype && proto !== null) throw new RtnlInputError(prefix ? prefix.slice(0, -1) : 'filter', `expected an object, got ${show(src)}`);
   for (const k of Object.keys(src)) {
     if (!known.has(k) && (src as Record<string, unknown>)[k] !== undefined) throw new RtnlInputError(prefix + k, 'unknown field');
   }

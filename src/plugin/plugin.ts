@@ -190,10 +190,16 @@ function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, pod: Netn
   };
 }
 
-/** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
-function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, pod: Netns, mtu: number | undefined): void {
+/** macvlan/ipvlan: the parent link, in our namespace (error 7 when missing). */
+function masterOf(h: Handle, cfg: RtnlNetConf): Link {
   const master = tolerate(['ENODEV'], () => h.linkGet(cfg.master));
   if (!master) throw new CniError(CniErrorCode.InvalidNetworkConfig, `master interface ${cfg.master} not found`);
+  return master;
+}
+
+/** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
+function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, pod: Netns, mtu: number | undefined): void {
+  const master = masterOf(h, cfg);
   const common = { name: ctx.env.ifname, link: master.index, netns: pod, ...(mtu ? { mtu } : {}) };
   try {
     if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
@@ -251,6 +257,7 @@ async function add(ctx: PluginContext): Promise<CniResult> {
     // Before IPAM: it answers a repeat ADD with the address already held, which the failure's undo would then release.
     ph = new Handle(podNs);
     h = new Handle();
+    if (cfg.mode === 'macvlan' || cfg.mode === 'ipvlan') masterOf(h, cfg); // a config error comes before the state's
     const veth = hostVethName(ctx.env.containerId, ctx.env.ifname);
     if (tolerate(['ENODEV'], () => ph!.linkGet(ctx.env.ifname)) || ((cfg.mode === 'bridge' || cfg.mode === 'vxlan') && tolerate(['ENODEV'], () => h!.linkGet(veth)))) {
       throw alreadyHas(ctx.env.ifname, 'a repeat ADD is refused: DEL the attachment first');
