@@ -121,9 +121,10 @@ t.test(`the CNI skeleton with the rtnl handlers: hostile environments and config
   const pod = testNs(t, 'fc');
   const dataDir = tmpDir(t);
   const home = new Handle();
-  // The bridge exists beforehand: an ADD that succeeds (a hostile value in a field it does not use) and its DEL then leave all as it was.
-  home.linkAdd({ kind: 'bridge', name: 'fzb0', up: true, address: '02:00:00:00:0f:0f' }); // its own MAC: not its first port's
-  t.teardown(() => { home.linkDel('fzb0'); home.close(); });
+  // The bridges exist beforehand (cni0: a null or empty `bridge` means it), as shared devices do: an ADD that succeeds
+  // (a hostile value in a field it does not use) and its DEL, or an ADD failing after ensuring its bridge, leave all as it was.
+  for (const [name, address] of [['fzb0', '02:00:00:00:0f:0f'], ['cni0', '02:00:00:00:0f:0e']]) home.linkAdd({ kind: 'bridge', name, up: true, address });
+  t.teardown(() => { home.linkDel('fzb0'); home.linkDel('cni0'); home.close(); });
   const kernel = () => snapshot(home) + snapshot(pod.h);
   /** The store's reservations and temp files (not its lock or last_reserved_ip, which a successful ADD leaves). */
   const store = () => { try { return fs.readdirSync(path.join(dataDir, 'fuzz')).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort().join(); } catch { return ''; } };

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
-import { Handle, type Link, type Netns, assertBatch, openNetns } from '../index.js';
+import { Handle, type Link, type Netns, RtnlInputError, assertBatch, openNetns } from '../index.js';
 import { invokeIpam } from '../ipam/invoke.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { SharedState } from './lock.js';
@@ -60,7 +60,11 @@ function openPodNetns(netns: string): Netns {
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'ENOENT') throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${netns} not found`);
-    if (code === 'EINVAL' || code === 'ENOTDIR') throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_NETNS', `${netns} is not a network namespace`);
+    if (code === 'EINVAL') throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_NETNS', `${netns} is not a network namespace`);
+    // A path the kernel cannot open as given (NUL byte, too long, through a file, a loop, no permission).
+    if (e instanceof RtnlInputError || ['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EACCES', 'EPERM'].includes(code!)) {
+      throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_NETNS', (e as Error).message);
+    }
     throw e;
   }
 }
