@@ -152,10 +152,10 @@ t.test(`the CNI skeleton with the rtnl handlers: hostile environments and config
       if (v && typeof v === 'object' && rnd() < 0.6) {
         const inner = Array.isArray(v) ? (v.length ? v : [{}]) : v;
         if (Array.isArray(inner)) { o = (inner[0] && typeof inner[0] === 'object' ? inner[0] : inner) as Record<string, unknown>; } else o = inner as Record<string, unknown>;
-        if (Array.isArray(o) || !Object.keys(o).length) { (o as Record<string, unknown>)[k] = pick(jsonValues); return; }
+        if (Array.isArray(o) || !Object.keys(o).length) { (o as Record<string, unknown>)[k] = structuredClone(pick(jsonValues)); return; }
         continue;
       }
-      o[k] = pick(jsonValues);
+      o[k] = structuredClone(pick(jsonValues));
       return;
     }
   };
