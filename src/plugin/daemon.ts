@@ -174,6 +174,7 @@ function removeSocket(path: string): void {
 
 /** Who is calling, from the kernel: its pid, and whether it may have the plugin run here. */
 function caller(sock: net.Socket, home: { net: string; mnt: string }, uids: ReadonlySet<number>): { pid?: number; trusted: boolean; why?: string } {
+  // Node has no public accessor for a socket's fd; its pipe handle carries it (-1 where there is none).
   const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (fd === undefined || fd < 0) return { trusted: false, why: 'no socket fd' };
   let cred;
