@@ -340,7 +340,6 @@ export async function main(argv: string[]): Promise<void> {
   let d: Daemon;
   try {
     d = await startDaemon(o);
-    if (o.debug) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), listening: o.socket, pid: process.pid })}\n`);
   } catch (e) {
     console.error(`rtnl-cni-daemon: ${(e as Error).message}`);
     process.exitCode = 1;
@@ -348,4 +347,6 @@ export async function main(argv: string[]): Promise<void> {
   }
   const stop = () => { void d.close().then(() => process.exit(0)); };
   process.once('SIGTERM', stop).once('SIGINT', stop);
+  // Said once a SIGTERM is handled: whoever waits for this line may stop it at once.
+  if (o.debug) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), listening: o.socket, pid: process.pid })}\n`);
 }
