@@ -1,9 +1,10 @@
 /*
  * rtnl-cni-client: installed as the `rtnl` CNI plugin. Hands the invocation
- * (CNI_* environment, stdin, namespace identities) to a resident
- * rtnl-cni-daemon over a unix socket and relays its answer, so a pod's ADD or
- * DEL costs no Node.js start-up. When there is no daemon, the daemon answers
- * "fallback" (the caller is in other namespaces than the daemon), or the
+ * (CNI_* environment, stdin) to a resident rtnl-cni-daemon over a unix
+ * socket and relays its answer, so a pod's ADD or DEL costs no Node.js
+ * start-up. When there is no daemon, the daemon answers "fallback" (it
+ * serves only root callers in its own namespaces, which it learns from the
+ * kernel, not from us), or the
  * connection breaks before a complete answer, it execs the Node launcher
  * installed next to it (`.<name>-node`) with the same argv and environment and
  * the stdin bytes already read. A complete answer is never run again.
@@ -16,9 +17,9 @@
  * JSON object naming a supported one, else in the newest.
  *
  * Wire format (little-endian; see src/plugin/daemon.ts):
- *   request:  "RTNLCNI1" u32 body-length, body: u32 pid, u64 netns dev, u64 netns ino,
- *             u64 mntns dev, u64 mntns ino, u32 count, count × (u32 len, "KEY=VALUE"),
- *             u32 len, stdin
+ *   request:  "RTNLCNI1" u32 body-length, body: u32 pid, 32 reserved bytes (zero; they
+ *             once carried namespace identities, which a client could forge),
+ *             u32 count, count × (u32 len, "KEY=VALUE"), u32 len, stdin
  *   response: 'A' (answer) or 'F' (fallback), u32 exit code, u32 len, stdout
  *   then, after an 'A', one byte from us: 'k' (stdout delivered) or 'u'
  *   (it could not be: the daemon undoes the ADD; we wait until it has).
@@ -33,7 +34,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -74,11 +74,6 @@ static void put(struct buf *b, const void *data, size_t n) {
 static void put_u32(struct buf *b, uint32_t v) {
   unsigned char le[4] = {v, v >> 8, v >> 16, v >> 24};
   put(b, le, 4);
-}
-
-static void put_u64(struct buf *b, uint64_t v) {
-  put_u32(b, (uint32_t)v);
-  put_u32(b, (uint32_t)(v >> 32));
 }
 
 static uint32_t get_u32(const unsigned char *p) {
@@ -307,14 +302,6 @@ static void set_timeout(int s, int opt, long ms) {
   setsockopt(s, SOL_SOCKET, opt, &tv, sizeof tv);
 }
 
-/* The identity of one of our namespaces, as (st_dev, st_ino) of /proc/self/ns/KIND. */
-static void put_ns(struct buf *b, const char *path) {
-  struct stat st;
-  if (stat(path, &st) < 0) memset(&st, 0, sizeof st); /* zeros never match the daemon's: fallback */
-  put_u64(b, (uint64_t)st.st_dev);
-  put_u64(b, (uint64_t)st.st_ino);
-}
-
 int main(int argc, char **argv) {
   (void)argc;
   g_argv = argv;
@@ -352,8 +339,8 @@ int main(int argc, char **argv) {
   put(&req, "RTNLCNI1", 8);
   put_u32(&req, 0); /* body length, set below */
   put_u32(&req, (uint32_t)getpid());
-  put_ns(&req, "/proc/self/ns/net");
-  put_ns(&req, "/proc/self/ns/mnt");
+  static const unsigned char reserved[32];
+  put(&req, reserved, sizeof reserved);
   uint32_t count = 0;
   for (char **e = environ; *e; e++) count += strncmp(*e, "CNI_", 4) == 0;
   put_u32(&req, count);

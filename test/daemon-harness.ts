@@ -65,7 +65,7 @@ export class Daemon {
   }
 }
 
-/** A request frame as the client builds it: `ids` are the netns and mntns (dev, ino) it claims. */
+/** A request frame as the client builds it; `ids` go in its reserved bytes, where clients once claimed their netns and mntns (dev, ino). */
 export function frame(env: Record<string, string>, stdin: string, ids: readonly bigint[] = [0n, 0n, 0n, 0n], pid = process.pid): Buffer {
   const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
   const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(n); return b; };

@@ -11,8 +11,8 @@
  * privileges, so it runs here only for a caller the kernel vouches for:
  * SO_PEERCRED's uid is 0 (or allowed with --allow-uid) and the caller's
  * network and mount namespaces, read from /proc/<its pid> and pinned by a
- * pidfd, are the daemon's. The identities the client writes in its request
- * are ignored (a hostile client could forge them). Any other caller is told
+ * pidfd, are the daemon's; nothing the client writes about itself counts (a
+ * hostile client could forge it). Any other caller is told
  * to fall back (run the plugin itself, with its own privileges). Concurrent
  * invocations run concurrently (the IPAM store and the plugin's locks are
  * link(2)-based, so they exclude invocations within one process as well as
@@ -74,7 +74,7 @@ export interface Daemon {
 const MAGIC = 'RTNLCNI1';
 const HEADER = MAGIC.length + 4;
 
-/** One decoded request (the namespace identities the client sends are skipped: see the module comment). */
+/** One decoded request. */
 interface Request {
   env: Record<string, string>;
   stdin: string;
@@ -91,7 +91,7 @@ function decode(body: Buffer): Request {
     off += n;
     return s;
   };
-  off += 4 + 32; // pid, netns and mntns (dev, ino): the kernel's word is taken instead
+  off += 4 + 32; // the client's pid and reserved bytes: who calls is the kernel's word
   const env: Record<string, string> = {};
   for (let n = u32(); n > 0; n--) {
     const kv = bytes(), eq = kv.indexOf('=');
