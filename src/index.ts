@@ -1,7 +1,11 @@
+/// <reference types="node" preserve="true" />
+// (The declarations use Node's Buffer and EventEmitter: a consumer's program gets Node's types without "types": ["node"].)
 /**
  * rtnl: rtnetlink for TypeScript. Start with {@link Handle}.
  * @module rtnl
  */
+import { assertNodeFloor } from './node-floor.js';
+assertNodeFloor();
 export { NetlinkError, RtnlInputError } from './errors.js';
 export { Handle, AsyncHandle, Batch, type BatchResult, getDefaultHandle, encodeRequests, assertBatch } from './handle.js';
 export { Verbs, type Mode, type Out } from './verbs.js';
@@ -12,3 +16,4 @@ export * from './fdb.js';
 export * from './events.js';
 export * from './addr.js';
 export * from './route.js';
+export { jsonReplacer } from './json.js';

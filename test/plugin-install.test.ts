@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
+import { findClient } from '../src/plugin/install.js';
 import { testNs } from './lib.js';
 import { Runtime, tmpDir, REF_DIR } from './plugin-runtime.js';
 
@@ -20,9 +21,14 @@ t.test('launchers: executable, run from the bin dir in any cwd, replaced in plac
   const bin = path.join(d, 'opt/cni/bin'), conf = path.join(d, 'etc/cni/net.d');
   const r = install('--bin-dir', bin, '--conf-dir', conf);
   t.equal(r.status, 0, r.stderr);
-  t.same(r.stdout.trim().split('\n'), [
+  const lines = r.stdout.trim().split('\n');
+  t.same(lines.filter((l) => l.startsWith('installed ')), [
     `installed ${bin}/rtnl.snapshot`, `installed ${bin}/.rtnl-node`, `installed ${bin}/rtnl`, `installed ${bin}/rtnl-ipam.snapshot`, `installed ${bin}/rtnl-ipam`, `installed ${conf}/10-rtnl.conflist`,
   ]);
+  t.same(lines.filter((l) => !l.startsWith('installed ')), [
+    `rtnl: client fast path (built from source ${CLIENT}; without a daemon it runs .rtnl-node: launcher + startup snapshot)`,
+    'rtnl-ipam: launcher + startup snapshot',
+  ], 'how each plugin runs, and why');
   for (const f of ['rtnl', '.rtnl-node', 'rtnl-ipam']) {
     const st = fs.lstatSync(path.join(bin, f));
     t.ok(st.isFile() && (st.mode & 0o111) === 0o111, `${f}: an executable file`);
@@ -35,10 +41,24 @@ t.test('launchers: executable, run from the bin dir in any cwd, replaced in plac
   const again = install('--bin-dir', bin, '--no-conf');
   t.equal(again.status, 0, 'reinstall over existing files');
   t.same(fs.readdirSync(bin).sort(), ['.rtnl-node', 'rtnl', 'rtnl-ipam', 'rtnl-ipam.snapshot', 'rtnl.snapshot'], 'no temp files left');
-  t.equal(install('--bin-dir', bin, '--no-conf', '--no-daemon-client').status, 0);
+  t.match(install('--bin-dir', bin, '--no-conf', '--no-daemon-client').stdout, /^rtnl: launcher \+ startup snapshot; no daemon client \(--no-daemon-client\)$/m);
   t.match(fs.readFileSync(path.join(bin, 'rtnl'), 'utf8'), /^#!\/bin\/sh\n/, '--no-daemon-client: rtnl is the launcher');
   t.same(fs.readdirSync(bin).sort(), ['rtnl', 'rtnl-ipam', 'rtnl-ipam.snapshot', 'rtnl.snapshot'], 'the hidden launcher removed');
   t.equal(version(path.join(bin, 'rtnl')).status, 0);
+  t.end();
+});
+
+t.test('the daemon client: the package\'s own build, else the prebuilt one for this platform, CPU and libc', (t) => {
+  const root = tmpDir(t);
+  const prebuilt = path.join(root, `prebuilds/linux-${process.arch}/rtnl-cni-client.glibc`);
+  t.same(findClient(root), { path: undefined, why: `no build/Release/rtnl-cni-client (no source build) and no prebuilds/linux-${process.arch}/rtnl-cni-client.glibc` });
+  fs.mkdirSync(path.dirname(prebuilt), { recursive: true });
+  fs.writeFileSync(prebuilt, '');
+  t.same(findClient(root), { path: prebuilt, why: 'prebuilt' });
+  const built = path.join(root, 'build/Release/rtnl-cni-client');
+  fs.mkdirSync(path.dirname(built), { recursive: true });
+  fs.writeFileSync(built, '');
+  t.same(findClient(root), { path: built, why: 'built from source' }, 'a source build wins, as node-gyp-build prefers it for the addon');
   t.end();
 });
 

@@ -1,9 +1,13 @@
+/// <reference types="node" preserve="true" />
+// (The declarations use NodeJS.ProcessEnv: a consumer's program gets Node's types without "types": ["node"].)
 /**
  * rtnl/cni: the CNI exec protocol for plugins built on rtnl — types, env and
  * config parsing, results per spec version, the plugin skeleton and IPAM
  * delegation. Needs no netlink.
  * @module
  */
+import { assertNodeFloor } from '../node-floor.js';
+assertNodeFloor();
 export * from './types.js';
 export { compareVersions, isSupportedVersion, parseCniArgs, parseEnv, parseConfig, parseResult, parseRoute, parseDns, convertResult, parseAttachments, type VersionedResult, type Obj } from './protocol.js';
 export { runPlugin, invokePlugin, type PluginHandlers, type HandlersOrLoader, type PluginContext, type GcContext, type PluginOptions, type PluginOutcome, type Maybe } from './skel.js';

@@ -15,11 +15,12 @@
  * the symlink, so `../dist` is found). Files appear atomically (temp +
  * rename): a runtime exec'ing a plugin during an upgrade never sees half a file.
  *
- * When the package's native build produced the daemon client
- * (`build/Release/rtnl-cni-client`, see native/cni_client.c), `rtnl` is that
+ * When there is a daemon client for this machine (see {@link findClient}:
+ * the package's own native build, else the prebuilt one), `rtnl` is that
  * client: it has a running rtnl-cni-daemon (./daemon) serve the call, and
  * otherwise execs the launcher, installed as `.rtnl-node` next to it.
  * `--no-daemon-client` (or `--symlink`) installs the launcher as `rtnl` itself.
+ * The installer says which of these it installed for each plugin, and why.
  * @module
  */
 import * as fs from 'node:fs';
@@ -44,8 +45,29 @@ export interface InstallOptions {
 /** The package root (this file is dist/src/plugin/install.js). */
 const ROOT = resolve(__dirname, '../../..');
 
-/** The daemon client, when the native build made it. */
-const CLIENT = join(ROOT, 'build/Release/rtnl-cni-client');
+/** The daemon client for this machine (`path`, undefined when there is none); `why`: where it comes from, or why there is none. */
+export interface ClientLookup {
+  path: string | undefined;
+  why: string;
+}
+
+/**
+ * The daemon client for this machine: the one the package's native build made
+ * (`build/Release/rtnl-cni-client`: from these very sources), else the
+ * prebuilt one for this platform, CPU and libc
+ * (`prebuilds/linux-x64/rtnl-cni-client.glibc`), as node-gyp-build picks the
+ * addon. A prebuilt client is linked against glibc: on another libc (musl)
+ * there is none.
+ */
+export function findClient(root = ROOT): ClientLookup {
+  const built = join(root, 'build/Release/rtnl-cni-client');
+  if (fs.existsSync(built)) return { path: built, why: 'built from source' };
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  const libc = report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  const rel = `prebuilds/${process.platform}-${process.arch}/rtnl-cni-client.${libc}`;
+  if (fs.existsSync(join(root, rel))) return { path: join(root, rel), why: 'prebuilt' };
+  return { path: undefined, why: `no build/Release/rtnl-cni-client (no source build) and no ${rel}` };
+}
 
 /** The name under which the client finds the launcher of plugin `file` (see `fallback` in native/cni_client.c). */
 const clientLauncher = (file: string): string => `.${file}-node`;
@@ -114,29 +136,40 @@ export function sampleConflist(o: Pick<InstallOptions, 'name' | 'subnet' | 'brid
   };
 }
 
-/** Installs; returns the paths written. */
-export function install(o: InstallOptions): string[] {
+/**
+ * Installs; returns the paths written. `report` gets one line per plugin
+ * saying how it runs — the client fast path, a launcher with a startup
+ * snapshot, or a launcher only — and why.
+ */
+export function install(o: InstallOptions, report: (line: string) => void = (line) => console.log(line)): string[] {
   const out: string[] = [];
   fs.mkdirSync(o.binDir, { recursive: true });
   for (const [file, [binLauncher, entry]] of Object.entries(PLUGINS)) {
     const target = join(o.binDir, file);
     const hidden = join(o.binDir, clientLauncher(file));
-    const client = file === 'rtnl' && !o.symlink && o.daemonClient && fs.existsSync(CLIENT);
+    const lookup = file === 'rtnl' && !o.symlink && o.daemonClient ? findClient() : undefined;
+    const client = lookup?.path;
     if (!client) fs.rmSync(hidden, { force: true }); // an earlier install's, unused now
     if (o.symlink) {
       replaceAtomically(target, (tmp) => fs.symlinkSync(join(ROOT, binLauncher), tmp));
       out.push(target);
+      report(`${file}: symlink to ${binLauncher} (--symlink)`);
       continue;
     }
     const blob = `${target}.snapshot`;
-    if (o.snapshot && trySnapshot(file, join(ROOT, entry), blob)) out.push(blob);
+    const snapshot = o.snapshot && trySnapshot(file, join(ROOT, entry), blob);
+    if (snapshot) out.push(blob);
     else fs.rmSync(blob, { force: true }); // one from an earlier install would not match this one
     replaceAtomically(client ? hidden : target, (tmp) => fs.writeFileSync(tmp, launcher(file, binLauncher), { mode: 0o755 }));
     if (client) {
       out.push(hidden);
-      replaceAtomically(target, (tmp) => { fs.copyFileSync(CLIENT, tmp); fs.chmodSync(tmp, 0o755); });
+      replaceAtomically(target, (tmp) => { fs.copyFileSync(client, tmp); fs.chmodSync(tmp, 0o755); });
     }
     out.push(target);
+    const how = snapshot ? 'launcher + startup snapshot' : `launcher only (${o.snapshot ? 'the startup snapshot failed, see above' : '--no-snapshot'})`;
+    if (client) report(`${file}: client fast path (${lookup!.why} ${client}; without a daemon it runs ${clientLauncher(file)}: ${how})`);
+    else if (lookup) report(`${file}: ${how}; no daemon client: ${lookup.why}`);
+    else report(`${file}: ${how}${file === 'rtnl' ? '; no daemon client (--no-daemon-client)' : ''}`);
   }
   if (o.confDir !== undefined) {
     fs.mkdirSync(o.confDir, { recursive: true });
