@@ -11,7 +11,8 @@
       "native/codec_addr.cc",
       "native/codec_route.cc",
       "native/codec_neigh.cc",
-      "native/events.cc"
+      "native/events.cc",
+      "native/peercred.cc"
     ],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -11,6 +11,7 @@
 #include "handle.h"
 #include "netns.h"
 #include "ops.h"
+#include "peercred.h"
 
 namespace rtnl {
 
@@ -104,6 +105,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nsDelete", Napi::Function::New<NsDelete>(env));
   exports.Set("nsRun", Napi::Function::New<NsRun>(env));
   exports.Set("Subscription", SubscriptionClass(env));
+  exports.Set("peerCred", Napi::Function::New<PeerCred>(env));
+  exports.Set("nsIdentity", Napi::Function::New<NsIdentity>(env));
   return exports;
 }
 

@@ -1,17 +1,25 @@
 /*
  * rtnl-cni-client: installed as the `rtnl` CNI plugin. Hands the invocation
- * (CNI_* environment, stdin, namespace identities) to a resident
- * rtnl-cni-daemon over a unix socket and relays its answer, so a pod's ADD or
- * DEL costs no Node.js start-up. When there is no daemon, the daemon answers
- * "fallback" (the caller is in other namespaces than the daemon), or the
+ * (CNI_* environment, stdin) to a resident rtnl-cni-daemon over a unix
+ * socket and relays its answer, so a pod's ADD or DEL costs no Node.js
+ * start-up. When there is no daemon, the daemon answers "fallback" (it
+ * serves only root callers in its own namespaces, which it learns from the
+ * kernel, not from us), or the
  * connection breaks before a complete answer, it execs the Node launcher
  * installed next to it (`.<name>-node`) with the same argv and environment and
  * the stdin bytes already read. A complete answer is never run again.
+ * Deadlines: connecting and sending the request (a daemon that is stuck, its
+ * backlog full) 5 s; the answer RTNL_CNI_TIMEOUT_MS (default 60 s); past
+ * either, it falls back as when there is no daemon.
+ *
+ * VERSION is answered here, without a daemon or Node: the same JSON the Node
+ * plugin prints (src/cni/skel.ts), in the config's cniVersion when stdin is a
+ * JSON object naming a supported one, else in the newest.
  *
  * Wire format (little-endian; see src/plugin/daemon.ts):
- *   request:  "RTNLCNI1" u32 body-length, body: u32 pid, u64 netns dev, u64 netns ino,
- *             u64 mntns dev, u64 mntns ino, u32 count, count × (u32 len, "KEY=VALUE"),
- *             u32 len, stdin
+ *   request:  "RTNLCNI1" u32 body-length, body: u32 pid, 32 reserved bytes (zero; they
+ *             once carried namespace identities, which a client could forge),
+ *             u32 count, count × (u32 len, "KEY=VALUE"), u32 len, stdin
  *   response: 'A' (answer) or 'F' (fallback), u32 exit code, u32 len, stdout
  *   then, after an 'A', one byte from us: 'k' (stdout delivered) or 'u'
  *   (it could not be: the daemon undoes the ADD; we wait until it has).
@@ -26,13 +34,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define DEFAULT_SOCKET "/run/rtnl-cni/rtnl.sock"
-/* Larger inputs go to the Node plugin, which reads any size. */
-#define MAX_STDIN (64u << 20)
+/* Larger inputs go to the Node plugin, which reads any size (the daemon takes frames up to 1 MiB). */
+#define MAX_STDIN (768u << 10)
+#define SEND_TIMEOUT_MS 5000
+#define ANSWER_TIMEOUT_MS 60000
 
 extern char **environ;
 static char **g_argv;
@@ -64,11 +74,6 @@ static void put(struct buf *b, const void *data, size_t n) {
 static void put_u32(struct buf *b, uint32_t v) {
   unsigned char le[4] = {v, v >> 8, v >> 16, v >> 24};
   put(b, le, 4);
-}
-
-static void put_u64(struct buf *b, uint64_t v) {
-  put_u32(b, (uint32_t)v);
-  put_u32(b, (uint32_t)(v >> 32));
 }
 
 static uint32_t get_u32(const unsigned char *p) {
@@ -127,17 +132,181 @@ fail:
   exit(1);
 }
 
-/* The identity of one of our namespaces, as (st_dev, st_ino) of /proc/self/ns/KIND. */
-static void put_ns(struct buf *b, const char *path) {
-  struct stat st;
-  if (stat(path, &st) < 0) memset(&st, 0, sizeof st); /* zeros never match the daemon's: fallback */
-  put_u64(b, (uint64_t)st.st_dev);
-  put_u64(b, (uint64_t)st.st_ino);
+/* ---- VERSION: src/cni/types.ts SUPPORTED_VERSIONS and CURRENT_VERSION ---- */
+
+static const char *const VERSIONS[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
+#define NVERSIONS (sizeof VERSIONS / sizeof *VERSIONS)
+
+/* A JSON scanner over p[0..n): just enough to validate a document as JSON.parse does. */
+struct json {
+  const unsigned char *p, *end;
+};
+
+static void ws(struct json *j) {
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int hex(int c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Scans a string at j->p (its opening quote); copies its ASCII decoding into out (cap bytes) when it fits, else sets out[0] = 1 (no match). 0 if not a valid string. */
+static int string(struct json *j, char *out, size_t cap) {
+  size_t k = 0;
+  int fits = 1;
+  if (j->p >= j->end || *j->p != '"') return 0;
+  j->p++;
+  for (;;) {
+    if (j->p >= j->end || *j->p < 0x20) return 0;
+    unsigned c = *j->p++;
+    if (c == '"') break;
+    if (c == '\\') {
+      if (j->p >= j->end) return 0;
+      c = *j->p++;
+      switch (c) {
+        case '"': case '\\': case '/': break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        case 'u': {
+          if (j->end - j->p < 4) return 0;
+          unsigned u = 0;
+          for (int i = 0; i < 4; i++) {
+            int h = hex(j->p[i]);
+            if (h < 0) return 0;
+            u = u << 4 | (unsigned)h;
+          }
+          j->p += 4;
+          c = u;
+          break;
+        }
+        default: return 0;
+      }
+    }
+    if (c >= 0x80 || k + 1 >= cap) fits = 0; /* nothing we compare with has such characters or length */
+    else out[k++] = (char)c;
+  }
+  out[k] = '\0';
+  if (!fits) out[0] = 1, out[1] = '\0';
+  return 1;
+}
+
+static int literal(struct json *j, const char *w) {
+  size_t n = strlen(w);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0) return 0;
+  j->p += n;
+  return 1;
+}
+
+static int digits(struct json *j) {
+  const unsigned char *s = j->p;
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+  return j->p > s;
+}
+
+static int number(struct json *j) {
+  if (j->p < j->end && *j->p == '-') j->p++;
+  if (j->p < j->end && *j->p == '0') j->p++;
+  else if (!digits(j)) return 0;
+  if (j->p < j->end && *j->p == '.') { j->p++; if (!digits(j)) return 0; }
+  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+    j->p++;
+    if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+    if (!digits(j)) return 0;
+  }
+  return 1;
+}
+
+/*
+ * The version VERSION answers in: the cniVersion of a top-level JSON object
+ * (the last one given, as JSON.parse keeps) when it is a supported version,
+ * else the newest. Iterative, with its own stack: any nesting depth is fine.
+ */
+static const char *asked_version(const unsigned char *p, size_t n) {
+  struct json j = {p, p + n};
+  struct buf stack = {0};     /* '{' or '[' per open container */
+  const char *ver = NULL, *found = NULL;
+  char key[16], val[16];
+  int top_key = 0;            /* the value being read is the top-level object's cniVersion */
+  ws(&j);
+  for (;;) {
+    /* a value */
+    ws(&j);
+    if (j.p >= j.end) goto bad;
+    int depth1_cni = top_key;
+    top_key = 0;
+    if (depth1_cni) found = NULL;
+    if (*j.p == '{' || *j.p == '[') {
+      unsigned char open = *j.p++;
+      put(&stack, &open, 1);
+      if (stack.failed) goto bad;
+      ws(&j);
+      if (j.p < j.end && *j.p == (open == '{' ? '}' : ']')) { j.p++; stack.n--; goto after; }
+      if (open == '[') continue;
+      goto member;
+    } else if (*j.p == '"') {
+      if (!string(&j, val, sizeof val)) goto bad;
+      if (depth1_cni) for (size_t i = 0; i < NVERSIONS; i++) if (strcmp(val, VERSIONS[i]) == 0) found = VERSIONS[i];
+    } else if (!(literal(&j, "true") || literal(&j, "false") || literal(&j, "null") || number(&j))) {
+      goto bad;
+    }
+  after:
+    /* after a value: the container's separator or end, or the document's end */
+    ws(&j);
+    if (stack.n == 0) {
+      if (j.p != j.end) goto bad;
+      break;
+    }
+    if (j.p >= j.end) goto bad;
+    unsigned char in = stack.p[stack.n - 1];
+    if (*j.p == (in == '{' ? '}' : ']')) { j.p++; stack.n--; goto after; }
+    if (*j.p != ',') goto bad;
+    j.p++;
+    if (in == '[') continue;
+  member:
+    ws(&j);
+    if (!string(&j, key, sizeof key)) goto bad;
+    ws(&j);
+    if (j.p >= j.end || *j.p != ':') goto bad;
+    j.p++;
+    top_key = stack.n == 1 && strcmp(key, "cniVersion") == 0;
+  }
+  ver = found;
+bad:
+  free(stack.p);
+  return ver ? ver : VERSIONS[NVERSIONS - 1];
+}
+
+/* Answers VERSION as the Node plugin does; stdin that cannot be read counts as empty. */
+static int version(void) {
+  struct buf in = {0};
+  for (;;) {
+    reserve(&in, 65536);
+    if (in.failed || in.n > MAX_STDIN) { in.n = 0; break; }
+    ssize_t r = read(0, in.p + in.n, in.cap - in.n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) { in.n = 0; break; }
+    if (r == 0) break;
+    in.n += (size_t)r;
+  }
+  printf("{\"cniVersion\":\"%s\",\"supportedVersions\":[", asked_version(in.p, in.n));
+  for (size_t i = 0; i < NVERSIONS; i++) printf("%s\"%s\"", i ? "," : "", VERSIONS[i]);
+  printf("]}");
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void set_timeout(int s, int opt, long ms) {
+  struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+  setsockopt(s, SOL_SOCKET, opt, &tv, sizeof tv);
 }
 
 int main(int argc, char **argv) {
   (void)argc;
   g_argv = argv;
+  const char *cmd = getenv("CNI_COMMAND");
+  if (cmd && strcmp(cmd, "VERSION") == 0) return version();
   const char *path = getenv("RTNL_CNI_SOCKET");
   if (!path || !*path) path = DEFAULT_SOCKET;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -145,6 +314,10 @@ int main(int argc, char **argv) {
   strcpy(sa.sun_path, path);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) fallback(NULL);
+  set_timeout(s, SO_SNDTIMEO, SEND_TIMEOUT_MS); /* bounds connect() on a full backlog, and the request's send */
+  const char *t = getenv("RTNL_CNI_TIMEOUT_MS");
+  long answer_ms = t && *t ? strtol(t, NULL, 10) : ANSWER_TIMEOUT_MS;
+  set_timeout(s, SO_RCVTIMEO, answer_ms > 0 ? answer_ms : ANSWER_TIMEOUT_MS);
   while (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
     if (errno == EISCONN) break; /* an interrupted connect completed meanwhile */
     if (errno != EINTR) fallback(NULL); /* no daemon: stdin is still unread */
@@ -166,8 +339,8 @@ int main(int argc, char **argv) {
   put(&req, "RTNLCNI1", 8);
   put_u32(&req, 0); /* body length, set below */
   put_u32(&req, (uint32_t)getpid());
-  put_ns(&req, "/proc/self/ns/net");
-  put_ns(&req, "/proc/self/ns/mnt");
+  static const unsigned char reserved[32];
+  put(&req, reserved, sizeof reserved);
   uint32_t count = 0;
   for (char **e = environ; *e; e++) count += strncmp(*e, "CNI_", 4) == 0;
   put_u32(&req, count);

@@ -75,7 +75,7 @@ const SCOPES: readonly Scope[] = ['universe', 'site', 'link', 'host', 'nowhere']
 
 /** @internal An IP address with an optional `/len`, split; the length defaults to the host length. */
 export function cidr(field: string, x: unknown): { ip: string; len: number; family: 4 | 6 } {
-  if (typeof x !== 'string') throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${String(x)}`);
+  if (typeof x !== 'string') throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${v.show(x)}`);
   const [ip, len, extra] = x.split('/');
   const family = isIP(ip!) as 0 | 4 | 6;
   if (!family || extra !== undefined) throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${x}`);
@@ -92,7 +92,7 @@ export function scopeArg(field: string, x: unknown): Scope | number {
 
 /** @internal An IP family as a filter takes it. */
 export function familyArg(field: string, x: unknown): 4 | 6 {
-  if (x !== 4 && x !== 6) throw new RtnlInputError(field, `expected 4 or 6, got ${String(x)}`);
+  if (x !== 4 && x !== 6) throw new RtnlInputError(field, `expected 4 or 6, got ${v.show(x)}`);
   return x;
 }
 

@@ -330,11 +330,11 @@ const port = (f: string, x: unknown) => v.uint(f, x, 0xffff, 1);
 const alias = (f: string, x: unknown) => v.str(f, x, 255);
 
 const common = {
-  name: v.ifname, mtu: u32, address: v.mac, broadcast: v.mac, txqlen: u32, master: ifindex,
+  name: v.ifname, mtu: v.mtu, address: v.mac, broadcast: v.mac, txqlen: u32, master: ifindex,
   up: v.bool, promisc: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
 };
 // No `up`: the kernel refuses to open a veth end before its peer exists (ENOTCONN); bring it up after.
-const peerChecks = { name: v.ifname, mtu: u32, address: v.mac, txqlen: u32 };
+const peerChecks = { name: v.ifname, mtu: v.mtu, address: v.mac, txqlen: u32 };
 
 const kindChecks: Record<LinkKind, Record<string, (f: string, x: unknown) => unknown>> = {
   veth: {},
@@ -426,7 +426,7 @@ export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unkno
     throw new RtnlInputError('name', 'renaming needs the link by index (the kernel finds links by name through the same attribute)');
   const out: Record<string, unknown> = {
     ...linkRefArg(ref),
-    ...v.pick(u, '', { up: v.bool, promisc: v.bool, mtu: u32, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 }),
+    ...v.pick(u, '', { up: v.bool, promisc: v.bool, mtu: v.mtu, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 }),
   };
   if (u.master !== undefined) out.master = u.master === null ? 0 : ifindex('master', u.master);
   if (u.bridgePort !== undefined) {

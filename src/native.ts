@@ -35,6 +35,19 @@ export interface Native {
   nsCreate(dir: string, name: string): void;
   nsDelete(dir: string, name: string): void;
   nsRun<T>(fd: number, fn: () => T): T;
+  /** A unix socket's peer from the kernel, its namespaces read pid-reuse-safely (native/peercred.cc). */
+  peerCred(fd: number): PeerCred;
+  /** "dev:ino" of a namespace file, in the form of {@link PeerCred}'s. */
+  nsIdentity(path: string): string;
+}
+
+/** A unix socket's peer: SO_PEERCRED and its namespace identities (undefined when they could not be read for that process). */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+  net: string | undefined;
+  mnt: string | undefined;
 }
 
 let loaded: Native | undefined;

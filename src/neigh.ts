@@ -78,7 +78,7 @@ export interface Neighbour {
 const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
 // v.ip lets through a zone (`fe80::1%eth0`), which has no place on the wire.
 const ipAddr = (f: string, x: unknown) => {
-  if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${String(x)}`);
+  if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${v.show(x)}`);
   return x as string;
 };
 
@@ -119,7 +119,7 @@ export function neighFilterArg(f: NeighFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', new Set(['link', 'master', 'family', 'proxy']));
   return v.pick(f, '', {
     link: ifindex, master: ifindex, proxy: v.bool,
-    family: (fl, x) => { if (x !== 4 && x !== 6) throw new RtnlInputError(fl, `expected 4 or 6, got ${String(x)}`); return x; },
+    family: (fl, x) => { if (x !== 4 && x !== 6) throw new RtnlInputError(fl, `expected 4 or 6, got ${v.show(x)}`); return x; },
   });
 }
 

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { RtnlInputError } from './errors.js';
+import { show } from './validate.js';
 import { addon } from './native.js';
 
 /** Where named namespaces live, as in iproute2 (NETNS_RUN_DIR). */
@@ -59,8 +60,8 @@ export class Netns {
 }
 
 function nsName(name: unknown): string {
-  if (typeof name !== 'string' || !name || name === '.' || name === '..' || name.includes('/') || Buffer.byteLength(name) > 255)
-    throw new RtnlInputError('name', `'${String(name)}' is not a valid namespace name`);
+  if (typeof name !== 'string' || !name || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || Buffer.byteLength(name) > 255)
+    throw new RtnlInputError('name', `${show(name)} is not a valid namespace name`);
   return name;
 }
 
@@ -72,7 +73,10 @@ export function nsNative(ref: NsRef, field = 'netns'): number | string {
   }
   if (ref && typeof ref === 'object') {
     if ('fd' in ref && Number.isInteger(ref.fd) && ref.fd >= 0) return ref.fd;
-    if ('path' in ref && typeof ref.path === 'string' && ref.path) return ref.path;
+    if ('path' in ref && typeof ref.path === 'string' && ref.path) {
+      if (ref.path.includes('\0')) throw new RtnlInputError(field, `path ${show(ref.path)} contains a NUL byte`);
+      return ref.path;
+    }
     if ('name' in ref) return `${NETNS_RUN_DIR}/${nsName(ref.name)}`;
     if ('pid' in ref && Number.isInteger(ref.pid) && ref.pid > 0) return `/proc/${ref.pid}/ns/net`;
   }

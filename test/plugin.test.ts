@@ -30,7 +30,8 @@ function setup(t: Test): Env {
       ipam: { type: 'rtnl-ipam', dataDir, ranges: [[{ subnet: '10.50.0.0/24' }], [{ subnet: 'fd50::/64' }]] }, ...o,
     }),
     call: (pod, o = {}) => ({ netns: `/run/netns/${pod}`, node: node.name, cniPath, id: pod, ...o }),
-    store: () => fs.readdirSync(path.join(dataDir, 'net1')).filter((f) => /^[0-9a-f]+[.:]/.test(f)).sort(),
+    // No directory: IPAM never ran (an ADD refused before it).
+    store: () => (fs.existsSync(path.join(dataDir, 'net1')) ? fs.readdirSync(path.join(dataDir, 'net1')).filter((f) => /^[0-9a-f]+[.:]/.test(f)).sort() : []),
   };
 }
 

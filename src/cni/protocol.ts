@@ -55,9 +55,10 @@ export function parseCniArgs(raw: string): Array<[string, string]> {
 
 /** Checks an interface name against Linux's rules, as the spec asks (error 4). */
 function checkIfname(name: string): void {
-  const bad = name.length >= 16 ? 'is longer than 15 characters'
+  // Bytes, not characters (IFNAMSIZ); NUL would cut the name short in the kernel.
+  const bad = Buffer.byteLength(name) > 15 ? 'is longer than 15 bytes'
     : name === '.' || name === '..' ? 'is "." or ".."'
-    : /[/:\s]/.test(name) ? 'contains "/", ":" or whitespace' : '';
+    : /[/:\s\0]/.test(name) ? 'contains "/", ":", whitespace or NUL' : '';
   if (bad) throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_IFNAME', `${JSON.stringify(name)} ${bad}`);
 }
 
@@ -69,6 +70,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     throw new CniError(CniErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${command}`);
   }
   const cmd = command as CniCommand;
+  // VERSION needs nothing else, so nothing else can fail it (the installed client answers it alone, without these checks).
+  if (cmd === 'VERSION') return { command: cmd, containerId: '', netns: '', ifname: '', args: [], rawArgs: '', path: [] };
   const missing = REQUIRED[cmd].filter((k) => !env[k]);
   if (missing.length) throw new CniError(CniErrorCode.InvalidEnvironment, `required env variables [${missing.join(',')}] missing`);
   const containerId = env.CNI_CONTAINERID ?? '';
@@ -101,10 +104,11 @@ function optStr(o: Obj, k: string, field: string): string | undefined {
   if (typeof v !== 'string') throw bad(`${field}.${k}`, 'must be a string');
   return v;
 }
-function optNum(o: Obj, k: string, field: string): number | undefined {
+function optNum(o: Obj, k: string, field: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = o[k];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(`${field}.${k}`, 'must be an integer');
+  if (v < 0 || v > max) throw bad(`${field}.${k}`, `${v} is outside 0..${max}`);
   return v;
 }
 function optStrs(o: Obj, k: string, field: string): string[] | undefined {
@@ -134,13 +138,16 @@ export function parseDns(v: unknown, field = 'dns'): CniDns {
   });
 }
 
+const U32 = 0xffffffff;
+
 /** Parses a route object: `dst` required, 1.1.0 attributes optional. */
 export function parseRoute(r: Obj, field = 'route'): CniRoute {
   const dst = optStr(r, 'dst', field);
   if (!dst) throw bad(`${field}.dst`, 'is required');
   return clean({
-    dst, gw: optStr(r, 'gw', field), mtu: optNum(r, 'mtu', field), advmss: optNum(r, 'advmss', field),
-    priority: optNum(r, 'priority', field), table: optNum(r, 'table', field), scope: optNum(r, 'scope', field),
+    // The kernel's ranges (u32 metrics, priority and table; u8 scope): a value outside is a bad config, not a kernel error.
+    dst, gw: optStr(r, 'gw', field), mtu: optNum(r, 'mtu', field, U32), advmss: optNum(r, 'advmss', field, U32),
+    priority: optNum(r, 'priority', field, U32), table: optNum(r, 'table', field, U32), scope: optNum(r, 'scope', field, 0xff),
   });
 }
 

@@ -4,7 +4,7 @@
  * from CNI_ARGS, `args.cni.ips` and `runtimeConfig.ips`.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { parseRoute } from '../cni/protocol.js';
 import { CniError, CniErrorCode, type CniDns, type CniEnv, type CniRoute, type NetConf } from '../cni/types.js';
 import { bits, contains, formatIp, lastOf, parseCidr, parseIp, withPrefix, type Cidr, type Ip } from './ip.js';
@@ -112,7 +112,14 @@ function parseRangeSets(ipam: Obj): Range[][] {
 function readResolvConf(path: string): CniDns {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // Non-blocking and a regular file only: a FIFO there must fail at once, not hang every caller (the resident helper's too).
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new CniError(CniErrorCode.IoFailure, `cannot read resolvConf ${path}`, (e as Error).message);
   }

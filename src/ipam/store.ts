@@ -106,11 +106,20 @@ export class Store {
     return new Set(fs.readdirSync(this.dir).filter((n) => parseIp(n) !== undefined));
   }
 
-  /** Writes a private temp file; the caller links or renames it into place. */
+  /**
+   * Writes a private temp file; the caller links or renames it into place.
+   * A failed write (ENOSPC: the file exists, its content does not) removes
+   * the file and is error 5 naming it.
+   */
   private writeTemp(content: string): string {
     // pid + counter is unique among live processes; 'wx' refuses a leftover of a dead namesake.
     const path = join(this.dir, `${TMP_PREFIX}${process.pid}.${tmpSeq++}.${Math.floor(Math.random() * 2 ** 32).toString(16)}`);
-    fs.writeFileSync(path, content, { mode: 0o644, flag: 'wx' });
+    try {
+      fs.writeFileSync(path, content, { mode: 0o644, flag: 'wx' });
+    } catch (e) {
+      this.releaseAny(path);
+      throw new CniError(CniErrorCode.IoFailure, `cannot write to the store ${this.dir}`, `${path}: ${(e as Error).message}`);
+    }
     return path;
   }
 
@@ -221,10 +230,10 @@ export class Store {
     try { fs.unlinkSync(path); return true; } catch { return false; }
   }
 
-  /** Checks that a file can be created in the store (for STATUS). */
+  /** Checks that a reservation can be written in the store (for STATUS): a file with content, since a full filesystem still creates empty ones. */
   writable(): boolean {
     try {
-      fs.rmSync(this.writeTemp(''));
+      fs.rmSync(this.writeTemp(ownerText('status', 'eth0')));
       return true;
     } catch {
       return false;

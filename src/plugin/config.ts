@@ -112,7 +112,7 @@ function opt<T>(c: Obj, k: string, type: 'string' | 'boolean' | 'number', def: T
 
 function ifnameField(c: Obj, k: string, def: string): string {
   const v = opt(c, k, 'string', def);
-  if (v.length > 15 || /[/:\s]/.test(v) || v === '.' || v === '..') throw invalid(k, `${JSON.stringify(v)} is not an interface name`);
+  if (Buffer.byteLength(v) > 15 || /[/:\s\0]/.test(v) || v === '.' || v === '..') throw invalid(k, `${JSON.stringify(v)} is not an interface name`);
   return v;
 }
 

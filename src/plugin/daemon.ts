@@ -2,30 +2,50 @@
  * rtnl-cni-daemon: a resident process that runs the `rtnl` plugin for the
  * small client installed as the plugin (native/cni_client.c), so a pod's ADD
  * or DEL costs no Node.js start-up. Started explicitly (a systemd unit, the
- * node agent); never spawned by the client. Run via `bin/rtnl-cni-daemon`.
+ * node agent); never spawned by the client. Run via `bin/rtnl-cni-daemon`;
+ * see {@link USAGE}.
  *
- * ```
- * rtnl-cni-daemon [--socket /run/rtnl-cni/rtnl.sock] [--debug]
- * ```
- * Each connection carries one invocation: the caller's CNI_* environment, its
- * stdin, and the identities of its network and mount namespaces. The plugin
- * resolves names (the bridge, CNI_NETNS paths, the IPAM store, /proc/sys) in
- * the namespaces it runs in, so a caller in other namespaces than the daemon's
- * is told to fall back (run the plugin itself). Otherwise the plugin runs in
- * this process through the same skeleton as its executable; concurrent
+ * Each connection carries one invocation: the caller's CNI_* environment and
+ * its stdin. The plugin resolves names (the bridge, CNI_NETNS paths, the IPAM
+ * store, /proc/sys) in the namespaces it runs in, and runs with the daemon's
+ * privileges, so it runs here only for a caller the kernel vouches for:
+ * SO_PEERCRED's uid is 0 (or allowed with --allow-uid) and the caller's
+ * network and mount namespaces, read from /proc/<its pid> and pinned by a
+ * pidfd, are the daemon's; nothing the client writes about itself counts (a
+ * hostile client could forge it). Any other caller is told
+ * to fall back (run the plugin itself, with its own privileges). Concurrent
  * invocations run concurrently (the IPAM store and the plugin's locks are
  * link(2)-based, so they exclude invocations within one process as well as
  * across processes). The wire format is described in the client's source.
+ *
+ * Bounds: a frame larger than --max-frame or a malformed one is answered
+ * "fallback" at once, without reading the rest; at most --max-connections
+ * at a time (others are closed at once: their clients fall back); a request
+ * must arrive whole within --request-timeout; SIGTERM waits at most
+ * --shutdown-timeout for requests in flight.
  * @module
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
+import { UsageError, parseCommandLine, versionLine } from '../cli.js';
 import { invokePlugin, type PluginOutcome } from '../cni/skel.js';
+import { addon } from '../native.js';
 import { rtnlHandlers } from './plugin.js';
 
 /** Where the daemon listens unless told otherwise (the client's default too). */
 export const DEFAULT_SOCKET = '/run/rtnl-cni/rtnl.sock';
+
+/** The bounds {@link startDaemon} applies unless told otherwise. */
+export const DEFAULT_BOUNDS = {
+  /** The client sends at most 768 KiB of stdin itself (larger goes to the Node plugin): 1 MiB holds it and any environment. */
+  maxFrame: 1 << 20,
+  /** With maxFrame, at most 128 MiB held in partial requests. */
+  maxConnections: 128,
+  /** The client sends its request at once: 10 s is a client that is stuck or hostile. */
+  requestTimeoutMs: 10_000,
+  shutdownTimeoutMs: 10_000,
+} as const;
 
 /** What {@link startDaemon} does. */
 export interface DaemonOptions {
@@ -33,32 +53,29 @@ export interface DaemonOptions {
   socket: string;
   /** Log one JSON line per request to stderr. */
   debug: boolean;
+  /** Callers' uids served besides 0 (the socket's mode must let them connect too). */
+  allowUids?: readonly number[];
+  /** The largest request body, in bytes; a larger one is answered "fallback" unread. */
+  maxFrame?: number;
+  /** Connections served at once; more are closed at once (their clients fall back). */
+  maxConnections?: number;
+  /** How long a client may take to send its whole request. */
+  requestTimeoutMs?: number;
+  /** How long {@link Daemon.close} waits for requests in flight before cutting their connections. */
+  shutdownTimeoutMs?: number;
 }
 
 /** A running daemon. */
 export interface Daemon {
-  /** Stops listening, removes the socket file and resolves once in-flight requests have been answered. */
+  /** Stops listening, removes the socket file and resolves once in-flight requests have been answered, or the shutdown timeout has passed. */
   close(): Promise<void>;
 }
 
 const MAGIC = 'RTNLCNI1';
 const HEADER = MAGIC.length + 4;
-/** The client sends larger stdin to the Node plugin itself; anything bigger here is not a client's. */
-const MAX_BODY = (64 << 20) + (1 << 20);
-/** How long a client may take to send its request (it sends it at once). */
-const REQUEST_TIMEOUT_MS = 10_000;
-
-/** A namespace's identity: st_dev and st_ino of /proc/self/ns/KIND, as the client sends them. */
-function nsId(kind: 'net' | 'mnt'): string {
-  const st = fs.statSync(`/proc/self/ns/${kind}`, { bigint: true });
-  return `${st.dev}:${st.ino}`;
-}
 
 /** One decoded request. */
 interface Request {
-  pid: number;
-  net: string;
-  mnt: string;
   env: Record<string, string>;
   stdin: string;
 }
@@ -67,7 +84,6 @@ interface Request {
 function decode(body: Buffer): Request {
   let off = 0;
   const u32 = () => { const v = body.readUInt32LE(off); off += 4; return v; };
-  const id = () => { const v = `${body.readBigUInt64LE(off)}:${body.readBigUInt64LE(off + 8)}`; off += 16; return v; };
   const bytes = () => {
     const n = u32();
     if (off + n > body.length) throw new RangeError('truncated');
@@ -75,7 +91,7 @@ function decode(body: Buffer): Request {
     off += n;
     return s;
   };
-  const pid = u32(), net = id(), mnt = id();
+  off += 4 + 32; // the client's pid and reserved bytes: who calls is the kernel's word
   const env: Record<string, string> = {};
   for (let n = u32(); n > 0; n--) {
     const kv = bytes(), eq = kv.indexOf('=');
@@ -83,7 +99,7 @@ function decode(body: Buffer): Request {
   }
   const stdin = bytes();
   if (off !== body.length) throw new RangeError('trailing bytes');
-  return { pid, net, mnt, env, stdin };
+  return { env, stdin };
 }
 
 /** The response frame: 'A' with the exit code and stdout, or 'F' (fallback). */
@@ -96,29 +112,32 @@ function encode(out: PluginOutcome | undefined): Buffer {
   return Buffer.concat([head, stdout]);
 }
 
-/** Reads one framed request from `sock`: its body, or undefined when the frame is not one (wrong magic, too large, closed early, too slow). */
-function readRequest(sock: net.Socket): Promise<Buffer | undefined> {
+/**
+ * Reads one framed request from `sock`: its body; 'refused' when the frame
+ * is not one (wrong magic, larger than `max`) as soon as its header says so;
+ * undefined when the connection closed first.
+ */
+function readRequest(sock: net.Socket, max: number): Promise<Buffer | 'refused' | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    let have = 0, need = HEADER;
-    const done = (body: Buffer | undefined) => {
-      sock.off('data', onData).off('end', onEnd).off('close', onEnd).setTimeout(0).pause();
+    let have = 0, need = -1;
+    const done = (body: Buffer | 'refused' | undefined) => {
+      sock.off('data', onData).off('end', onEnd).off('close', onEnd).pause();
       resolve(body);
     };
     const onData = (c: Buffer) => {
       chunks.push(c);
       have += c.length;
-      if (need === HEADER && have >= HEADER) {
+      if (need < 0 && have >= HEADER) {
         const head = Buffer.concat(chunks, HEADER);
-        if (head.toString('latin1', 0, MAGIC.length) !== MAGIC) return done(undefined);
+        if (head.toString('latin1', 0, MAGIC.length) !== MAGIC) return done('refused');
         need = HEADER + head.readUInt32LE(MAGIC.length);
-        if (need > HEADER + MAX_BODY) return done(undefined);
+        if (need > HEADER + max) return done('refused');
       }
-      if (need > HEADER && have >= need) done(Buffer.concat(chunks).subarray(HEADER, need));
+      if (need >= 0 && have >= need) done(Buffer.concat(chunks).subarray(HEADER, need));
     };
     const onEnd = () => done(undefined);
-    // A client that stalls mid-request must not hold a shutdown forever.
-    sock.on('data', onData).on('end', onEnd).on('close', onEnd).setTimeout(REQUEST_TIMEOUT_MS, () => sock.destroy());
+    sock.on('data', onData).on('end', onEnd).on('close', onEnd);
   });
 }
 
@@ -153,33 +172,62 @@ function removeSocket(path: string): void {
   fs.rmSync(path);
 }
 
+/** Who is calling, from the kernel: its pid, and whether it may have the plugin run here. */
+function caller(sock: net.Socket, home: { net: string; mnt: string }, uids: ReadonlySet<number>): { pid?: number; trusted: boolean; why?: string } {
+  // Node has no public accessor for a socket's fd; its pipe handle carries it (-1 where there is none).
+  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return { trusted: false, why: 'no socket fd' };
+  let cred;
+  try {
+    cred = addon().peerCred(fd);
+  } catch (e) {
+    return { trusted: false, why: (e as Error).message };
+  }
+  if (cred.uid !== 0 && !uids.has(cred.uid)) return { pid: cred.pid, trusted: false, why: `uid ${cred.uid}` };
+  if (cred.net !== home.net || cred.mnt !== home.mnt) return { pid: cred.pid, trusted: false, why: 'other namespaces' };
+  return { pid: cred.pid, trusted: true };
+}
+
 /**
  * Starts serving on `o.socket`. Refuses (throws) when another daemon answers
  * there; a stale socket file is replaced.
  */
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
-  const home = { net: nsId('net'), mnt: nsId('mnt') };
+  const bounds = { ...DEFAULT_BOUNDS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as Required<DaemonOptions>;
+  const home = { net: addon().nsIdentity('/proc/self/ns/net'), mnt: addon().nsIdentity('/proc/self/ns/mnt') };
+  const uids = new Set(o.allowUids ?? []);
   let served = 0;
   const log = (fields: object) => { if (o.debug) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`); };
 
   const handle = async (sock: net.Socket): Promise<void> => {
     const started = process.hrtime.bigint();
-    const body = await readRequest(sock);
+    const who = caller(sock, home, uids);
+    // The whole request within the deadline: a trickling client is cut, however often it sends.
+    const deadline = setTimeout(() => sock.destroy(), bounds.requestTimeoutMs);
+    const body = await readRequest(sock, bounds.maxFrame);
+    clearTimeout(deadline);
+    if (body === undefined) return void sock.destroy();
     let req: Request | undefined;
     try {
-      req = body && decode(body);
+      req = body === 'refused' ? undefined : decode(body);
     } catch { /* an unknown frame: the client falls back */ }
-    const ours = req !== undefined && req.net === home.net && req.mnt === home.mnt;
+    const ours = req !== undefined && who.trusted;
     const out = ours ? await invokePlugin(rtnlHandlers, req!.env, req!.stdin) : undefined;
     const delivered = await new Promise<boolean>((resolve) => sock.write(encode(out), (e) => resolve(!e)));
     // As the executable undoes an ADD whose result it cannot print (EPIPE on stdout).
     const undo = out?.undo;
-    const undone = undo !== undefined && (!delivered || (await readAck(sock)) === 'u');
-    if (undone) await Promise.resolve(undo()).catch(() => undefined);
+    let undone = false;
+    if (undo !== undefined) {
+      const ackDeadline = setTimeout(() => sock.destroy(), bounds.requestTimeoutMs);
+      undone = !delivered || (await readAck(sock)) === 'u';
+      clearTimeout(ackDeadline);
+    }
+    if (undone) await Promise.resolve(undo!()).catch(() => undefined);
     sock.end();
     log({
-      n: ++served, pid: req?.pid, command: req?.env.CNI_COMMAND, containerId: req?.env.CNI_CONTAINERID, ifname: req?.env.CNI_IFNAME,
-      served: ours ? 'daemon' : 'fallback', exitCode: out?.exitCode, ...(undone ? { undone } : {}),
+      n: ++served, pid: who.pid, command: req?.env.CNI_COMMAND, containerId: req?.env.CNI_CONTAINERID, ifname: req?.env.CNI_IFNAME,
+      served: ours ? 'daemon' : 'fallback', ...(who.trusted ? {} : { untrusted: who.why }), ...(body === 'refused' ? { refused: true } : {}),
+      exitCode: out?.exitCode, ...(undone ? { undone } : {}),
       ms: Number(process.hrtime.bigint() - started) / 1e6,
     });
   };
@@ -188,12 +236,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   fs.mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
   removeSocket(o.socket);
   const inflight = new Set<Promise<void>>();
+  const open = new Set<net.Socket>();
   const server = net.createServer((sock) => {
-    sock.on('error', () => undefined); // a client gone mid-answer; handle() sees it as undelivered
+    open.add(sock);
+    sock.on('error', () => undefined).on('close', () => open.delete(sock)); // a client gone mid-answer; handle() sees it as undelivered
     const p = handle(sock).catch((e: unknown) => { log({ error: String(e) }); sock.destroy(); });
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
+  // Beyond this the server closes new connections at once: their clients fall back.
+  server.maxConnections = bounds.maxConnections;
   // Created 0600 from the start (no window in which another user could connect).
   const umask = process.umask(0o177);
   try {
@@ -205,43 +257,96 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     async close() {
       server.close();
       try { removeSocket(o.socket); } catch { /* replaced by something else meanwhile: not ours to remove */ }
-      await Promise.all(inflight);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, bounds.shutdownTimeoutMs); });
+      await Promise.race([Promise.all(inflight), late]);
+      clearTimeout(timer);
+      for (const sock of open) sock.destroy();
     },
   };
 }
 
-/** Parses the command line; throws on an unknown flag. */
-export function parseArgs(argv: string[]): DaemonOptions {
-  const o: DaemonOptions = { socket: DEFAULT_SOCKET, debug: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case '--socket': {
-        const v = argv[++i];
-        if (v === undefined) throw new Error(`${a} needs a value`);
-        o.socket = v;
-        break;
-      }
-      case '--debug': o.debug = true; break;
-      default: throw new Error(`unknown argument ${a}`);
-    }
-  }
-  return o;
+/** The daemon's --help text. */
+export const USAGE = `usage: rtnl-cni-daemon [options]
+
+Serves the "rtnl" CNI plugin to the client installed as the plugin, without a
+Node.js start-up per pod. Callers whose uid is not 0 (or allowed) or whose
+network and mount namespaces are not the daemon's are told to run the plugin
+themselves.
+
+  --socket PATH            unix socket to listen on (default ${DEFAULT_SOCKET})
+  --allow-uid UID          serve this uid too, besides 0 (repeatable)
+  --max-frame BYTES        largest request accepted (default ${DEFAULT_BOUNDS.maxFrame})
+  --max-connections N      connections served at once (default ${DEFAULT_BOUNDS.maxConnections})
+  --request-timeout MS     time a client has to send its whole request (default ${DEFAULT_BOUNDS.requestTimeoutMs})
+  --shutdown-timeout MS    on SIGTERM, longest wait for requests in flight (default ${DEFAULT_BOUNDS.shutdownTimeoutMs})
+  --debug                  one JSON line per request on stderr
+  -h, --help               this text
+  --version                the version`;
+
+/** A positive integer flag's value. */
+function count(flag: string, v: string | undefined, def: number, max = 0x7fffffff): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > max) throw new UsageError(`--${flag}: ${JSON.stringify(v)} is not an integer from 1 to ${max}`);
+  return n;
 }
 
-/** The command: serves until SIGTERM or SIGINT, then removes the socket and exits 0; exit 1 when it cannot start. */
+type Flags = {
+  socket?: string; debug?: boolean; 'allow-uid'?: string[]; 'max-frame'?: string;
+  'max-connections'?: string; 'request-timeout'?: string; 'shutdown-timeout'?: string;
+};
+
+/** Parses the command line: options, or help/version; throws {@link UsageError}. */
+export function parseArgs(argv: string[]): DaemonOptions | 'help' | 'version' {
+  const r = parseCommandLine<Flags>(argv, {
+    socket: { type: 'string' }, debug: { type: 'boolean' }, 'allow-uid': { type: 'string', multiple: true },
+    'max-frame': { type: 'string' }, 'max-connections': { type: 'string' },
+    'request-timeout': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+  });
+  if (r.kind !== 'run') return r.kind;
+  const f = r.values;
+  if (f.socket === '') throw new UsageError('--socket: a path is needed');
+  return {
+    socket: f.socket ?? DEFAULT_SOCKET,
+    debug: f.debug ?? false,
+    allowUids: (f['allow-uid'] ?? []).map((u) => count('allow-uid', u, 0, 0xfffffffe)),
+    maxFrame: count('max-frame', f['max-frame'], DEFAULT_BOUNDS.maxFrame),
+    maxConnections: count('max-connections', f['max-connections'], DEFAULT_BOUNDS.maxConnections),
+    requestTimeoutMs: count('request-timeout', f['request-timeout'], DEFAULT_BOUNDS.requestTimeoutMs),
+    shutdownTimeoutMs: count('shutdown-timeout', f['shutdown-timeout'], DEFAULT_BOUNDS.shutdownTimeoutMs),
+  };
+}
+
+/**
+ * The command: serves until SIGTERM or SIGINT, then removes the socket and
+ * exits 0; --help and --version exit 0; a bad command line exits 2, a daemon
+ * that cannot start 1.
+ */
 export async function main(argv: string[]): Promise<void> {
+  let o: ReturnType<typeof parseArgs>;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`rtnl-cni-daemon: ${e.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (o === 'help' || o === 'version') {
+    process.stdout.write(`${o === 'help' ? USAGE : versionLine('rtnl-cni-daemon')}\n`);
+    return;
+  }
   let d: Daemon;
   try {
-    const o = parseArgs(argv);
     d = await startDaemon(o);
-    if (o.debug) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), listening: o.socket, pid: process.pid })}\n`);
   } catch (e) {
     console.error(`rtnl-cni-daemon: ${(e as Error).message}`);
-    console.error('usage: rtnl-cni-daemon [--socket PATH] [--debug]');
     process.exitCode = 1;
     return;
   }
   const stop = () => { void d.close().then(() => process.exit(0)); };
   process.once('SIGTERM', stop).once('SIGINT', stop);
+  // Said once a SIGTERM is handled: whoever waits for this line may stop it at once.
+  if (o.debug) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), listening: o.socket, pid: process.pid })}\n`);
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
-import { Handle, type Link, assertBatch } from '../index.js';
+import { Handle, type Link, type Netns, RtnlInputError, assertBatch, openNetns } from '../index.js';
 import { invokeIpam } from '../ipam/invoke.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { gcIpMasq, setupIpMasq, teardownIpMasq } from './ipmasq.js';
@@ -18,10 +18,20 @@ import { checkPod, configurePod, famOf, podInterface, podRoutes, PluginErrorCode
  * so DEL finds it without the container's namespace or a cached result.
  */
 export function hostVethName(containerId: string, ifname: string): string {
-  // FNV-1a 64 rather than node:crypto, whose loading costs more than the hash (start-up dominates a plugin run).
+  return `rtv${fnv64(`${containerId}\0${ifname}`).slice(0, 12)}`;
+}
+
+/** FNV-1a 64 in hex: node:crypto's loading costs more than the hash (start-up dominates a plugin run). */
+function fnv64(text: string): string {
   let h = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(`${containerId}\0${ifname}`)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
-  return `rtv${h.toString(16).padStart(16, '0').slice(0, 12)}`;
+  for (const byte of Buffer.from(text)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
+}
+
+/** `text`, or when longer than `max` bytes, a prefix of it and a hash of the whole: names with a length limit stay distinct. */
+function bounded(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  return `${Buffer.from(text).subarray(0, max - 18).toString().replace(/\uFFFD$/, '')}#${fnv64(text)}`;
 }
 
 /** A random locally administered unicast MAC (uniqueness, not secrecy: Math.random suffices). */
@@ -31,9 +41,34 @@ function randomMac(): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-const alreadyHas = (ifname: string, e: unknown) =>
-  new CniError(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ifname}`, (e as Error).message);
+/** A refused ADD: the attachment (or a namesake) exists; nothing of it is ours to undo. */
+class AlreadyAttached extends CniError {
+  constructor(ifname: string, details: string) {
+    super(CniErrorCode.InvalidEnvironment, `container already has an interface named ${ifname}`, details);
+  }
+}
+const alreadyHas = (ifname: string, details: string) => new AlreadyAttached(ifname, details);
 const ipamType = (ctx: PluginContext): string | undefined => ctx.conf.ipam?.type;
+
+/**
+ * Opens the container's namespace (CNI_NETNS) for ADD and CHECK: missing is
+ * error 3, anything but a network namespace (a file, a FIFO: opened
+ * non-blocking, never waited on) error 4.
+ */
+function openPodNetns(netns: string): Netns {
+  try {
+    return openNetns({ path: netns });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT') throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${netns} not found`);
+    if (code === 'EINVAL') throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_NETNS', `${netns} is not a network namespace`);
+    // A path the kernel cannot open as given (NUL byte, too long, through a file, a loop, no permission).
+    if (e instanceof RtnlInputError || ['ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EACCES', 'EPERM'].includes(code!)) {
+      throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_NETNS', (e as Error).message);
+    }
+    throw e;
+  }
+}
 
 /** Opens a handle in the container's namespace; undefined when the namespace is gone. */
 function podHandle(netns: string): Handle | undefined {
@@ -91,24 +126,23 @@ function ensureVxlan(h: Handle, cfg: RtnlNetConf, bridge: number, mtu: number | 
 
 /**
  * A veth pair into `bridge`: the host end by {@link hostVethName}, the pod end
- * `ifname` created directly in the container namespace. A host end left by an
- * earlier, interrupted ADD of the same container is replaced.
+ * `ifname` created directly in the container namespace. An existing host end
+ * (this attachment made earlier, for any namespace) is refused, never replaced.
  */
-function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, mtu: number | undefined): Link {
-  const { containerId, ifname, netns } = ctx.env;
+function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, pod: Netns, bridge: Link, mtu: number | undefined): Link {
+  const { containerId, ifname } = ctx.env;
   const name = hostVethName(containerId, ifname);
   const spec = {
     kind: 'veth' as const, name, master: bridge.index, up: true, ...(mtu ? { mtu } : {}),
-    peer: { name: ifname, netns: { path: netns }, ...(mtu ? { mtu } : {}), ...(cfg.mac ? { address: cfg.mac } : {}) },
+    peer: { name: ifname, netns: pod, ...(mtu ? { mtu } : {}), ...(cfg.mac ? { address: cfg.mac } : {}) },
   };
   try {
     h.linkAdd(spec);
   } catch (e) {
     if ((e as { code?: string }).code !== 'EEXIST') throw e;
-    // Our host end exists: left by an interrupted ADD of this attachment, replace it. Otherwise the pod has `ifname` already.
-    if (!tolerate(['ENODEV'], () => h.linkGet(name))) throw alreadyHas(ifname, e);
-    h.linkDel(name);
-    h.linkAdd(spec);
+    throw tolerate(['ENODEV'], () => h.linkGet(name))
+      ? alreadyHas(ifname, `host interface ${name} exists: a repeat ADD is refused, DEL the attachment first`)
+      : alreadyHas(ifname, (e as Error).message);
   }
   // The alias names the owner, so GC can tell this network's stale veths from others' on a shared bridge.
   // Hairpin goes in the same request (a new port has it off).
@@ -120,10 +154,17 @@ function addVeth(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, bridge: Link, 
   return (res[1] as PromiseFulfilledResult<Link>).value;
 }
 
-/** The host veth's alias, naming its owner: `rtnl:<network>:<container id>:<ifname>`. */
+/**
+ * The host veth's alias, naming its owner: `rtnl:<network>:<container id>:<ifname>`,
+ * bounded to the kernel's 255 bytes (a long id or network name is shortened
+ * with a hash, the same way here and in GC).
+ */
 function vethAlias(network: string, containerId: string, ifname: string): string {
-  return `rtnl:${network}:${containerId}:${ifname}`;
+  return `${aliasPrefix(network)}${bounded(`${containerId}:${ifname}`, 255 - 128)}`;
 }
+
+/** What every alias of `network`'s veths starts with (at most 128 bytes). */
+const aliasPrefix = (network: string) => `rtnl:${bounded(network, 128 - 6)}:`;
 
 /** Puts each IPAM gateway on the bridge (isGateway); already there is fine. */
 function addGateways(h: Handle, bridge: number, ipam: CniResult): void {
@@ -144,32 +185,38 @@ function enableForwarding(fam: 4 | 6): void {
 }
 
 /** Host side of bridge/vxlan modes (all but the gateways, which need the IPAM result): the result's host interfaces and the bridge. */
-function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): { interfaces: CniInterface[]; bridge: number } {
+function attachBridge(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, pod: Netns, mtu: number | undefined): { interfaces: CniInterface[]; bridge: number } {
   const br = ensureBridge(h, cfg.bridge, mtu, cfg.promiscMode);
   if (cfg.mode === 'vxlan') ensureVxlan(h, cfg, br.index, mtu);
-  const veth = addVeth(h, ctx, cfg, br, mtu);
+  const veth = addVeth(h, ctx, cfg, pod, br, mtu);
   return {
     interfaces: [{ name: br.name, ...(br.address ? { mac: br.address } : {}) }, { name: veth.name, ...(veth.address ? { mac: veth.address } : {}) }],
     bridge: br.index,
   };
 }
 
-/** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
-function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, mtu: number | undefined): void {
+/** macvlan/ipvlan: the parent link, in our namespace (error 7 when missing). */
+function masterOf(h: Handle, cfg: RtnlNetConf): Link {
   const master = tolerate(['ENODEV'], () => h.linkGet(cfg.master));
   if (!master) throw new CniError(CniErrorCode.InvalidNetworkConfig, `master interface ${cfg.master} not found`);
-  const common = { name: ctx.env.ifname, link: master.index, netns: { path: ctx.env.netns }, ...(mtu ? { mtu } : {}) };
+  return master;
+}
+
+/** macvlan/ipvlan: the link is created directly in the container namespace, its parent looked up in ours. */
+function attachVlan(h: Handle, ctx: PluginContext, cfg: RtnlNetConf, pod: Netns, mtu: number | undefined): void {
+  const master = masterOf(h, cfg);
+  const common = { name: ctx.env.ifname, link: master.index, netns: pod, ...(mtu ? { mtu } : {}) };
   try {
     if (cfg.mode === 'macvlan') h.linkAdd({ kind: 'macvlan', mode: cfg.macvlanMode, ...common, ...(cfg.mac ? { address: cfg.mac } : {}) });
     else h.linkAdd({ kind: 'ipvlan', mode: cfg.ipvlanMode, ...common });
   } catch (e) {
-    throw (e as { code?: string }).code === 'EEXIST' ? alreadyHas(ctx.env.ifname, e) : e;
+    throw (e as { code?: string }).code === 'EEXIST' ? alreadyHas(ctx.env.ifname, (e as Error).message) : e;
   }
 }
 
 const shared = (cfg: RtnlNetConf) => new SharedState(cfg.stateDir, `vxlan-${cfg.vni}`);
-/** A vxlan user's file name; ':' cannot occur in network names, container ids or interface names. */
-const userKey = (network: string, containerId: string, ifname: string) => `${network}:${containerId}:${ifname}`;
+/** A vxlan user's file name, within NAME_MAX; ':' cannot occur in network names, container ids or interface names. */
+const userKey = (network: string, containerId: string, ifname: string) => `${bounded(network, 120)}:${bounded(`${containerId}:${ifname}`, 120)}`;
 const userId = (ctx: PluginContext) => userKey(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
 
 /** Removes the host side of an attachment (the pod end goes with it); idempotent. */
@@ -199,44 +246,69 @@ async function detach(h: Handle, ctx: PluginContext, cfg: RtnlNetConf): Promise<
 /**
  * ADD. An exec'd IPAM plugin runs while the links are made: its process
  * start-up (tens of ms) overlaps our netlink work; the addresses go on once it answers.
+ *
+ * A repeat ADD of an attachment (the container already has CNI_IFNAME) is
+ * refused with error 4 before anything is made or reserved, as the reference
+ * bridge plugin refuses it: the existing attachment stays exactly as it is
+ * (its MAC, its address), and the failure's undo cannot touch it.
  */
 async function add(ctx: PluginContext): Promise<CniResult> {
   const cfg = loadConfig(ctx.conf, ctx.env);
   const type = ipamType(ctx);
   if (!type) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid ipam', 'the rtnl plugin needs an ipam section');
+  const podNs = openPodNetns(ctx.env.netns);
+  let ph: Handle | undefined, h: Handle | undefined;
+  try {
+    // Before IPAM: it answers a repeat ADD with the address already held, which the failure's undo would then release.
+    ph = new Handle(podNs);
+    h = new Handle();
+    if (cfg.mode === 'macvlan' || cfg.mode === 'ipvlan') masterOf(h, cfg); // a config error comes before the state's
+    const veth = hostVethName(ctx.env.containerId, ctx.env.ifname);
+    if (tolerate(['ENODEV'], () => ph!.linkGet(ctx.env.ifname)) || ((cfg.mode === 'bridge' || cfg.mode === 'vxlan') && tolerate(['ENODEV'], () => h!.linkGet(veth)))) {
+      throw alreadyHas(ctx.env.ifname, 'a repeat ADD is refused: DEL the attachment first');
+    }
+  } catch (e) {
+    ph?.close();
+    h?.close();
+    podNs.close();
+    throw e;
+  }
+  return addChecked(ctx, cfg, type, podNs, ph, h);
+}
+
+/** ADD once {@link add} has found the attachment new: `podNs`, `ph` (in it) and `h` (ours) are closed when done. */
+async function addChecked(ctx: PluginContext, cfg: RtnlNetConf, type: string, podNs: Netns, ph: Handle, h: Handle): Promise<CniResult> {
   const ipamRun = invokeIpam(type, 'ADD', ctx.raw, ctx.vars);
   const ipamOk = ipamRun.then(() => true, () => false); // also keeps a rejection from going unhandled while we work
-  const h = new Handle();
   let undoLinks = false;
   try {
     const mtu = podMtu(h, cfg);
     let host: { interfaces: CniInterface[]; bridge: number } | undefined;
     // macvlan/ipvlan links are found by CNI_IFNAME in the pod: undo only one we made, never a namesake that was there.
     undoLinks = cfg.mode === 'bridge' || cfg.mode === 'vxlan';
-    if (cfg.mode === 'bridge') host = attachBridge(h, ctx, cfg, mtu);
+    if (cfg.mode === 'bridge') host = attachBridge(h, ctx, cfg, podNs, mtu);
     else if (cfg.mode === 'vxlan') {
       const st = shared(cfg);
       host = await st.locked(() => {
+        const fresh = !st.users().includes(userId(ctx));
         st.addUser(userId(ctx)); // before the devices: a failure midway still leaves a user to DEL
-        return attachBridge(h, ctx, cfg, mtu);
+        try {
+          return attachBridge(h, ctx, cfg, podNs, mtu);
+        } catch (e) {
+          if (e instanceof AlreadyAttached && fresh) st.removeUser(userId(ctx));
+          throw e;
+        }
       });
     } else {
-      attachVlan(h, ctx, cfg, mtu);
+      attachVlan(h, ctx, cfg, podNs, mtu);
       undoLinks = true;
     }
     const ipam = await ipamRun;
     if (host && cfg.isGateway) addGateways(h, host.bridge, ipam);
     if (cfg.ipMasq) await setupIpMasq(ctx.conf.name, ctx.env.containerId, (ipam.ips ?? []).map((ip) => ip.address));
-    const ph = podHandle(ctx.env.netns);
-    if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
     const routes = podRoutes(ipam, cfg.isDefaultGateway);
-    let pod: Link;
-    try {
-      pod = ph.linkGet(ctx.env.ifname);
-      configurePod(ph, pod.index, ipam.ips ?? [], routes);
-    } finally {
-      ph.close();
-    }
+    const pod = ph.linkGet(ctx.env.ifname);
+    configurePod(ph, pod.index, ipam.ips ?? [], routes);
     const interfaces = [...(host?.interfaces ?? []), podInterface(ctx.env.ifname, pod, ctx.env.netns)];
     const dns = ctx.conf.dns && Object.keys(ctx.conf.dns).length ? ctx.conf.dns : ipam.dns;
     return {
@@ -246,13 +318,18 @@ async function add(ctx: PluginContext): Promise<CniResult> {
       ...(dns ? { dns } : {}),
     };
   } catch (e) {
-    // Leave nothing behind: the links, the masquerade, then the address.
-    if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
-    if (cfg.ipMasq) await teardownIpMasq(ctx.conf.name, ctx.env.containerId).catch(() => undefined);
-    if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw, ctx.vars).catch(() => undefined);
+    // Leave nothing behind: the links, the masquerade, then the address; a refused ADD made none of them,
+    // and the existing attachment is not ours to undo.
+    if (!(e instanceof AlreadyAttached)) {
+      if (undoLinks) await detach(h, ctx, cfg).catch(() => undefined);
+      if (cfg.ipMasq) await teardownIpMasq(ctx.conf.name, ctx.env.containerId).catch(() => undefined);
+      if (await ipamOk) await invokeIpam(type, 'DEL', ctx.raw, ctx.vars).catch(() => undefined);
+    }
     throw e;
   } finally {
     h.close();
+    ph.close();
+    podNs.close();
   }
 }
 
@@ -293,12 +370,16 @@ async function check(ctx: PluginContext): Promise<void> {
       h.close();
     }
   }
-  const ph = podHandle(ctx.env.netns);
-  if (!ph) throw new CniError(CniErrorCode.UnknownContainer, `container namespace ${ctx.env.netns} not found`);
+  const podNs = openPodNetns(ctx.env.netns);
   try {
-    checkPod(ph, ctx.env.ifname, prev);
+    const ph = new Handle(podNs);
+    try {
+      checkPod(ph, ctx.env.ifname, prev);
+    } finally {
+      ph.close();
+    }
   } finally {
-    ph.close();
+    podNs.close();
   }
 }
 
@@ -336,7 +417,7 @@ async function gc(ctx: GcContext): Promise<void> {
       const br = tolerate(['ENODEV'], () => h.linkGet(cfg.bridge));
       if (!br) return;
       const stale = h.linkList({ master: br.index })
-        .filter((l) => l.kind === 'veth' && l.alias?.startsWith(`rtnl:${network}:`) && !keep.has(l.alias));
+        .filter((l) => l.kind === 'veth' && l.alias?.startsWith(aliasPrefix(network)) && !keep.has(l.alias));
       assertBatch(h.batch((b) => { for (const l of stale) b.linkDel(l.index); }), ['ENODEV']);
     };
     if (cfg.mode === 'bridge') {
