@@ -48,8 +48,8 @@ t.test('ADD writes the reference bridge plugin\'s rules; DEL removes them', (t) 
 
   const before = natTable(ours.node.name);
   const again = exec('ADD', c1, ours.call(pod, id));
-  t.equal(again.code, 0, again.stdout + again.stderr);
-  t.equal(natTable(ours.node.name), before, 'an ADD run again adds no rule twice');
+  t.equal(JSON.parse(again.stdout).code, 4, 'a repeat ADD is refused');
+  t.equal(natTable(ours.node.name), before, 'and the attachment\'s rules stay as they were (none removed, none added twice)');
 
   const d = exec('DEL', c1, ours.call(pod, id, { netns: '' }));
   t.equal(d.code, 0, d.stdout + d.stderr);
