@@ -7,7 +7,7 @@
 //
 //   cref pods sync|pipe N PREFIX BRIDGE_IFINDEX   PREFIX-i namespaces + veths (in the caller's namespace)
 //   cref overlay-add|overlay-del sync|pipe N VXLAN_IFINDEX
-//   cref dump links|routes|neighs REPS            median ms of REPS dumps parsed into structs
+//   cref dump links|routes|neighs REPS           median ms of REPS dumps parsed into structs
 //   cref sockets N NETNS_PATH                     µs per socket opened in (and closed) NETNS_PATH
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -390,7 +390,8 @@ static double dump_once(struct mnl_socket *nl, char kind, uint32_t seq) {
   } else if (kind == 'r') {
     h->nlmsg_type = RTM_GETROUTE;
     struct rtmsg *rtm = mnl_nlmsg_put_extra_header(h, sizeof *rtm);
-    rtm->rtm_family = AF_INET;
+    rtm->rtm_family = AF_INET;  // `ip route`: IPv4, the main table (filtered by the kernel: strict checking)
+    rtm->rtm_table = RT_TABLE_MAIN;
   } else {
     h->nlmsg_type = RTM_GETNEIGH;
     mnl_nlmsg_put_extra_header(h, sizeof(struct ndmsg));
@@ -410,6 +411,8 @@ static double dump_once(struct mnl_socket *nl, char kind, uint32_t seq) {
 
 static void dump(char kind, int reps) {
   struct mnl_socket *nl = open_in(-1);
+  int on = 1;
+  if (setsockopt(mnl_socket_get_fd(nl), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof on) < 0) die("strict");
   dump_once(nl, kind, 1);  // warm-up, as the rtnl side
   double *ms = calloc(reps, sizeof *ms);
   for (int i = 0; i < reps; i++) ms[i] = dump_once(nl, kind, 2 + i);
