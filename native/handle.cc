@@ -179,6 +179,7 @@ Napi::Value Handle::Encode(const Napi::CallbackInfo& info) {
   uint32_t seq = 1;
   auto b = encodeList(info.Env(), [&] { return seq++; }, info[0]);
   auto& bytes = b->w.bytes();
+  NlSocket::windows(bytes, b->pend);  // the acks as a send would ask for them
   return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 

@@ -88,40 +88,47 @@ void NlSocket::fail(std::vector<Pending>& reqs, size_t from, size_t to, int err,
   }
 }
 
+std::vector<std::pair<size_t, size_t>> NlSocket::windows(std::vector<uint8_t>& buf, std::vector<Pending>& reqs) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t i = 0;
+  while (i < reqs.size()) {
+    size_t j = i + 1, bytes = reqs[i].len;
+    if (!reqs[i].dump) {
+      while (j < reqs.size() && !reqs[j].dump && j - i < kWindowMsgs && bytes + reqs[j].len <= kWindowBytes) bytes += reqs[j++].len;
+      for (size_t k = i; k + 1 < j; k++)
+        if (!reqs[k].data) reinterpret_cast<nlmsghdr*>(buf.data() + reqs[k].offset)->nlmsg_flags &= ~NLM_F_ACK;
+    }
+    out.emplace_back(i, j);
+    i = j;
+  }
+  return out;
+}
+
 void NlSocket::transact(std::vector<uint8_t>& buf, std::vector<Pending>& reqs) {
   std::lock_guard<std::mutex> g(mu_);
   if (fd_ < 0) {
     fail(reqs, 0, reqs.size(), EBADF, "the handle is closed");
     return;
   }
-  size_t i = 0;
-  while (i < reqs.size()) {
-    if (reqs[i].dump) {
-      // A dump runs alone: the kernel allows one dump per socket at a time.
-      auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + reqs[i].offset);
-      for (int attempt = 1;; attempt++) {
-        reqs[i].reply = Reply{};
-        exchange(buf, reqs, i, i + 1);
-        if (!reqs[i].reply.interrupted || reqs[i].reply.error) break;
-        if (attempt == kDumpAttempts) {
-          reqs[i].reply.error = EINTR;
-          reqs[i].reply.extack = "dump kept being interrupted by concurrent changes (NLM_F_DUMP_INTR)";
-          reqs[i].reply.data.clear();
-          break;
-        }
-        h->nlmsg_seq = nextSeq();
-      }
-      i++;
+  for (auto [i, j] : windows(buf, reqs)) {
+    if (!reqs[i].dump) {
+      exchange(buf, reqs, i, j);
       continue;
     }
-    size_t j = i, bytes = 0;
-    while (j < reqs.size() && !reqs[j].dump && j - i < kWindowMsgs &&
-           (j == i || bytes + reqs[j].len <= kWindowBytes)) {
-      bytes += reqs[j].len;
-      j++;
+    // A dump runs alone: the kernel allows one dump per socket at a time.
+    auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + reqs[i].offset);
+    for (int attempt = 1;; attempt++) {
+      reqs[i].reply = Reply{};
+      exchange(buf, reqs, i, i + 1);
+      if (!reqs[i].reply.interrupted || reqs[i].reply.error) break;
+      if (attempt == kDumpAttempts) {
+        reqs[i].reply.error = EINTR;
+        reqs[i].reply.extack = "dump kept being interrupted by concurrent changes (NLM_F_DUMP_INTR)";
+        reqs[i].reply.data.clear();
+        break;
+      }
+      h->nlmsg_seq = nextSeq();
     }
-    exchange(buf, reqs, i, j);
-    i = j;
   }
 }
 
@@ -139,7 +146,7 @@ void NlSocket::exchange(std::vector<uint8_t>& buf, std::vector<Pending>& reqs, s
 
   auto seqOf = [&](size_t k) { return reinterpret_cast<nlmsghdr*>(buf.data() + reqs[k].offset)->nlmsg_seq; };
   uint32_t first = seqOf(from);
-  size_t open = to - from;
+  size_t open = to - from, silent = from;
   // Replies with data can exceed any fixed buffer (a link with many VFs):
   // peek at their size first so nothing is ever cut. Plain acks are small
   // and take one recv each.
@@ -169,6 +176,14 @@ void NlSocket::exchange(std::vector<uint8_t>& buf, std::vector<Pending>& reqs, s
       if (h->nlmsg_pid != portid_) continue;
       uint32_t k = h->nlmsg_seq - first;
       if (k >= to - from || seqOf(from + k) != h->nlmsg_seq) continue;  // stale: an earlier, failed exchange
+      // The kernel answers in order: whatever answers request k settles
+      // the silent (no NLM_F_ACK) requests before it as successes.
+      for (; silent < from + k; silent++) {
+        auto* s = reinterpret_cast<nlmsghdr*>(buf.data() + reqs[silent].offset);
+        if ((s->nlmsg_flags & NLM_F_ACK) || reqs[silent].reply.done) continue;
+        reqs[silent].reply.done = true;
+        open--;
+      }
       Pending& p = reqs[from + k];
       Reply& r = p.reply;
       if (r.done) continue;
