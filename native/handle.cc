@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "keys.h"
 #include "netns.h"
 #include "ops.h"
 
@@ -90,6 +91,7 @@ class Worker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    KeyScope keys(env);
     if (!single_) return deferred_.Resolve(batch_->results(env));
     bool failed;
     Napi::Value v = batch_->result(env, 0, failed);
@@ -137,6 +139,7 @@ std::shared_ptr<NlSocket> Handle::socket(Napi::Env env) {
 
 Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
   Requests b;
   b.add(env, s->nextSeq(), info[0], info[1], info[2]);
@@ -149,6 +152,7 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
 
 Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
   auto b = std::make_unique<Requests>();
   b->add(env, s->nextSeq(), info[0], info[1], info[2]);
@@ -160,6 +164,7 @@ Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
   auto b = encodeList(env, [&] { return s->nextSeq(); }, info[0]);
   s->transact(b->w.bytes(), b->pend);
@@ -168,6 +173,7 @@ Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
 
 Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
   auto* w = new Worker(env, s, encodeList(env, [&] { return s->nextSeq(); }, info[0]), false);
   Napi::Promise p = w->promise();
@@ -176,6 +182,7 @@ Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Handle::Encode(const Napi::CallbackInfo& info) {
+  KeyScope keys(info.Env());
   uint32_t seq = 1;
   auto b = encodeList(info.Env(), [&] { return seq++; }, info[0]);
   auto& bytes = b->w.bytes();
