@@ -151,7 +151,7 @@ uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
 
 Napi::Value enumName(Napi::Env env, uint32_t v, Names names) {
   for (const auto& n : names)
-    if (n.value == v) return Napi::String::New(env, n.name);
+    if (n.value == v) return name(env, n.name);
   return Napi::Number::New(env, v);
 }
 
@@ -159,7 +159,7 @@ Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   for (const auto& n : names)
-    if (bits & n.value) out.Set(i++, Napi::String::New(env, n.name));
+    if (bits & n.value) out.Set(i++, name(env, n.name));
   return out;
 }
 
@@ -172,9 +172,14 @@ uint32_t flagBits(const Napi::Value& v, Names names, const char* key) {
 }
 
 Napi::String macString(Napi::Env env, const uint8_t* p, size_t len) {
+  static const char kHex[] = "0123456789abcdef";
   char buf[32 * 3];
   size_t o = 0;
-  for (size_t i = 0; i < len && i < 32; i++) o += std::snprintf(buf + o, sizeof buf - o, i ? ":%02x" : "%02x", p[i]);
+  for (size_t i = 0; i < len && i < 32; i++) {
+    if (i) buf[o++] = ':';
+    buf[o++] = kHex[p[i] >> 4];
+    buf[o++] = kHex[p[i] & 15];
+  }
   return Napi::String::New(env, buf, o);
 }
 

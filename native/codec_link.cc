@@ -278,16 +278,24 @@ void encodeLinkDel(Encoder& enc, const Napi::Object& arg) {
   enc.w.end();
 }
 
+// Counters only when asked for: without them the kernel leaves out the VFs'
+// (a link's own always come, and are decoded only when asked for).
+void putStatsMask(Encoder& enc, const Napi::Object& arg) {
+  if (!get(arg, "stats").ToBoolean()) enc.w.put<uint32_t>(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+}
+
 void encodeLinkGet(Encoder& enc, const Napi::Object& arg) {
   auto* ifi = enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
   if (has(arg, "index")) ifi->ifi_index = get(arg, "index").As<Napi::Number>().Int32Value();
   if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
+  putStatsMask(enc, arg);
   enc.w.end();
 }
 
 // Filters by master and kind are applied by the kernel (strict checking).
 void encodeLinkList(Encoder& enc, const Napi::Object& arg) {
   enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
+  putStatsMask(enc, arg);
   if (has(arg, "master")) enc.w.put<uint32_t>(IFLA_MASTER, get(arg, "master").As<Napi::Number>().Uint32Value());
   if (has(arg, "kind")) {
     size_t info = enc.w.nestBegin(IFLA_LINKINFO);
@@ -358,11 +366,12 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
   }
 }
 
-Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
+template <bool Stats>
+Napi::Value decodeLinkMsg(Napi::Env env, const nlmsghdr* h) {
   auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
   Napi::Object o = Napi::Object::New(env);
   set(o, "index", ifi->ifi_index);
-  set(o, "kind", "device");
+  set(o, "kind", name(env, "device"));
   set(o, "flags", flagNames(env, ifi->ifi_flags, kIfFlags));
   set(o, "up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
   set(o, "promisc", Napi::Boolean::New(env, ifi->ifi_flags & IFF_PROMISC));
@@ -372,11 +381,19 @@ Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
     switch (attrType(a)) {
       case IFLA_OPERSTATE: set(o, "operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
       case IFLA_LINKINFO: decodeLinkInfo(env, a, o); break;
-      case IFLA_STATS64: set(o, "stats", decodeStats(env, attrGet<rtnl_link_stats64>(a))); break;
+      case IFLA_STATS64:
+        // The kernel always sends counters (RTEXT_FILTER_SKIP_STATS only drops
+        // the VFs'); 10 BigInts per link are made only when asked for.
+        if (Stats) set(o, "stats", decodeStats(env, attrGet<rtnl_link_stats64>(a)));
+        break;
     }
   }
   return o;
 }
+
+// Events carry the counters the kernel sends.
+constexpr MsgDecoder decodeLink = decodeLinkMsg<true>;
+constexpr MsgDecoder decodeLinkNoStats = decodeLinkMsg<false>;
 
 RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
 
@@ -384,8 +401,10 @@ RegisterOps ops{
     {"linkAdd", false, false, encodeLinkAdd, nullptr},
     {"linkSet", false, false, encodeLinkSet, nullptr},
     {"linkDel", false, false, encodeLinkDel, nullptr},
-    {"linkGet", false, true, encodeLinkGet, firstOf<decodeLink>},
-    {"linkList", true, true, encodeLinkList, listOf<decodeLink>},
+    {"linkGet", false, true, encodeLinkGet, firstOf<decodeLinkNoStats>},
+    {"linkList", true, true, encodeLinkList, listOf<decodeLinkNoStats>},
+    {"linkGetStats", false, true, encodeLinkGet, firstOf<decodeLink>, "linkGet"},
+    {"linkListStats", true, true, encodeLinkList, listOf<decodeLink>, "linkList"},
 };
 
 }  // namespace

@@ -25,10 +25,10 @@ const EnumName kFdbStates[] = {
 // vxlan reports the bits it was given, the bridge one bit: read them in
 // `bridge fdb`'s order of precedence.
 Napi::Value fdbStateName(Napi::Env env, uint16_t state) {
-  if (state & NUD_PERMANENT) return Napi::String::New(env, "permanent");
-  if (state & NUD_NOARP) return Napi::String::New(env, "static");
-  if (state & NUD_STALE) return Napi::String::New(env, "stale");
-  if (state & NUD_REACHABLE) return Napi::String::New(env, "dynamic");
+  if (state & NUD_PERMANENT) return name(env, "permanent");
+  if (state & NUD_NOARP) return name(env, "static");
+  if (state & NUD_STALE) return name(env, "stale");
+  if (state & NUD_REACHABLE) return name(env, "dynamic");
   return Napi::Number::New(env, state);
 }
 
@@ -170,11 +170,11 @@ Napi::Value decodeNeighbour(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) 
 
 Napi::Value decodeFdbEntry(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
   Napi::Object o = Napi::Object::New(env);
-  set(o, "family", "bridge");
+  set(o, "family", name(env, "bridge"));
   set(o, "link", ndm->ndm_ifindex);
   // The bridge reports its own entries with neither flag (but NDA_MASTER).
   bool master = (ndm->ndm_flags & NTF_MASTER) || !(ndm->ndm_flags & NTF_SELF);
-  set(o, "target", master ? "master" : "self");
+  set(o, "target", name(env, master ? "master" : "self"));
   set(o, "state", fdbStateName(env, ndm->ndm_state));
   set(o, "flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
   for (auto a : Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h))) {

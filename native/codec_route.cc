@@ -262,10 +262,17 @@ Napi::Array decodeMultipath(Napi::Env env, const rtattr* mp) {
 Napi::Value decodeRoute(Napi::Env env, const nlmsghdr* h) {
   auto* rtm = static_cast<const rtmsg*>(NLMSG_DATA(h));
   if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return env.Undefined();
+  // dst and table first, each set once: every route object gets the same
+  // shape (V8 hidden class) and no property is written twice.
+  const rtattr *dst = nullptr, *table = nullptr;
+  for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
+    if (attrType(a) == RTA_DST) dst = a;
+    else if (attrType(a) == RTA_TABLE) table = a;
+  }
   Napi::Object o = Napi::Object::New(env);
   set(o, "family", rtm->rtm_family == AF_INET ? 4 : 6);
-  set(o, "dst", "default");
-  set(o, "table", rtm->rtm_table);
+  set(o, "dst", dst ? cidrString(env, RTA_DATA(dst), RTA_PAYLOAD(dst), rtm->rtm_dst_len) : name(env, "default"));
+  set(o, "table", table ? attrGet<uint32_t>(table) : rtm->rtm_table);
   set(o, "protocol", enumName(env, rtm->rtm_protocol, kProtocols));
   set(o, "scope", enumName(env, rtm->rtm_scope, kScopes));
   set(o, "type", enumName(env, rtm->rtm_type, kTypes));
@@ -274,11 +281,9 @@ Napi::Value decodeRoute(Napi::Env env, const nlmsghdr* h) {
   for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
     if (kRoute.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
-      case RTA_DST: set(o, "dst", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_dst_len)); break;
       case RTA_SRC: set(o, "src", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_src_len)); break;
       case RTA_GATEWAY: set(o, "gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
       case RTA_VIA: set(o, "gateway", viaString(env, a)); break;
-      case RTA_TABLE: set(o, "table", attrGet<uint32_t>(a)); break;
       case RTA_MULTIPATH: set(o, "nexthops", decodeMultipath(env, a)); break;
       case RTA_METRICS: {
         Napi::Object m = Napi::Object::New(env);

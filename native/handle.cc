@@ -47,7 +47,7 @@ struct Requests {
   Napi::Value result(Napi::Env env, size_t i, bool& failed) {
     const Reply& r = pend[i].reply;
     failed = r.error != 0;
-    if (failed) return makeError(env, r.error, ops[i]->name, what[i], r.extack, r.extackOffset).Value();
+    if (failed) return makeError(env, r.error, ops[i]->verb ? ops[i]->verb : ops[i]->name, what[i], r.extack, r.extackOffset).Value();
     return ops[i]->decode ? ops[i]->decode(env, r) : env.Undefined();
   }
 

@@ -54,6 +54,10 @@ KeyCache& keyCache(napi_env env);
 
 inline napi_value key(napi_env env, const char* name) { return keyCache(env).get(env, name); }
 
+// The JS string for a static string, made once: for names used as values
+// (enum names, flags, kinds), which then cost no string creation per object.
+inline Napi::Value name(Napi::Env env, const char* s) { return Napi::Value(env, key(env, s)); }
+
 // obj[name], name a static string (see KeyCache).
 inline Napi::Value get(const Napi::Object& obj, const char* name) {
   napi_value v;

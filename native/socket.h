@@ -63,7 +63,6 @@ class NlSocket {
   int fd_;
   uint32_t portid_;
   std::atomic<uint32_t> seq_;
-  std::vector<uint8_t> rx_;
 };
 
 }  // namespace rtnl
