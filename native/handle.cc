@@ -95,6 +95,7 @@ std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const Napi::Value& 
 // One request: op, argument, the object it names in errors.
 std::unique_ptr<Requests> encodeOne(Napi::Env env, uint32_t seq, const Napi::CallbackInfo& info) {
   auto b = std::make_unique<Requests>();
+  b->w.bytes().reserve(256);  // most requests fit: no regrowth while encoding
   b->add(env, seq, info[0], info[1]);
   if (info[2].IsString()) b->single = info[2].As<Napi::String>().Utf8Value();
   return b;
