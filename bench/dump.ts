@@ -1,6 +1,7 @@
 // bench-anchors W3 "dump + parse": time one full dump, parsed into objects,
 // of 1,000 links, 10,000 routes and 10,000 neighbours, through rtnl (sync,
-// async) and through `ip -j ... ` spawned and JSON.parse'd, in the same run.
+// async), the C reference (bench/cref.c, libmnl) and `ip -j ...` spawned and
+// JSON.parse'd, in the same run.
 //
 // The world, built fresh for every run in its own namespace (untimed, but its
 // build rate is reported): 500 veth pairs with both ends in the namespace
@@ -13,6 +14,7 @@
 //   options: --links L (1000, even)  --routes R (10000)  --neighs K (10000)  --runs 3  --reps 5 (timed dumps per method per run)  --verbose
 import * as os from 'node:os';
 import { Handle, type Netns, assertBatch } from '../src/index.js';
+import { buildCref, cref } from './cref.js';
 import { envLine, ipJson, median, nowUs, parseArgs, printTable, range, ratio, settle, sysctl, withNetns } from './lib.js';
 
 const hex = (x: number) => x.toString(16).padStart(2, '0');
@@ -29,13 +31,17 @@ interface Sizes {
 type Kind = keyof Sizes;
 const KINDS: Kind[] = ['links', 'routes', 'neighs'];
 
-/** A dump method: returns the number of objects it parsed. */
+/** A dump method: returns the number of objects it parsed, and the ms when it timed itself (the C reference). */
 interface Method {
   name: string;
-  dump: Record<Kind, (ns: Netns, h: Handle) => number | Promise<number>>;
+  dump: Record<Kind, (ns: Netns, h: Handle) => number | Promise<number> | { count: number; ms: number }>;
 }
 
+// One timed dump after a warm-up inside the C process: its start-up is not counted.
+const cDump = (kind: string) => (ns: Netns) => cref<{ count: number; ms: number }>(ns, ['dump', kind, 1]);
+
 const METHODS: Method[] = [
+  { name: 'C (libmnl, parsed into structs)', dump: { links: cDump('links'), routes: cDump('routes'), neighs: cDump('neighs') } },
   {
     name: 'rtnl sync (h.linkList / routeList / neighList)',
     dump: {
@@ -115,6 +121,7 @@ async function main(): Promise<void> {
   if (!(z.links >= 2 && z.links % 2 === 0) || !(z.routes >= 1 && z.routes <= 65_536) || !(z.neighs >= 1 && z.neighs <= 65_536) || !(runs >= 1) || !(reps >= 1))
     throw new Error('usage: dump.js [--links 1000 (even)] [--routes 10000] [--neighs 10000] [--runs 3] [--reps 5] [--verbose]');
   if (process.env.RTNL_SANDBOX !== '1') throw new Error('run me under scripts/sandbox');
+  buildCref();
 
   const t0 = nowUs();
   console.log(`# W3 dump + parse: one full dump, parsed into objects (ms per dump; per run the median of ${reps} dumps after one warm-up, then the median of ${runs} runs)\n`);
@@ -145,8 +152,9 @@ async function main(): Promise<void> {
             if (!s.idle) busy++;
             const once = async () => {
               const t = nowUs();
-              const got = await m.dump[k](ns, h);
-              const ms = (nowUs() - t) / 1e3;
+              const r = await m.dump[k](ns, h);
+              const got = typeof r === 'number' ? r : r.count;
+              const ms = typeof r === 'number' ? (nowUs() - t) / 1e3 : r.ms;
               if (got !== want(z, k)) throw new Error(`${m.name}: ${k} dump returned ${got}, expected ${want(z, k)}`);
               return ms;
             };
@@ -166,11 +174,19 @@ async function main(): Promise<void> {
 
   const med = (m: Method, k: Kind) => median(samples.get(`${m.name}|${k}`) ?? []);
   const ms = (x: number) => (Number.isFinite(x) ? (x < 100 ? x.toFixed(1) : Math.round(x).toLocaleString('en-US')) : '—');
-  const ipj = METHODS[2]!;
+  const c = METHODS[0]!;
+  const ipj = METHODS[3]!;
+  // Ratios to C run by run (same world, same machine load), then the median.
+  const vsC = (m: Method, k: Kind) => {
+    const a = samples.get(`${m.name}|${k}`) ?? [], b = samples.get(`${c.name}|${k}`) ?? [];
+    const r = median(a.map((x, i) => x / (b[i] ?? NaN)));
+    return Number.isFinite(r) ? `${r.toFixed(2)}×` : '—';
+  };
   console.log(`## ms per full dump (medians)\n`);
   printTable(
-    ['method', `${z.links} links`, `${z.routes} routes`, `${z.neighs} neighbours`, 'ratio vs `ip -j` (links / routes / neighs)'],
-    METHODS.map((m) => [m.name, ...KINDS.map((k) => ms(med(m, k))), KINDS.map((k) => ratio(med(m, k), med(ipj, k))).join(' / ')]),
+    ['method', `${z.links} links`, `${z.routes} routes`, `${z.neighs} neighbours`, 'vs C (links / routes / neighs)', 'ratio vs `ip -j`'],
+    METHODS.map((m) => [m.name, ...KINDS.map((k) => ms(med(m, k))), KINDS.map((k) => vsC(m, k)).join(' / '),
+      KINDS.map((k) => ratio(med(m, k), med(ipj, k))).join(' / ')]),
   );
   console.log('\nPer object (µs): ' + METHODS.map((m) => `${m.name.split(' (')[0]}: ${KINDS.map((k) => (1e3 * med(m, k) / want(z, k)).toFixed(2)).join(' / ')}`).join('; '));
   const b = (f: keyof Build) => median(builds.map((x) => x[f])).toFixed(1);

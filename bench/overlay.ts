@@ -2,9 +2,10 @@
 // vxlan0, flannel style (per node: permanent neighbour VTEP IP -> MAC, FDB
 // entry MAC -> underlay IP `self permanent`, onlink route for the node's /24
 // via its VTEP IP), then remove them (route, FDB entry, neighbour), through
-// rtnl (sync, async sequential, async 16 in flight, one batch) and iproute2
+// rtnl (sync, async sequential, async 16 in flight, one batch), the C
+// reference (bench/cref.c: libmnl, sync and pipelined) and iproute2
 // (`ip`/`bridge` per operation, one `ip -batch` + one `bridge -batch` per
-// phase), all in the same run.
+// phase), all in the same run; ratios to C are taken run by run.
 //
 //   npm run compile && scripts/sandbox node dist/bench/overlay.js --n 100,1000 --runs 3
 //   options: --n LIST (100,1000)  --runs R (3)  --only SUBSTR,...  --verbose
@@ -13,6 +14,7 @@ import { type Batch, Handle, type Netns, type Verbs, assertBatch, encodeRequests
 import {
   bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, sysctl, timeUsAsync, toolBatch, withNetns,
 } from './lib.js';
+import { buildCref, cref } from './cref.js';
 
 const CONCURRENCY = 16;
 const LOCAL = '192.168.0.1';
@@ -54,9 +56,15 @@ const ipNeighDel = (i: number) => ['neigh', 'del', vtep(i), 'dev', 'vxlan0'];
 
 interface Method {
   name: string;
-  add(w: World): void | Promise<void>;
-  del(w: World): void | Promise<void>;
+  /** A number is the µs the method measured itself (the C reference: its process start is not counted). */
+  add(w: World): void | number | Promise<void>;
+  del(w: World): void | number | Promise<void>;
 }
+
+const cOverlay = (mode: 'sync' | 'pipe') => ({
+  add: (w: World) => cref<{ us: number }>(w.ns, ['overlay-add', mode, w.n, w.vx]).us,
+  del: (w: World) => cref<{ us: number }>(w.ns, ['overlay-del', mode, w.n, w.vx]).us,
+});
 
 const syncAll = (ops: Ops) => (w: World) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(w.h)));
 const asyncSeq = (ops: Ops) => async (w: World) => {
@@ -68,6 +76,8 @@ const fillBatch = (ops: Ops, w: World) => (b: Batch) => range(w.n).forEach((i) =
 const batchAll = (ops: Ops) => (w: World) => assertBatch(w.h.batch(fillBatch(ops, w)));
 
 const METHODS: Method[] = [
+  { name: 'C sync (libmnl)', ...cOverlay('sync') },
+  { name: 'C pipelined (libmnl)', ...cOverlay('pipe') },
   {
     name: '`ip`/`bridge` per operation',
     add: (w) => range(w.n).forEach((i) => {
@@ -132,9 +142,17 @@ async function runOnce(m: Method, n: number, tag: string): Promise<Sample> {
       h.linkAdd({ kind: 'vxlan', name: 'vxlan0', vni: 1, port: 4789, learning: false, local: LOCAL, device: ul, up: true });
       const w: World = { n, ns, h, vx: h.linkGet('vxlan0').index };
       expect(m, w, 'setup', 0);
-      const add = (await timeUsAsync(async () => m.add(w))) / n;
+      const timed = async (f: () => void | number | Promise<void>) => {
+        let self: number | undefined;
+        const us = await timeUsAsync(async () => {
+          const r = await f();
+          if (typeof r === 'number') self = r;
+        });
+        return (self ?? us) / n;
+      };
+      const add = await timed(() => m.add(w));
       expect(m, w, 'add', n);
-      const del = (await timeUsAsync(async () => m.del(w))) / n;
+      const del = await timed(() => m.del(w));
       expect(m, w, 'del', 0);
       return { add, del };
     } finally {
@@ -175,6 +193,7 @@ async function main(): Promise<void> {
   if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 62_500) || !(runs >= 1))
     throw new Error('usage: overlay.js [--n 100,1000] [--runs 3] [--only SUBSTR,...] [--verbose]');
   if (process.env.RTNL_SANDBOX !== '1') throw new Error('run me under scripts/sandbox');
+  buildCref();
 
   const t0 = nowUs();
   console.log(`# W2 overlay sync: program then remove N remote nodes on a nolearning vxlan0 (medians of ${runs} runs, µs per node = 3 requests)\n`);
@@ -190,12 +209,20 @@ async function main(): Promise<void> {
       : undefined);
     const med = new Map([...samples].map(([m, s]) => [m.name, { add: median(s.map((x) => x.add)), del: median(s.map((x) => x.del)) }]));
     const none = { add: NaN, del: NaN };
-    const ipOp = med.get(METHODS[0]!.name) ?? none;
-    const ipB = med.get(METHODS[1]!.name) ?? none;
+    const ipOp = med.get(METHODS[2]!.name) ?? none;
+    const ipB = med.get(METHODS[3]!.name) ?? none;
+    // Ratios to C taken run by run (same run, same machine load), then the median.
+    const perRun = (name: string, c: Method, k: keyof Sample) => {
+      const a = samples.get(METHODS.find((m) => m.name === name)!) ?? [], b = samples.get(c) ?? [];
+      return median(a.map((x, i) => x[k] / (b[i]?.[k] ?? NaN)));
+    };
+    const x2 = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
     console.log(`## N = ${n} (${((nowUs() - tn) / 1e6).toFixed(1)} s)\n`);
     printTable(
-      ['method', 'add µs/node', 'del µs/node', 'add µs/op', 'del µs/op', 'ratio vs `ip` per op', 'ratio vs `-batch`'],
+      ['method', 'add µs/node', 'del µs/node', 'add µs/op', 'del µs/op', 'vs C sync', 'vs C pipelined', 'ratio vs `ip` per op', 'ratio vs `-batch`'],
       [...med].map(([name, x]) => [name, fmtUs(x.add), fmtUs(x.del), fmtUs(x.add / 3), fmtUs(x.del / 3),
+        `${x2(perRun(name, METHODS[0]!, 'add'))} / ${x2(perRun(name, METHODS[0]!, 'del'))}`,
+        `${x2(perRun(name, METHODS[1]!, 'add'))} / ${x2(perRun(name, METHODS[1]!, 'del'))}`,
         `${ratio(x.add, ipOp.add)} / ${ratio(x.del, ipOp.del)}`, `${ratio(x.add, ipB.add)} / ${ratio(x.del, ipB.del)}`]),
     );
     const enc = encodeOnly(n);

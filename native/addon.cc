@@ -9,17 +9,16 @@
 
 #include "events.h"
 #include "handle.h"
+#include "instance.h"
 #include "netns.h"
 #include "ops.h"
 #include "peercred.h"
 
 namespace rtnl {
 
-namespace {
+KeyCache& keyCache(napi_env env) { return Napi::Env(env).GetInstanceData<Instance>()->keys; }
 
-struct Instance {
-  Napi::FunctionReference errorFactory;
-};
+namespace {
 
 // Runs f, turning an OS error into a typed error for op/object.
 template <typename F>

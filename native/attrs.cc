@@ -1,8 +1,12 @@
 #include "attrs.h"
 
+#include "keys.h"
+
 #include <arpa/inet.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace rtnl {
 
@@ -36,7 +40,7 @@ AttrTable::AttrTable(std::initializer_list<AttrSpec> specs) : specs_(specs) {
 void AttrTable::encode(const Napi::Object& obj, MsgWriter& w) const {
   Napi::Env env = obj.Env();
   for (const AttrSpec& s : specs_) {
-    Napi::Value v = obj.Get(s.key);
+    Napi::Value v = get(obj, s.key);
     if (v.IsUndefined()) continue;
     switch (s.wire) {
       case Wire::U8: w.put<uint8_t>(s.type, toU32(v, s.key, 0xff)); break;
@@ -70,19 +74,19 @@ void AttrTable::encode(const Napi::Object& obj, MsgWriter& w) const {
       }
       case Wire::Str: {
         if (!v.IsString()) badValue(env, s.key, "a string");
-        w.putStr(s.type, v.As<Napi::String>().Utf8Value());
+        putString(w, s.type, v);
         break;
       }
       case Wire::Mac: {
         uint8_t mac[32];
-        size_t n = v.IsString() ? parseMac(v.As<Napi::String>().Utf8Value(), mac) : 0;
+        size_t n = parseMac(v, mac);
         if (!n) badValue(env, s.key, "a MAC address like 02:00:00:00:00:01");
         w.put(s.type, mac, n);
         break;
       }
       case Wire::Ip: {
         uint8_t ip[16];
-        int fam = v.IsString() ? parseIp(v.As<Napi::String>().Utf8Value(), ip) : 0;
+        int fam = parseIp(v, ip);
         if (!fam) badValue(env, s.key, "an IPv4 or IPv6 address");
         if (fam == AF_INET6 && s.type6) w.put(s.type6, ip, 16);
         else w.put(s.type, ip, fam == AF_INET ? 4 : 16);
@@ -126,7 +130,7 @@ bool AttrTable::decodeOne(Napi::Env env, const rtattr* a, Napi::Object out) cons
       break;
     }
   }
-  out.Set(s.key, v);
+  set(out, s.key, v);
   return true;
 }
 
@@ -135,10 +139,10 @@ void AttrTable::decode(Napi::Env env, Attrs attrs, Napi::Object out) const {
 }
 
 uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
-  if (v.IsString()) {
-    std::string s = v.As<Napi::String>().Utf8Value();
+  char s[64];
+  if (utf8(v, s, sizeof s) != SIZE_MAX) {
     for (const auto& n : names)
-      if (s == n.name) return n.value;
+      if (std::strcmp(s, n.name) == 0) return n.value;
   }
   std::string want = "one of";
   for (const auto& n : names) want += std::string(" '") + n.name + "'";
@@ -147,7 +151,7 @@ uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
 
 Napi::Value enumName(Napi::Env env, uint32_t v, Names names) {
   for (const auto& n : names)
-    if (n.value == v) return Napi::String::New(env, n.name);
+    if (n.value == v) return name(env, n.name);
   return Napi::Number::New(env, v);
 }
 
@@ -155,7 +159,7 @@ Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   for (const auto& n : names)
-    if (bits & n.value) out.Set(i++, Napi::String::New(env, n.name));
+    if (bits & n.value) out.Set(i++, name(env, n.name));
   return out;
 }
 
@@ -168,24 +172,63 @@ uint32_t flagBits(const Napi::Value& v, Names names, const char* key) {
 }
 
 Napi::String macString(Napi::Env env, const uint8_t* p, size_t len) {
+  static const char kHex[] = "0123456789abcdef";
   char buf[32 * 3];
   size_t o = 0;
-  for (size_t i = 0; i < len && i < 32; i++) o += std::snprintf(buf + o, sizeof buf - o, i ? ":%02x" : "%02x", p[i]);
+  for (size_t i = 0; i < len && i < 32; i++) {
+    if (i) buf[o++] = ':';
+    buf[o++] = kHex[p[i] >> 4];
+    buf[o++] = kHex[p[i] & 15];
+  }
   return Napi::String::New(env, buf, o);
 }
 
-size_t parseMac(const std::string& s, uint8_t out[32]) {
-  size_t n = 0, i = 0;
-  while (i < s.size() && n < 32) {
-    unsigned v;
-    int used;
-    if (std::sscanf(s.c_str() + i, "%2x%n", &v, &used) != 1 || used != 2) return 0;
-    out[n++] = static_cast<uint8_t>(v);
-    i += 2;
-    if (i == s.size()) return n;
-    if (s[i++] != ':') return 0;
+namespace {
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c |= 0x20;
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+}  // namespace
+
+size_t parseMac(const Napi::Value& v, uint8_t out[32]) {
+  char s[32 * 3 + 1];
+  size_t len = utf8(v, s, sizeof s);
+  if (len == SIZE_MAX || (len + 1) % 3 != 0) return 0;
+  size_t n = 0;
+  for (size_t i = 0; i < len; i += 3) {
+    int h = hexDigit(s[i]), l = hexDigit(s[i + 1]);
+    if (h < 0 || l < 0 || (i + 2 < len && s[i + 2] != ':')) return 0;
+    out[n++] = static_cast<uint8_t>(h << 4 | l);
   }
-  return 0;
+  return n;
+}
+
+void putString(MsgWriter& w, uint16_t type, const Napi::Value& v, bool nul) {
+  char buf[64];
+  size_t n = utf8(v, buf, sizeof buf);
+  std::string long_;
+  if (n == SIZE_MAX) {
+    long_ = v.As<Napi::String>().Utf8Value();
+    if (nul) return w.putStr(type, long_);
+    return w.put(type, long_.data(), long_.size());
+  }
+  if (nul) w.putStr(type, std::string_view(buf, n));
+  else w.put(type, buf, n);
+}
+
+bool isString(const Napi::Value& v, const char* s) {
+  char buf[64];
+  return utf8(v, buf, sizeof buf) != SIZE_MAX && std::strcmp(buf, s) == 0;
+}
+
+Napi::Value cidrString(Napi::Env env, const void* p, size_t len, unsigned prefix) {
+  char buf[INET6_ADDRSTRLEN + 4];
+  int fam = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
+  if (!fam || !inet_ntop(fam, p, buf, INET6_ADDRSTRLEN)) return env.Undefined();
+  size_t n = std::strlen(buf);
+  n += std::snprintf(buf + n, sizeof buf - n, "/%u", prefix);
+  return Napi::String::New(env, buf, n);
 }
 
 Napi::Value ipString(Napi::Env env, const void* p, size_t len) {
@@ -195,10 +238,60 @@ Napi::Value ipString(Napi::Env env, const void* p, size_t len) {
   return Napi::String::New(env, buf);
 }
 
-int parseIp(const std::string& s, uint8_t out[16]) {
-  if (inet_pton(AF_INET, s.c_str(), out) == 1) return AF_INET;
-  if (inet_pton(AF_INET6, s.c_str(), out) == 1) return AF_INET6;
+int parseIp(const Napi::Value& v, uint8_t out[16]) {
+  char s[INET6_ADDRSTRLEN + 1];
+  if (utf8(v, s, sizeof s) == SIZE_MAX) return 0;
+  if (inet_pton(AF_INET, s, out) == 1) return AF_INET;
+  if (inet_pton(AF_INET6, s, out) == 1) return AF_INET6;
   return 0;
+}
+
+// ---- the property-name cache (keys.h) ----
+
+napi_value KeyCache::get(napi_env env, const char* name) {
+  auto [it, fresh] = index_.try_emplace(name, static_cast<uint32_t>(index_.size()));
+  uint32_t i = it->second;
+  if (!fresh && gen_ && local_[i].gen == gen_) return local_[i].v;
+  napi_value store, v;
+  if (!store_) {
+    env_ = env;
+    napi_create_array(env, &store);
+    napi_create_reference(env, store, 1, &store_);
+  } else {
+    napi_get_reference_value(env, store_, &store);
+  }
+  if (fresh) {
+    // A name read back from an object's keys is V8's internalized string,
+    // so property lookups with it skip the string table
+    // (napi_create_string_utf8 would give a fresh string, interned again on
+    // each use).
+    napi_value o, names;
+    napi_create_object(env, &o);
+    napi_get_undefined(env, &v);
+    napi_set_named_property(env, o, name, v);
+    napi_get_property_names(env, o, &names);
+    napi_get_element(env, names, 0, &v);
+    napi_set_element(env, store, i, v);
+    local_.resize(index_.size());
+  } else {
+    napi_get_element(env, store, i, &v);
+  }
+  if (gen_) local_[i] = {v, gen_};
+  return v;
+}
+
+KeyCache::~KeyCache() {
+  if (store_) napi_delete_reference(env_, store_);
+}
+
+KeyScope::KeyScope(napi_env env) : cache_(keyCache(env)), saved_(cache_.gen_) { cache_.gen_ = ++cache_.scopes_; }
+
+KeyScope::~KeyScope() { cache_.gen_ = saved_; }
+
+size_t utf8(const Napi::Value& v, char* buf, size_t cap) {
+  size_t n;
+  if (napi_get_value_string_utf8(v.Env(), v, buf, cap, &n) != napi_ok || n + 1 >= cap) return SIZE_MAX;
+  return n;
 }
 
 }  // namespace rtnl

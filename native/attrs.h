@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "keys.h"
 #include "wire.h"
 
 namespace rtnl {
@@ -57,8 +58,9 @@ class AttrTable {
 };
 
 // Reading an encoder's argument (already validated in TS): is key set, and its u32.
-inline bool has(const Napi::Object& o, const char* key) { return !o.Get(key).IsUndefined(); }
-inline uint32_t u32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
+// key: a static string (see keys.h).
+inline bool has(const Napi::Object& o, const char* key) { return !get(o, key).IsUndefined(); }
+inline uint32_t u32(const Napi::Object& o, const char* key) { return get(o, key).As<Napi::Number>().Uint32Value(); }
 
 // Enum helpers, for fixed headers that carry enums (ifi_type, ndm_state...).
 using Names = std::span<const EnumName>;
@@ -68,11 +70,18 @@ Napi::Value enumName(Napi::Env env, uint32_t v, Names names);
 Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names);
 uint32_t flagBits(const Napi::Value& v, Names names, const char* key);
 
+// A JS string as an attribute: NUL-terminated (nul) or not.
+void putString(MsgWriter& w, uint16_t type, const Napi::Value& v, bool nul = true);
+// v is the JS string s.
+bool isString(const Napi::Value& v, const char* s);
+// "ip/len" from an address attribute's payload.
+Napi::Value cidrString(Napi::Env env, const void* p, size_t len, unsigned prefix);
+
 Napi::String macString(Napi::Env env, const uint8_t* p, size_t len);
-// Parses "aa:bb:..." into out; returns the byte count (0 if malformed).
-size_t parseMac(const std::string& s, uint8_t out[32]);
+// Parses "aa:bb:..." (a JS string) into out; returns the byte count (0 if malformed or not a string).
+size_t parseMac(const Napi::Value& v, uint8_t out[32]);
 Napi::Value ipString(Napi::Env env, const void* p, size_t len);
-// Parses IPv4/IPv6 text; returns the family (AF_INET/AF_INET6), 0 if malformed.
-int parseIp(const std::string& s, uint8_t out[16]);
+// Parses IPv4/IPv6 text (a JS string); returns the family (AF_INET/AF_INET6), 0 if malformed or not a string.
+int parseIp(const Napi::Value& v, uint8_t out[16]);
 
 }  // namespace rtnl

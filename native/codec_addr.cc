@@ -50,16 +50,16 @@ uint32_t lifetime(const Napi::Value& v) {
 void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
   auto* ifa = enc.w.begin<ifaddrmsg>(type, flags, enc.seq);
   uint8_t local[16], peer[16];
-  int fam = parseIp(arg.Get("local").As<Napi::String>().Utf8Value(), local);
+  int fam = parseIp(get(arg, "local"), local);
   if (!fam) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
   size_t n = fam == AF_INET ? 4 : 16;
   ifa->ifa_family = fam;
   ifa->ifa_prefixlen = u32(arg, "prefixLen");
   ifa->ifa_index = u32(arg, "link");
-  if (has(arg, "scope")) ifa->ifa_scope = scopeValue(arg.Get("scope"));
+  if (has(arg, "scope")) ifa->ifa_scope = scopeValue(get(arg, "scope"));
   enc.w.put(IFA_LOCAL, local, n);
   if (has(arg, "peer")) {
-    if (parseIp(arg.Get("peer").As<Napi::String>().Utf8Value(), peer) != fam)
+    if (parseIp(get(arg, "peer"), peer) != fam)
       throw Napi::TypeError::New(arg.Env(), "peer: must be of the address's family");
     enc.w.put(IFA_ADDRESS, peer, n);
   } else if (type != RTM_DELADDR) {
@@ -68,21 +68,21 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   }
   if (has(arg, "broadcast")) {
     uint8_t b[16];
-    if (parseIp(arg.Get("broadcast").As<Napi::String>().Utf8Value(), b) != AF_INET)
+    if (parseIp(get(arg, "broadcast"), b) != AF_INET)
       throw Napi::TypeError::New(arg.Env(), "broadcast: expected an IPv4 address");
     enc.w.put(IFA_BROADCAST, b, 4);
   }
-  if (has(arg, "label")) enc.w.putStr(IFA_LABEL, arg.Get("label").As<Napi::String>().Utf8Value());
+  if (has(arg, "label")) enc.w.putStr(IFA_LABEL, get(arg, "label").As<Napi::String>().Utf8Value());
   if (has(arg, "flags")) {
-    uint32_t bits = flagBits(arg.Get("flags"), fam == AF_INET ? Names(kFlags4) : Names(kFlags6), "flags");
+    uint32_t bits = flagBits(get(arg, "flags"), fam == AF_INET ? Names(kFlags4) : Names(kFlags6), "flags");
     ifa->ifa_flags = bits & 0xff;
     enc.w.put<uint32_t>(IFA_FLAGS, bits);
   }
   if (has(arg, "validLft") || has(arg, "preferredLft")) {
     ifa_cacheinfo ci{};
-    ci.ifa_valid = has(arg, "validLft") ? lifetime(arg.Get("validLft")) : kForever;
+    ci.ifa_valid = has(arg, "validLft") ? lifetime(get(arg, "validLft")) : kForever;
     // Only a valid lifetime given: preferred follows it (the kernel refuses preferred > valid).
-    ci.ifa_prefered = has(arg, "preferredLft") ? lifetime(arg.Get("preferredLft")) : ci.ifa_valid;
+    ci.ifa_prefered = has(arg, "preferredLft") ? lifetime(get(arg, "preferredLft")) : ci.ifa_valid;
     enc.w.put(IFA_CACHEINFO, ci);
   }
   enc.w.end();
@@ -113,23 +113,23 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
   if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return env.Undefined();
   Napi::Object o = Napi::Object::New(env);
   bool v4 = ifa->ifa_family == AF_INET;
-  o.Set("family", v4 ? 4 : 6);
-  o.Set("link", ifa->ifa_index);
-  o.Set("prefixLen", ifa->ifa_prefixlen);
-  o.Set("scope", enumName(env, ifa->ifa_scope, kScopes));
+  set(o, "family", v4 ? 4 : 6);
+  set(o, "link", ifa->ifa_index);
+  set(o, "prefixLen", ifa->ifa_prefixlen);
+  set(o, "scope", enumName(env, ifa->ifa_scope, kScopes));
   uint32_t flags = ifa->ifa_flags;
   const rtattr *local = nullptr, *address = nullptr;
   for (auto a : Attrs(IFA_RTA(ifa), IFA_PAYLOAD(h))) {
     switch (attrType(a)) {
       case IFA_LOCAL: local = a; break;
       case IFA_ADDRESS: address = a; break;
-      case IFA_BROADCAST: o.Set("broadcast", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
-      case IFA_LABEL: o.Set("label", std::string(attrStr(a))); break;
+      case IFA_BROADCAST: set(o, "broadcast", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
+      case IFA_LABEL: set(o, "label", std::string(attrStr(a))); break;
       case IFA_FLAGS: flags = attrGet<uint32_t>(a); break;
       case IFA_CACHEINFO: {
         auto ci = attrGet<ifa_cacheinfo>(a);
-        o.Set("validLft", lifetimeValue(env, ci.ifa_valid));
-        o.Set("preferredLft", lifetimeValue(env, ci.ifa_prefered));
+        set(o, "validLft", lifetimeValue(env, ci.ifa_valid));
+        set(o, "preferredLft", lifetimeValue(env, ci.ifa_prefered));
         break;
       }
     }
@@ -139,13 +139,13 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
   const rtattr* self = local ? local : address;
   if (self) {
     Napi::Value ip = ipString(env, RTA_DATA(self), RTA_PAYLOAD(self));
-    o.Set("local", ip);
-    o.Set("address", ip.As<Napi::String>().Utf8Value() + "/" + std::to_string(ifa->ifa_prefixlen));
+    set(o, "local", ip);
+    set(o, "address", cidrString(env, RTA_DATA(self), RTA_PAYLOAD(self), ifa->ifa_prefixlen));
   }
   if (local && address &&
       (RTA_PAYLOAD(local) != RTA_PAYLOAD(address) || std::memcmp(RTA_DATA(local), RTA_DATA(address), RTA_PAYLOAD(local))))
-    o.Set("peer", ipString(env, RTA_DATA(address), RTA_PAYLOAD(address)));
-  o.Set("flags", flagNames(env, flags, v4 ? Names(kFlags4) : Names(kFlags6)));
+    set(o, "peer", ipString(env, RTA_DATA(address), RTA_PAYLOAD(address)));
+  set(o, "flags", flagNames(env, flags, v4 ? Names(kFlags4) : Names(kFlags6)));
   return o;
 }
 

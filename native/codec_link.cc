@@ -189,23 +189,23 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
   // Interface flags as `ip link set X up|promisc on` sends them: the bit in
   // ifi_change says "change it", the one in ifi_flags what to.
   for (auto [key, bit] : {std::pair{"up", IFF_UP}, std::pair{"promisc", IFF_PROMISC}}) {
-    Napi::Value v = arg.Get(key);
+    Napi::Value v = get(arg, key);
     if (v.IsUndefined()) continue;
     ifi->ifi_change |= bit;
     if (v.ToBoolean()) ifi->ifi_flags |= bit;
   }
-  if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
+  if (has(arg, "index")) ifi->ifi_index = get(arg, "index").As<Napi::Number>().Int32Value();
   kLink.encode(arg, enc.w);
-  if (has(arg, "alias")) putUnterminated(enc.w, IFLA_IFALIAS, arg.Get("alias").As<Napi::String>().Utf8Value());
-  if (has(arg, "netns")) enc.w.put<uint32_t>(IFLA_NET_NS_FD, enc.nsFd(arg.Get("netns")));
-  if (has(arg, "netnsPid")) enc.w.put<uint32_t>(IFLA_NET_NS_PID, arg.Get("netnsPid").As<Napi::Number>().Uint32Value());
+  if (has(arg, "alias")) putUnterminated(enc.w, IFLA_IFALIAS, get(arg, "alias").As<Napi::String>().Utf8Value());
+  if (has(arg, "netns")) enc.w.put<uint32_t>(IFLA_NET_NS_FD, enc.nsFd(get(arg, "netns")));
+  if (has(arg, "netnsPid")) enc.w.put<uint32_t>(IFLA_NET_NS_PID, get(arg, "netnsPid").As<Napi::Number>().Uint32Value());
   kLinkTail.encode(arg, enc.w);
   // Identifying a link by name (index 0) reuses IFLA_IFNAME.
-  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
+  if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
 }
 
 void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
-  std::string kind = arg.Get("kind").As<Napi::String>().Utf8Value();
+  std::string kind = get(arg, "kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
   if (!k) throw Napi::TypeError::New(arg.Env(), "unknown link kind '" + kind + "'");
   size_t info = enc.w.nestBegin(IFLA_LINKINFO);
@@ -215,9 +215,9 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
     size_t data = enc.w.nestBegin(IFLA_INFO_DATA);
     if (k->data) k->data->encode(arg, enc.w);
     if (kind == "vxlan" && has(arg, "portRange")) {
-      Napi::Object r = arg.Get("portRange").As<Napi::Object>();
-      ifla_vxlan_port_range pr{htons(r.Get("low").As<Napi::Number>().Uint32Value()),
-                               htons(r.Get("high").As<Napi::Number>().Uint32Value())};
+      Napi::Object r = get(arg, "portRange").As<Napi::Object>();
+      ifla_vxlan_port_range pr{htons(get(r, "low").As<Napi::Number>().Uint32Value()),
+                               htons(get(r, "high").As<Napi::Number>().Uint32Value())};
       enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
     }
     if (k->tail) k->tail->encode(arg, enc.w);
@@ -227,7 +227,7 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
       auto* pifi = enc.w.putStruct<ifinfomsg>();
       size_t pifiAt = reinterpret_cast<uint8_t*>(pifi) - enc.w.bytes().data();
       ifinfomsg tmp{};
-      Napi::Object p = arg.Get("peer").As<Napi::Object>();
+      Napi::Object p = get(arg, "peer").As<Napi::Object>();
       encodeLinkBody(enc, &tmp, p);  // may reallocate the buffer: copy the header in after
       std::memcpy(enc.w.bytes().data() + pifiAt, &tmp, sizeof tmp);
       enc.w.nestEnd(peer);
@@ -257,7 +257,7 @@ void encodeNewLink(Encoder& enc, const Napi::Object& arg, uint16_t flags) {
   ifinfomsg tmp{};
   encodeLinkBody(enc, &tmp, arg);
   if (has(arg, "kind")) encodeLinkInfo(enc, arg);
-  else if (has(arg, "bridgePort")) encodeBridgePort(enc, arg.Get("bridgePort").As<Napi::Object>());
+  else if (has(arg, "bridgePort")) encodeBridgePort(enc, get(arg, "bridgePort").As<Napi::Object>());
   ifi = reinterpret_cast<ifinfomsg*>(NLMSG_DATA(enc.w.hdr()));
   *ifi = tmp;
   enc.w.end();
@@ -272,26 +272,34 @@ void encodeLinkSet(Encoder& enc, const Napi::Object& arg) { encodeNewLink(enc, a
 
 void encodeLinkDel(Encoder& enc, const Napi::Object& arg) {
   auto* ifi = enc.w.begin<ifinfomsg>(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
-  if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
-  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
-  if (has(arg, "linkGroup")) enc.w.put<uint32_t>(IFLA_GROUP, arg.Get("linkGroup").As<Napi::Number>().Uint32Value());
+  if (has(arg, "index")) ifi->ifi_index = get(arg, "index").As<Napi::Number>().Int32Value();
+  if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
+  if (has(arg, "linkGroup")) enc.w.put<uint32_t>(IFLA_GROUP, get(arg, "linkGroup").As<Napi::Number>().Uint32Value());
   enc.w.end();
+}
+
+// Counters only when asked for: without them the kernel leaves out the VFs'
+// (a link's own always come, and are decoded only when asked for).
+void putStatsMask(Encoder& enc, const Napi::Object& arg) {
+  if (!get(arg, "stats").ToBoolean()) enc.w.put<uint32_t>(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 }
 
 void encodeLinkGet(Encoder& enc, const Napi::Object& arg) {
   auto* ifi = enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
-  if (has(arg, "index")) ifi->ifi_index = arg.Get("index").As<Napi::Number>().Int32Value();
-  if (has(arg, "target")) enc.w.putStr(IFLA_IFNAME, arg.Get("target").As<Napi::String>().Utf8Value());
+  if (has(arg, "index")) ifi->ifi_index = get(arg, "index").As<Napi::Number>().Int32Value();
+  if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
+  putStatsMask(enc, arg);
   enc.w.end();
 }
 
 // Filters by master and kind are applied by the kernel (strict checking).
 void encodeLinkList(Encoder& enc, const Napi::Object& arg) {
   enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
-  if (has(arg, "master")) enc.w.put<uint32_t>(IFLA_MASTER, arg.Get("master").As<Napi::Number>().Uint32Value());
+  putStatsMask(enc, arg);
+  if (has(arg, "master")) enc.w.put<uint32_t>(IFLA_MASTER, get(arg, "master").As<Napi::Number>().Uint32Value());
   if (has(arg, "kind")) {
     size_t info = enc.w.nestBegin(IFLA_LINKINFO);
-    enc.w.putStr(IFLA_INFO_KIND, arg.Get("kind").As<Napi::String>().Utf8Value());
+    enc.w.putStr(IFLA_INFO_KIND, get(arg, "kind").As<Napi::String>().Utf8Value());
     enc.w.nestEnd(info);
   }
   enc.w.end();
@@ -300,16 +308,16 @@ void encodeLinkList(Encoder& enc, const Napi::Object& arg) {
 Napi::Object decodeStats(Napi::Env env, const rtnl_link_stats64& s) {
   Napi::Object o = Napi::Object::New(env);
   auto big = [&](uint64_t v) { return Napi::BigInt::New(env, v); };
-  o.Set("rxPackets", big(s.rx_packets));
-  o.Set("txPackets", big(s.tx_packets));
-  o.Set("rxBytes", big(s.rx_bytes));
-  o.Set("txBytes", big(s.tx_bytes));
-  o.Set("rxErrors", big(s.rx_errors));
-  o.Set("txErrors", big(s.tx_errors));
-  o.Set("rxDropped", big(s.rx_dropped));
-  o.Set("txDropped", big(s.tx_dropped));
-  o.Set("multicast", big(s.multicast));
-  o.Set("collisions", big(s.collisions));
+  set(o, "rxPackets", big(s.rx_packets));
+  set(o, "txPackets", big(s.tx_packets));
+  set(o, "rxBytes", big(s.rx_bytes));
+  set(o, "txBytes", big(s.tx_bytes));
+  set(o, "rxErrors", big(s.rx_errors));
+  set(o, "txErrors", big(s.tx_errors));
+  set(o, "rxDropped", big(s.rx_dropped));
+  set(o, "txDropped", big(s.tx_dropped));
+  set(o, "multicast", big(s.multicast));
+  set(o, "collisions", big(s.collisions));
   return o;
 }
 
@@ -328,16 +336,16 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
       case IFLA_INFO_SLAVE_DATA: portData = a; break;
     }
   }
-  if (!portKind.empty()) out.Set("portKind", Napi::String::New(env, std::string(portKind)));
+  if (!portKind.empty()) set(out, "portKind", Napi::String::New(env, std::string(portKind)));
   if (portKind == "bridge" && portData) {
     Napi::Object port = Napi::Object::New(env);
     for (auto a : Attrs::of(portData)) kBridgePort.decodeOne(env, a, port) || kBridgePortState.decodeOne(env, a, port);
-    out.Set("bridgePort", port);
+    set(out, "bridgePort", port);
   }
   if (kind.empty()) return;
   const Kind* k = findKind(kind);
-  out.Set("kind", Napi::String::New(env, k ? k->name : "generic"));
-  if (!k) out.Set("infoKind", Napi::String::New(env, std::string(kind)));
+  set(out, "kind", Napi::String::New(env, k ? k->name : "generic"));
+  if (!k) set(out, "infoKind", Napi::String::New(env, std::string(kind)));
   if (!data || !k || !k->data) return;
   k->data->decode(env, Attrs::of(data), out);
   if (k->tail) k->tail->decode(env, Attrs::of(data), out);
@@ -346,37 +354,46 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
       if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
         auto pr = attrGet<ifla_vxlan_port_range>(a);
         Napi::Object r = Napi::Object::New(env);
-        r.Set("low", ntohs(pr.low));
-        r.Set("high", ntohs(pr.high));
-        out.Set("portRange", r);
+        set(r, "low", ntohs(pr.low));
+        set(r, "high", ntohs(pr.high));
+        set(out, "portRange", r);
       } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
                  (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
-        out.Set("group", out.Get("remote"));  // a multicast destination is a group
+        set(out, "group", get(out, "remote"));  // a multicast destination is a group
         out.Delete("remote");
       }
     }
   }
 }
 
-Napi::Value decodeLink(Napi::Env env, const nlmsghdr* h) {
+template <bool Stats>
+Napi::Value decodeLinkMsg(Napi::Env env, const nlmsghdr* h) {
   auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
   Napi::Object o = Napi::Object::New(env);
-  o.Set("index", ifi->ifi_index);
-  o.Set("kind", "device");
-  o.Set("flags", flagNames(env, ifi->ifi_flags, kIfFlags));
-  o.Set("up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
-  o.Set("promisc", Napi::Boolean::New(env, ifi->ifi_flags & IFF_PROMISC));
-  o.Set("linkType", enumName(env, ifi->ifi_type, kLinkTypes));
+  set(o, "index", ifi->ifi_index);
+  set(o, "kind", name(env, "device"));
+  set(o, "flags", flagNames(env, ifi->ifi_flags, kIfFlags));
+  set(o, "up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
+  set(o, "promisc", Napi::Boolean::New(env, ifi->ifi_flags & IFF_PROMISC));
+  set(o, "linkType", enumName(env, ifi->ifi_type, kLinkTypes));
   for (auto a : Attrs(IFLA_RTA(ifi), IFLA_PAYLOAD(h))) {
     if (kLink.decodeOne(env, a, o) || kLinkTail.decodeOne(env, a, o) || kLinkState.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
-      case IFLA_OPERSTATE: o.Set("operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
+      case IFLA_OPERSTATE: set(o, "operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
       case IFLA_LINKINFO: decodeLinkInfo(env, a, o); break;
-      case IFLA_STATS64: o.Set("stats", decodeStats(env, attrGet<rtnl_link_stats64>(a))); break;
+      case IFLA_STATS64:
+        // The kernel always sends counters (RTEXT_FILTER_SKIP_STATS only drops
+        // the VFs'); 10 BigInts per link are made only when asked for.
+        if (Stats) set(o, "stats", decodeStats(env, attrGet<rtnl_link_stats64>(a)));
+        break;
     }
   }
   return o;
 }
+
+// Events carry the counters the kernel sends.
+constexpr MsgDecoder decodeLink = decodeLinkMsg<true>;
+constexpr MsgDecoder decodeLinkNoStats = decodeLinkMsg<false>;
 
 RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
 
@@ -384,8 +401,10 @@ RegisterOps ops{
     {"linkAdd", false, false, encodeLinkAdd, nullptr},
     {"linkSet", false, false, encodeLinkSet, nullptr},
     {"linkDel", false, false, encodeLinkDel, nullptr},
-    {"linkGet", false, true, encodeLinkGet, firstOf<decodeLink>},
-    {"linkList", true, true, encodeLinkList, listOf<decodeLink>},
+    {"linkGet", false, true, encodeLinkGet, firstOf<decodeLinkNoStats>},
+    {"linkList", true, true, encodeLinkList, listOf<decodeLinkNoStats>},
+    {"linkGetStats", false, true, encodeLinkGet, firstOf<decodeLink>, "linkGet"},
+    {"linkListStats", true, true, encodeLinkList, listOf<decodeLink>, "linkList"},
 };
 
 }  // namespace

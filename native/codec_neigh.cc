@@ -25,10 +25,10 @@ const EnumName kFdbStates[] = {
 // vxlan reports the bits it was given, the bridge one bit: read them in
 // `bridge fdb`'s order of precedence.
 Napi::Value fdbStateName(Napi::Env env, uint16_t state) {
-  if (state & NUD_PERMANENT) return Napi::String::New(env, "permanent");
-  if (state & NUD_NOARP) return Napi::String::New(env, "static");
-  if (state & NUD_STALE) return Napi::String::New(env, "stale");
-  if (state & NUD_REACHABLE) return Napi::String::New(env, "dynamic");
+  if (state & NUD_PERMANENT) return name(env, "permanent");
+  if (state & NUD_NOARP) return name(env, "static");
+  if (state & NUD_STALE) return name(env, "stale");
+  if (state & NUD_REACHABLE) return name(env, "dynamic");
   return Napi::Number::New(env, state);
 }
 
@@ -73,13 +73,14 @@ void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
 
 void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
   uint8_t ip[16];
-  Napi::Value addr = arg.Get("address");
-  int family = addr.IsString() ? parseIp(addr.As<Napi::String>().Utf8Value(), ip) : 0;
+  Napi::Value addr = get(arg, "address");
+  int family = addr.IsString() ? parseIp(addr, ip) : 0;
   if (family != AF_INET && family != AF_INET6) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
   uint8_t flags = 0;
   uint32_t ext = 0;
-  neighFlagBits(arg.Get("flags"), flags, ext);
-  uint16_t state = has(arg, "state") ? enumValue(arg.Get("state"), kNudStates, "state") : 0;
+  neighFlagBits(get(arg, "flags"), flags, ext);
+  Napi::Value st = get(arg, "state");
+  uint16_t state = st.IsUndefined() ? 0 : enumValue(st, kNudStates, "state");
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = family;  // from the address: never AF_BRIDGE
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -101,7 +102,7 @@ void encodeNeighDel(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, ar
 void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
   uint8_t family = AF_UNSPEC;  // AF_UNSPEC reaches the neighbour tables only, never the FDB
   if (has(arg, "family")) family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
-  bool proxy = has(arg, "proxy") && arg.Get("proxy").ToBoolean();
+  bool proxy = has(arg, "proxy") && get(arg, "proxy").ToBoolean();
   auto* ndm = enc.w.begin<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   ndm->ndm_family = family;
   if (proxy) ndm->ndm_flags = NTF_PROXY;
@@ -113,10 +114,10 @@ void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
 // ---- bridge FDB ----
 
 void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
-  uint8_t flags = has(arg, "flags") ? flagBits(arg.Get("flags"), kFdbFlags, "flags") : 0;
-  Napi::Value target = arg.Get("target");
-  flags |= target.IsString() && target.As<Napi::String>().Utf8Value() == "master" ? NTF_MASTER : NTF_SELF;
-  uint16_t state = has(arg, "state") ? enumValue(arg.Get("state"), kFdbStates, "state") : 0;
+  Napi::Value fl = get(arg, "flags"), st = get(arg, "state");
+  uint8_t flags = fl.IsUndefined() ? 0 : flagBits(fl, kFdbFlags, "flags");
+  flags |= isString(get(arg, "target"), "master") ? NTF_MASTER : NTF_SELF;
+  uint16_t state = st.IsUndefined() ? 0 : enumValue(st, kFdbStates, "state");
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = AF_BRIDGE;  // always: an FDB call can never touch the ARP/NDP tables
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -159,26 +160,26 @@ uint32_t extFlags(const ndmsg* ndm, const nlmsghdr* h) {
 
 Napi::Value decodeNeighbour(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("family", ndm->ndm_family == AF_INET ? 4 : 6);
-  o.Set("link", ndm->ndm_ifindex);
-  o.Set("state", enumName(env, ndm->ndm_state, kNudStates));
-  o.Set("flags", flagList(env, ndm->ndm_flags, kNeighFlags, extFlags(ndm, h)));
+  set(o, "family", ndm->ndm_family == AF_INET ? 4 : 6);
+  set(o, "link", ndm->ndm_ifindex);
+  set(o, "state", enumName(env, ndm->ndm_state, kNudStates));
+  set(o, "flags", flagList(env, ndm->ndm_flags, kNeighFlags, extFlags(ndm, h)));
   kNeigh.decode(env, Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h)), o);
   return o;
 }
 
 Napi::Value decodeFdbEntry(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("family", "bridge");
-  o.Set("link", ndm->ndm_ifindex);
+  set(o, "family", name(env, "bridge"));
+  set(o, "link", ndm->ndm_ifindex);
   // The bridge reports its own entries with neither flag (but NDA_MASTER).
   bool master = (ndm->ndm_flags & NTF_MASTER) || !(ndm->ndm_flags & NTF_SELF);
-  o.Set("target", master ? "master" : "self");
-  o.Set("state", fdbStateName(env, ndm->ndm_state));
-  o.Set("flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
+  set(o, "target", name(env, master ? "master" : "self"));
+  set(o, "state", fdbStateName(env, ndm->ndm_state));
+  set(o, "flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
   for (auto a : Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h))) {
     if (kFdb.decodeOne(env, a, o)) continue;
-    if (attrType(a) == NDA_MASTER) o.Set("master", attrGet<uint32_t>(a));
+    if (attrType(a) == NDA_MASTER) set(o, "master", attrGet<uint32_t>(a));
   }
   return o;
 }

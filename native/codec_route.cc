@@ -84,7 +84,7 @@ size_t addrLen(int fam) { return fam == AF_INET ? 4 : 16; }
 // (IPv4 over an IPv6 next hop) it is RTA_VIA with struct rtvia.
 void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
   uint8_t ip[16];
-  int fam = parseIp(v.As<Napi::String>().Utf8Value(), ip);
+  int fam = parseIp(v, ip);
   if (!fam) throw Napi::TypeError::New(v.Env(), "gateway: expected an IPv4 or IPv6 address");
   if (fam == routeFam) return w.put(RTA_GATEWAY, ip, addrLen(fam));
   uint8_t via[sizeof(rtvia) + 16];
@@ -94,15 +94,16 @@ void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
   w.put(RTA_VIA, via, sizeof(rtvia) + addrLen(fam));
 }
 
-void putPrefix(Encoder& enc, const Napi::Object& arg, const char* key, uint16_t type, uint8_t& len) {
-  if (!has(arg, key)) return;
+void putPrefix(Encoder& enc, const Napi::Object& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len, int fam) {
+  Napi::Value v = get(arg, key);
+  if (v.IsUndefined()) return;
   uint8_t ip[16];
-  parseIp(arg.Get(key).As<Napi::String>().Utf8Value(), ip);
-  len = static_cast<uint8_t>(u32(arg, (std::string(key) + "Len").c_str()));
-  enc.w.put(type, ip, addrLen(familyOf(arg)));
+  parseIp(v, ip);
+  len = static_cast<uint8_t>(u32(arg, lenKey));
+  enc.w.put(type, ip, addrLen(fam));
 }
 
-uint8_t nhFlags(const Napi::Object& o) { return has(o, "flags") ? flagBits(o.Get("flags"), kNhFlags, "flags") : 0; }
+uint8_t nhFlags(const Napi::Object& o) { return has(o, "flags") ? flagBits(get(o, "flags"), kNhFlags, "flags") : 0; }
 
 void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
   size_t mp = enc.w.nestBegin(RTA_MULTIPATH);  // holds rtnexthop structs, not attributes
@@ -113,7 +114,7 @@ void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
     rtnh->rtnh_flags = nhFlags(nh);
     rtnh->rtnh_hops = has(nh, "weight") ? u32(nh, "weight") - 1 : 0;  // the kernel stores weight - 1
     rtnh->rtnh_ifindex = has(nh, "link") ? u32(nh, "link") : 0;
-    if (has(nh, "gateway")) putGateway(enc.w, nh.Get("gateway"), fam);
+    if (has(nh, "gateway")) putGateway(enc.w, get(nh, "gateway"), fam);
     reinterpret_cast<rtnexthop*>(enc.w.bytes().data() + at)->rtnh_len =
         static_cast<uint16_t>(enc.w.bytes().size() - at);
   }
@@ -135,14 +136,16 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     m.rtm_protocol = RTPROT_BOOT;
     m.rtm_type = RTN_UNICAST;
   }
-  if (has(arg, "type")) m.rtm_type = nameOrNumber(arg.Get("type"), kTypes, "type");
-  if (has(arg, "protocol")) m.rtm_protocol = nameOrNumber(arg.Get("protocol"), kProtocols, "protocol");
-  if (has(arg, "tos")) m.rtm_tos = u32(arg, "tos");
-  if (has(arg, "flags")) m.rtm_flags = flagBits(arg.Get("flags"), kNhFlags, "flags");
-  putPrefix(enc, arg, "dst", RTA_DST, m.rtm_dst_len);
-  putPrefix(enc, arg, "src", RTA_SRC, m.rtm_src_len);
-  if (has(arg, "table")) {
-    uint32_t t = nameOrNumber(arg.Get("table"), kTables, "table");
+  // Each key read once: every read is a crossing into the JS engine.
+  Napi::Value v;
+  if (!(v = get(arg, "type")).IsUndefined()) m.rtm_type = nameOrNumber(v, kTypes, "type");
+  if (!(v = get(arg, "protocol")).IsUndefined()) m.rtm_protocol = nameOrNumber(v, kProtocols, "protocol");
+  if (!(v = get(arg, "tos")).IsUndefined()) m.rtm_tos = v.As<Napi::Number>().Uint32Value();
+  if (!(v = get(arg, "flags")).IsUndefined()) m.rtm_flags = flagBits(v, kNhFlags, "flags");
+  putPrefix(enc, arg, "dst", "dstLen", RTA_DST, m.rtm_dst_len, fam);
+  putPrefix(enc, arg, "src", "srcLen", RTA_SRC, m.rtm_src_len, fam);
+  if (!(v = get(arg, "table")).IsUndefined()) {
+    uint32_t t = nameOrNumber(v, kTables, "table");
     // Ids that fit rtm_table go there; larger ones only in RTA_TABLE.
     if (t < 256) m.rtm_table = t;
     else {
@@ -150,9 +153,10 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
       enc.w.put<uint32_t>(RTA_TABLE, t);
     }
   }
-  bool gw = has(arg, "gateway"), hops = has(arg, "nexthops");
-  if (has(arg, "scope")) {
-    m.rtm_scope = nameOrNumber(arg.Get("scope"), kScopes, "scope");
+  Napi::Value gateway = get(arg, "gateway"), nexthops = get(arg, "nexthops");
+  bool gw = !gateway.IsUndefined(), hops = !nexthops.IsUndefined();
+  if (!(v = get(arg, "scope")).IsUndefined()) {
+    m.rtm_scope = nameOrNumber(v, kScopes, "scope");
   } else if (!del) {
     if (fam == AF_INET6) m.rtm_scope = RT_SCOPE_UNIVERSE;
     else if (m.rtm_type == RTN_LOCAL || m.rtm_type == RTN_NAT) m.rtm_scope = RT_SCOPE_HOST;
@@ -162,13 +166,13 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     else m.rtm_scope = RT_SCOPE_UNIVERSE;
   }
   kRoute.encode(arg, enc.w);
-  if (gw) putGateway(enc.w, arg.Get("gateway"), fam);
-  if (has(arg, "metrics")) {
+  if (gw) putGateway(enc.w, gateway, fam);
+  if (!(v = get(arg, "metrics")).IsUndefined()) {
     size_t mx = enc.w.nestBegin(RTA_METRICS);
-    kMetrics.encode(arg.Get("metrics").As<Napi::Object>(), enc.w);
+    kMetrics.encode(v.As<Napi::Object>(), enc.w);
     enc.w.nestEndOrDrop(mx);
   }
-  if (hops) putMultipath(enc, arg.Get("nexthops").As<Napi::Array>(), fam);
+  if (hops) putMultipath(enc, nexthops.As<Napi::Array>(), fam);
   rtm = reinterpret_cast<rtmsg*>(NLMSG_DATA(enc.w.hdr()));
   *rtm = m;
   enc.w.end();
@@ -194,11 +198,11 @@ void encodeRouteGet(Encoder& enc, const Napi::Object& arg) {
   int fam = familyOf(arg);
   rtm->rtm_family = fam;
   uint8_t ip[16];
-  parseIp(arg.Get("dst").As<Napi::String>().Utf8Value(), ip);
+  parseIp(get(arg, "dst"), ip);
   rtm->rtm_dst_len = addrLen(fam) * 8;
   enc.w.put(RTA_DST, ip, addrLen(fam));
   if (has(arg, "src")) {
-    parseIp(arg.Get("src").As<Napi::String>().Utf8Value(), ip);
+    parseIp(get(arg, "src"), ip);
     reinterpret_cast<rtmsg*>(NLMSG_DATA(enc.w.hdr()))->rtm_src_len = addrLen(fam) * 8;
     enc.w.put(RTA_SRC, ip, addrLen(fam));
   }
@@ -213,19 +217,15 @@ void encodeRouteGet(Encoder& enc, const Napi::Object& arg) {
 void encodeRouteList(Encoder& enc, const Napi::Object& arg) {
   auto* rtm = enc.w.begin<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   if (has(arg, "family")) rtm->rtm_family = familyOf(arg);
-  if (has(arg, "protocol")) rtm->rtm_protocol = nameOrNumber(arg.Get("protocol"), kProtocols, "protocol");
-  if (has(arg, "type")) rtm->rtm_type = nameOrNumber(arg.Get("type"), kTypes, "type");
+  if (has(arg, "protocol")) rtm->rtm_protocol = nameOrNumber(get(arg, "protocol"), kProtocols, "protocol");
+  if (has(arg, "type")) rtm->rtm_type = nameOrNumber(get(arg, "type"), kTypes, "type");
   if (has(arg, "table")) {
-    uint32_t t = nameOrNumber(arg.Get("table"), kTables, "table");
+    uint32_t t = nameOrNumber(get(arg, "table"), kTables, "table");
     if (t < 256) rtm->rtm_table = t;
     else enc.w.put<uint32_t>(RTA_TABLE, t);
   }
   if (has(arg, "link")) enc.w.put<uint32_t>(RTA_OIF, u32(arg, "link"));
   enc.w.end();
-}
-
-std::string cidr(Napi::Env env, const rtattr* a, uint8_t len) {
-  return ipString(env, RTA_DATA(a), RTA_PAYLOAD(a)).As<Napi::String>().Utf8Value() + "/" + std::to_string(len);
 }
 
 Napi::Value viaString(Napi::Env env, const rtattr* a) {
@@ -243,12 +243,12 @@ Napi::Array decodeMultipath(Napi::Env env, const rtattr* mp) {
     auto* nh = reinterpret_cast<const rtnexthop*>(p);
     if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > left) break;
     Napi::Object o = Napi::Object::New(env);
-    if (nh->rtnh_ifindex) o.Set("link", nh->rtnh_ifindex);
-    o.Set("weight", nh->rtnh_hops + 1);
-    o.Set("flags", flagNames(env, nh->rtnh_flags, kNhFlags));
+    if (nh->rtnh_ifindex) set(o, "link", nh->rtnh_ifindex);
+    set(o, "weight", nh->rtnh_hops + 1);
+    set(o, "flags", flagNames(env, nh->rtnh_flags, kNhFlags));
     for (auto a : Attrs(RTNH_DATA(nh), nh->rtnh_len - RTNH_LENGTH(0))) {
-      if (attrType(a) == RTA_GATEWAY) o.Set("gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a)));
-      else if (attrType(a) == RTA_VIA) o.Set("gateway", viaString(env, a));
+      if (attrType(a) == RTA_GATEWAY) set(o, "gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a)));
+      else if (attrType(a) == RTA_VIA) set(o, "gateway", viaString(env, a));
     }
     out.Set(i++, o);
     size_t step = RTNH_ALIGN(nh->rtnh_len);
@@ -262,28 +262,33 @@ Napi::Array decodeMultipath(Napi::Env env, const rtattr* mp) {
 Napi::Value decodeRoute(Napi::Env env, const nlmsghdr* h) {
   auto* rtm = static_cast<const rtmsg*>(NLMSG_DATA(h));
   if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return env.Undefined();
+  // dst and table first, each set once: every route object gets the same
+  // shape (V8 hidden class) and no property is written twice.
+  const rtattr *dst = nullptr, *table = nullptr;
+  for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
+    if (attrType(a) == RTA_DST) dst = a;
+    else if (attrType(a) == RTA_TABLE) table = a;
+  }
   Napi::Object o = Napi::Object::New(env);
-  o.Set("family", rtm->rtm_family == AF_INET ? 4 : 6);
-  o.Set("dst", "default");
-  o.Set("table", rtm->rtm_table);
-  o.Set("protocol", enumName(env, rtm->rtm_protocol, kProtocols));
-  o.Set("scope", enumName(env, rtm->rtm_scope, kScopes));
-  o.Set("type", enumName(env, rtm->rtm_type, kTypes));
-  o.Set("flags", flagNames(env, rtm->rtm_flags, kRouteFlags));
-  if (rtm->rtm_tos) o.Set("tos", rtm->rtm_tos);
+  set(o, "family", rtm->rtm_family == AF_INET ? 4 : 6);
+  set(o, "dst", dst ? cidrString(env, RTA_DATA(dst), RTA_PAYLOAD(dst), rtm->rtm_dst_len) : name(env, "default"));
+  set(o, "table", table ? attrGet<uint32_t>(table) : rtm->rtm_table);
+  set(o, "protocol", enumName(env, rtm->rtm_protocol, kProtocols));
+  set(o, "scope", enumName(env, rtm->rtm_scope, kScopes));
+  set(o, "type", enumName(env, rtm->rtm_type, kTypes));
+  set(o, "flags", flagNames(env, rtm->rtm_flags, kRouteFlags));
+  if (rtm->rtm_tos) set(o, "tos", rtm->rtm_tos);
   for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
     if (kRoute.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
-      case RTA_DST: o.Set("dst", cidr(env, a, rtm->rtm_dst_len)); break;
-      case RTA_SRC: o.Set("src", cidr(env, a, rtm->rtm_src_len)); break;
-      case RTA_GATEWAY: o.Set("gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
-      case RTA_VIA: o.Set("gateway", viaString(env, a)); break;
-      case RTA_TABLE: o.Set("table", attrGet<uint32_t>(a)); break;
-      case RTA_MULTIPATH: o.Set("nexthops", decodeMultipath(env, a)); break;
+      case RTA_SRC: set(o, "src", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_src_len)); break;
+      case RTA_GATEWAY: set(o, "gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
+      case RTA_VIA: set(o, "gateway", viaString(env, a)); break;
+      case RTA_MULTIPATH: set(o, "nexthops", decodeMultipath(env, a)); break;
       case RTA_METRICS: {
         Napi::Object m = Napi::Object::New(env);
         kMetrics.decode(env, Attrs::of(a), m);
-        o.Set("metrics", m);
+        set(o, "metrics", m);
         break;
       }
     }

@@ -5,6 +5,7 @@
 // dumps use (decoderFor), and handed to JS in one call. A receive-buffer
 // overrun (ENOBUFS) becomes an explicit resync item, never a silent loss.
 #include "events.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <linux/neighbour.h>
@@ -187,6 +188,7 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
   void drain(int status) {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    KeyScope keys(env);
     Napi::Array items = Napi::Array::New(env);
     uint32_t n = 0;
     int err = 0;
@@ -196,8 +198,8 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
       // The kernel dropped notifications: what the subscriber holds is stale.
       if (resync) return;
       Napi::Object r = Napi::Object::New(env);
-      r.Set("kind", "resync");
-      r.Set("reason", "overflow");
+      set(r, "kind", "resync");
+      set(r, "reason", "overflow");
       items.Set(n++, r);
       resync = true;
     };
@@ -261,9 +263,9 @@ class Subscription : public Napi::ObjectWrap<Subscription> {
       Napi::Value v = dec(env, h);
       if (v.IsUndefined()) continue;  // a message the decoder deliberately skips
       Napi::Object ev = Napi::Object::New(env);
-      ev.Set("kind", kKinds[k].name);
-      ev.Set("action", h->nlmsg_type == kKinds[k].delType ? "del" : "new");
-      ev.Set("value", v);
+      set(ev, "kind", kKinds[k].name);
+      set(ev, "action", h->nlmsg_type == kKinds[k].delType ? "del" : "new");
+      set(ev, "value", v);
       items.Set(n++, ev);
       any = true;
     }

@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "keys.h"
 #include "netns.h"
 #include "ops.h"
 
@@ -17,14 +18,17 @@ struct Requests {
   MsgWriter w;
   std::vector<Pending> pend;
   std::vector<const Op*> ops;
-  std::vector<std::string> what;
   std::vector<int> fds;
+  // What each request names in errors, read only for a failed one: the
+  // batch's list ([op, arg, object] items), or the one request's object.
+  Napi::Reference<Napi::Array> list;
+  std::string single;
 
   ~Requests() {
     for (int fd : fds) ::close(fd);
   }
 
-  void add(Napi::Env env, uint32_t seq, const Napi::Value& op, const Napi::Value& arg, const Napi::Value& what_) {
+  void add(Napi::Env env, uint32_t seq, const Napi::Value& op, const Napi::Value& arg) {
     uint32_t i = op.IsNumber() ? op.As<Napi::Number>().Uint32Value() : UINT32_MAX;
     if (i >= opTable().size()) throw Napi::TypeError::New(env, "rtnl: unknown operation");
     if (!arg.IsObject()) throw Napi::TypeError::New(env, "rtnl: operation argument must be an object");
@@ -39,21 +43,31 @@ struct Requests {
     p.data = o.data;
     pend.push_back(std::move(p));
     ops.push_back(&o);
-    what.push_back(what_.IsString() ? what_.As<Napi::String>().Utf8Value() : "");
+  }
+
+  std::string what(size_t i) const {
+    if (list.IsEmpty()) return single;
+    Napi::Value v = list.Value().Get(i).As<Napi::Array>().Get(2u);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   }
 
   // The decoded result of request i, or its error (returned, not thrown).
   Napi::Value result(Napi::Env env, size_t i, bool& failed) {
     const Reply& r = pend[i].reply;
     failed = r.error != 0;
-    if (failed) return makeError(env, r.error, ops[i]->name, what[i], r.extack, r.extackOffset).Value();
+    if (failed) return makeError(env, r.error, ops[i]->verb ? ops[i]->verb : ops[i]->name, what(i), r.extack, r.extackOffset).Value();
     return ops[i]->decode ? ops[i]->decode(env, r) : env.Undefined();
   }
 
+  // One entry per request; a request that returns nothing (most: an ack)
+  // is left a hole, read as undefined: no call per request to store it.
   Napi::Array results(Napi::Env env) {
     Napi::Array out = Napi::Array::New(env, pend.size());
     bool failed;
-    for (size_t i = 0; i < pend.size(); i++) out.Set(i, result(env, i, failed));
+    for (size_t i = 0; i < pend.size(); i++) {
+      if (pend[i].reply.error == 0 && !ops[i]->decode) continue;
+      out.Set(i, result(env, i, failed));
+    }
     return out;
   }
 };
@@ -64,12 +78,26 @@ std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const Napi::Value& 
   if (!list.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch expects an array");
   auto b = std::make_unique<Requests>();
   Napi::Array a = list.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
+  uint32_t n = a.Length();
+  b->pend.reserve(n);
+  b->ops.reserve(n);
+  b->w.bytes().reserve(n * 64);
+  for (uint32_t i = 0; i < n; i++) {
     Napi::Value item = a.Get(i);
     if (!item.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch item must be [op, arg, object]");
     Napi::Array t = item.As<Napi::Array>();
-    b->add(env, seq(), t.Get(0u), t.Get(1u), t.Get(2u));
+    b->add(env, seq(), t.Get(0u), t.Get(1u));
   }
+  b->list = Napi::Persistent(a);
+  return b;
+}
+
+// One request: op, argument, the object it names in errors.
+std::unique_ptr<Requests> encodeOne(Napi::Env env, uint32_t seq, const Napi::CallbackInfo& info) {
+  auto b = std::make_unique<Requests>();
+  b->w.bytes().reserve(256);  // most requests fit: no regrowth while encoding
+  b->add(env, seq, info[0], info[1]);
+  if (info[2].IsString()) b->single = info[2].As<Napi::String>().Utf8Value();
   return b;
 }
 
@@ -90,6 +118,7 @@ class Worker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    KeyScope keys(env);
     if (!single_) return deferred_.Resolve(batch_->results(env));
     bool failed;
     Napi::Value v = batch_->result(env, 0, failed);
@@ -137,22 +166,21 @@ std::shared_ptr<NlSocket> Handle::socket(Napi::Env env) {
 
 Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
-  Requests b;
-  b.add(env, s->nextSeq(), info[0], info[1], info[2]);
-  s->transact(b.w.bytes(), b.pend);
+  auto b = encodeOne(env, s->nextSeq(), info);
+  s->transact(b->w.bytes(), b->pend);
   bool failed;
-  Napi::Value v = b.result(env, 0, failed);
+  Napi::Value v = b->result(env, 0, failed);
   if (failed) throw Napi::Error(env, v);
   return v;
 }
 
 Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
-  auto b = std::make_unique<Requests>();
-  b->add(env, s->nextSeq(), info[0], info[1], info[2]);
-  auto* w = new Worker(env, s, std::move(b), true);
+  auto* w = new Worker(env, s, encodeOne(env, s->nextSeq(), info), true);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -160,6 +188,7 @@ Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
   auto b = encodeList(env, [&] { return s->nextSeq(); }, info[0]);
   s->transact(b->w.bytes(), b->pend);
@@ -168,6 +197,7 @@ Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
 
 Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  KeyScope keys(env);
   auto s = socket(env);
   auto* w = new Worker(env, s, encodeList(env, [&] { return s->nextSeq(); }, info[0]), false);
   Napi::Promise p = w->promise();
@@ -176,9 +206,11 @@ Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Handle::Encode(const Napi::CallbackInfo& info) {
+  KeyScope keys(info.Env());
   uint32_t seq = 1;
   auto b = encodeList(info.Env(), [&] { return seq++; }, info[0]);
   auto& bytes = b->w.bytes();
+  NlSocket::windows(bytes, b->pend);  // the acks as a send would ask for them
   return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());
 }
 

@@ -31,6 +31,7 @@ struct Op {
   bool data;               // the kernel answers with messages, not only an ack
   void (*encode)(Encoder&, const Napi::Object& arg);
   Napi::Value (*decode)(Napi::Env, const Reply&);  // nullptr: the result is undefined
+  const char* verb = nullptr;  // the verb in errors when several ops serve one (name otherwise)
 };
 
 std::vector<Op>& opTable();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 #include "netns.h"
@@ -25,6 +26,31 @@ constexpr int kDumpAttempts = 8;
 void setOpt(int fd, int level, int name, int value) {
   if (setsockopt(fd, level, name, &value, sizeof value) < 0)
     throw std::system_error(errno, std::generic_category(), "setsockopt");
+}
+
+// The receive buffer: one per thread (an exchange runs on one thread, under
+// its socket's lock), made on first use and never zero-filled, so opening a
+// socket costs no buffer. A dump's datagrams are at most 32 KiB unless one
+// message needs more.
+class RxBuffer {
+ public:
+  uint8_t* data() { return p_.get(); }
+  size_t size() const { return n_; }
+  void atLeast(size_t n) {
+    if (n <= n_) return;
+    p_.reset(new uint8_t[n]);  // default-initialised: no zero fill
+    n_ = n;
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> p_;
+  size_t n_ = 0;
+};
+
+RxBuffer& rxBuffer() {
+  thread_local RxBuffer rx;
+  rx.atLeast(64 * 1024);
+  return rx;
 }
 
 // Parses the extended-ack TLVs that follow an error or done payload.
@@ -68,7 +94,7 @@ std::shared_ptr<NlSocket> NlSocket::open(int nsFd) {
   }
 }
 
-NlSocket::NlSocket(int fd, uint32_t portid) : fd_(fd), portid_(portid), seq_(1), rx_(64 * 1024) {}
+NlSocket::NlSocket(int fd, uint32_t portid) : fd_(fd), portid_(portid), seq_(1) {}
 
 NlSocket::~NlSocket() { close(); }
 
@@ -88,40 +114,47 @@ void NlSocket::fail(std::vector<Pending>& reqs, size_t from, size_t to, int err,
   }
 }
 
+std::vector<std::pair<size_t, size_t>> NlSocket::windows(std::vector<uint8_t>& buf, std::vector<Pending>& reqs) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t i = 0;
+  while (i < reqs.size()) {
+    size_t j = i + 1, bytes = reqs[i].len;
+    if (!reqs[i].dump) {
+      while (j < reqs.size() && !reqs[j].dump && j - i < kWindowMsgs && bytes + reqs[j].len <= kWindowBytes) bytes += reqs[j++].len;
+      for (size_t k = i; k + 1 < j; k++)
+        if (!reqs[k].data) reinterpret_cast<nlmsghdr*>(buf.data() + reqs[k].offset)->nlmsg_flags &= ~NLM_F_ACK;
+    }
+    out.emplace_back(i, j);
+    i = j;
+  }
+  return out;
+}
+
 void NlSocket::transact(std::vector<uint8_t>& buf, std::vector<Pending>& reqs) {
   std::lock_guard<std::mutex> g(mu_);
   if (fd_ < 0) {
     fail(reqs, 0, reqs.size(), EBADF, "the handle is closed");
     return;
   }
-  size_t i = 0;
-  while (i < reqs.size()) {
-    if (reqs[i].dump) {
-      // A dump runs alone: the kernel allows one dump per socket at a time.
-      auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + reqs[i].offset);
-      for (int attempt = 1;; attempt++) {
-        reqs[i].reply = Reply{};
-        exchange(buf, reqs, i, i + 1);
-        if (!reqs[i].reply.interrupted || reqs[i].reply.error) break;
-        if (attempt == kDumpAttempts) {
-          reqs[i].reply.error = EINTR;
-          reqs[i].reply.extack = "dump kept being interrupted by concurrent changes (NLM_F_DUMP_INTR)";
-          reqs[i].reply.data.clear();
-          break;
-        }
-        h->nlmsg_seq = nextSeq();
-      }
-      i++;
+  for (auto [i, j] : windows(buf, reqs)) {
+    if (!reqs[i].dump) {
+      exchange(buf, reqs, i, j);
       continue;
     }
-    size_t j = i, bytes = 0;
-    while (j < reqs.size() && !reqs[j].dump && j - i < kWindowMsgs &&
-           (j == i || bytes + reqs[j].len <= kWindowBytes)) {
-      bytes += reqs[j].len;
-      j++;
+    // A dump runs alone: the kernel allows one dump per socket at a time.
+    auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + reqs[i].offset);
+    for (int attempt = 1;; attempt++) {
+      reqs[i].reply = Reply{};
+      exchange(buf, reqs, i, i + 1);
+      if (!reqs[i].reply.interrupted || reqs[i].reply.error) break;
+      if (attempt == kDumpAttempts) {
+        reqs[i].reply.error = EINTR;
+        reqs[i].reply.extack = "dump kept being interrupted by concurrent changes (NLM_F_DUMP_INTR)";
+        reqs[i].reply.data.clear();
+        break;
+      }
+      h->nlmsg_seq = nextSeq();
     }
-    exchange(buf, reqs, i, j);
-    i = j;
   }
 }
 
@@ -139,36 +172,51 @@ void NlSocket::exchange(std::vector<uint8_t>& buf, std::vector<Pending>& reqs, s
 
   auto seqOf = [&](size_t k) { return reinterpret_cast<nlmsghdr*>(buf.data() + reqs[k].offset)->nlmsg_seq; };
   uint32_t first = seqOf(from);
-  size_t open = to - from;
-  // Replies with data can exceed any fixed buffer (a link with many VFs):
-  // peek at their size first so nothing is ever cut. Plain acks are small
-  // and take one recv each.
-  bool peek = false;
-  for (size_t k = from; k < to; k++) peek |= reqs[k].data;
+  size_t open = to - from, silent = from;
+  // A single reply with data (a get) can exceed any fixed buffer (a link
+  // with many VFs): peek at its size first so nothing is cut. A dump's
+  // datagrams are read straight in; one too big for the buffer (it grows)
+  // restarts the dump. Plain acks are small and take one recv each.
+  RxBuffer& rx = rxBuffer();
+  bool peek = false, dump = reqs[from].dump;
+  for (size_t k = from; k < to; k++) peek |= reqs[k].data && !reqs[k].dump;
   while (open > 0) {
     ssize_t n = 0;
     if (peek) {
       n = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC);
-      if (n > static_cast<ssize_t>(rx_.size())) rx_.resize(static_cast<size_t>(n));
+      if (n > 0) rx.atLeast(static_cast<size_t>(n));
     }
-    if (n >= 0) n = recv(fd_, rx_.data(), rx_.size(), MSG_TRUNC);
+    if (n >= 0) n = recv(fd_, rx.data(), rx.size(), MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       // ENOBUFS here means replies were dropped: fail what is still open
       // rather than wait for acks that will never come.
       return fail(reqs, from, to, errno, errno == ENOBUFS ? "netlink replies were dropped (receive buffer overrun)" : "recv(netlink) failed");
     }
-    if (static_cast<size_t>(n) > rx_.size()) {
-      // An ack larger than the buffer: what it held is gone. Say so, and
-      // grow the buffer for next time.
-      rx_.resize(static_cast<size_t>(n));
+    if (static_cast<size_t>(n) > rx.size()) {
+      rx.atLeast(static_cast<size_t>(n));
+      if (dump) {
+        // Part of the dump is lost: read on to its end, then transact runs it again.
+        reqs[from].reply.interrupted = true;
+        continue;
+      }
+      // An ack larger than the buffer: what it held is gone. Say so (the
+      // buffer has grown for next time).
       return fail(reqs, from, to, EMSGSIZE, "a netlink reply was truncated by the receive buffer (it has been enlarged; retry)");
     }
     size_t left = static_cast<size_t>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(rx_.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+    for (auto* h = reinterpret_cast<nlmsghdr*>(rx.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_pid != portid_) continue;
       uint32_t k = h->nlmsg_seq - first;
       if (k >= to - from || seqOf(from + k) != h->nlmsg_seq) continue;  // stale: an earlier, failed exchange
+      // The kernel answers in order: whatever answers request k settles
+      // the silent (no NLM_F_ACK) requests before it as successes.
+      for (; silent < from + k; silent++) {
+        auto* s = reinterpret_cast<nlmsghdr*>(buf.data() + reqs[silent].offset);
+        if ((s->nlmsg_flags & NLM_F_ACK) || reqs[silent].reply.done) continue;
+        reqs[silent].reply.done = true;
+        open--;
+      }
       Pending& p = reqs[from + k];
       Reply& r = p.reply;
       if (r.done) continue;

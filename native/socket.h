@@ -47,6 +47,13 @@ class NlSocket {
   void close();
   bool closed() const { return fd_ < 0; }
 
+  // Splits reqs into exchanges, as transact sends them: a dump alone, or a
+  // window of plain requests. Inside a window only the last request and
+  // those answered with data keep NLM_F_ACK (cleared in buf): the kernel
+  // answers a failing request with NLMSG_ERROR whatever its flags, and the
+  // window's last ack confirms every silent request before it.
+  static std::vector<std::pair<size_t, size_t>> windows(std::vector<uint8_t>& buf, std::vector<Pending>& reqs);
+
  private:
   explicit NlSocket(int fd, uint32_t portid);
   void exchange(std::vector<uint8_t>& buf, std::vector<Pending>& reqs, size_t from, size_t to);
@@ -56,7 +63,6 @@ class NlSocket {
   int fd_;
   uint32_t portid_;
   std::atomic<uint32_t> seq_;
-  std::vector<uint8_t> rx_;
 };
 
 }  // namespace rtnl

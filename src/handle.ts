@@ -23,8 +23,10 @@ export class Batch extends Verbs<'batch'> {
   }
 }
 
+// The addon leaves a hole for a request that returns nothing: Array.from
+// reads it as undefined (map and forEach would skip it).
 function settle(results: unknown[]): BatchResult[] {
-  return results.map((r) => (r instanceof Error ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r }));
+  return Array.from(results, (r) => (r instanceof Error ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r }));
 }
 
 function record(fill: (b: Batch) => void): NativeRequest[] {
@@ -79,7 +81,13 @@ export class AsyncHandle extends Verbs<'async'> {
         return;
       }
       h.batchAsync(q.map((x) => x.req)).then(
-        (results) => results.forEach((r, i) => (r instanceof Error ? q[i]!.reject(r) : q[i]!.resolve(r))),
+        (results) => {
+          for (let i = 0; i < q.length; i++) {
+            const r = results[i]; // a hole (nothing returned) reads as undefined
+            if (r instanceof Error) q[i]!.reject(r);
+            else q[i]!.resolve(r);
+          }
+        },
         (e) => q.forEach((x) => x.reject(e)),
       );
     } catch (e) {

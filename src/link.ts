@@ -294,6 +294,7 @@ export interface LinkBase {
   gsoMaxSegs?: number;
   qdisc?: string;
   protoDown?: boolean;
+  /** Counters: only when asked for (`linkGet(ref, { stats: true })`, `linkList({ stats: true })`); events carry them as the kernel sends them. */
   stats?: LinkStats;
 }
 
@@ -318,6 +319,8 @@ export interface LinkFilter {
   master?: number;
   /** Only links of this kind. */
   kind?: LinkKind;
+  /** Include each link's counters (`stats`, 10 bigints per link). Off by default: a dump is then cheaper to decode. */
+  stats?: boolean;
 }
 
 // ---- validation: spec -> the argument the native codec reads ----
@@ -438,8 +441,23 @@ export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unkno
 
 /** @internal */
 export function linkFilterArg(f: LinkFilter = {}): Record<string, unknown> {
-  v.noExtraKeys(f, '', new Set(['master', 'kind']));
-  return v.pick(f, '', { master: ifindex, kind: (fl, x) => v.oneOf(fl, x, LINK_KINDS) });
+  v.noExtraKeys(f, '', new Set(['master', 'kind', 'stats']));
+  return v.pick(f, '', { master: ifindex, kind: (fl, x) => v.oneOf(fl, x, LINK_KINDS), stats: v.bool });
+}
+
+/** Options of {@link Verbs.linkGet}. */
+export interface LinkGetOptions {
+  /** Include the link's counters (`stats`, as bigints). Off by default. */
+  stats?: boolean;
+}
+
+/** @internal The native argument of linkGet: the reference, and whether counters are wanted. */
+export function linkGetArg(ref: LinkRef, opts: LinkGetOptions = {}): Record<string, unknown> {
+  if (typeof opts !== 'object' || opts === null) throw new RtnlInputError('options', 'expected an object');
+  v.noExtraKeys(opts, '', new Set(['stats']));
+  const out: Record<string, unknown> = linkRefArg(ref);
+  if (opts.stats !== undefined) out.stats = v.bool('stats', opts.stats);
+  return out;
 }
 
 /** @internal A short name for a link reference in error messages. */

@@ -10,6 +10,7 @@ export type NativeRequest = [op: number, arg: object, object: string];
 interface NativeHandle {
   exec(op: number, arg: object, object: string): unknown;
   execAsync(op: number, arg: object, object: string): Promise<unknown>;
+  /** One entry per request, in order; a request that returns nothing is a hole (reads as undefined). */
   batch(reqs: NativeRequest[]): unknown[];
   batchAsync(reqs: NativeRequest[]): Promise<unknown[]>;
   close(): void;

@@ -5,7 +5,7 @@
  * @module
  */
 import { type FdbEntry, type FdbFilter, type FdbRef, type FdbSpec, fdbFilterArg, fdbLabel, fdbRefArg, fdbSpecArg } from './fdb.js';
-import { type Link, type LinkFilter, type LinkRef, type LinkSpec, type LinkUpdate, linkFilterArg, linkLabel, linkRefArg, linkSpecArg, linkUpdateArg } from './link.js';
+import { type Link, type LinkFilter, type LinkGetOptions, type LinkRef, type LinkSpec, type LinkUpdate, linkFilterArg, linkGetArg, linkLabel, linkRefArg, linkSpecArg, linkUpdateArg } from './link.js';
 import { type Neighbour, type NeighFilter, type NeighRef, type NeighSpec, neighFilterArg, neighLabel, neighRefArg, neighSpecArg } from './neigh.js';
 import type { NsRef } from './netns.js';
 import { type AddrFilter, type AddrRef, type AddrSpec, type Address, addrFilterArg, addrLabel, addrRefArg, addrSpecArg } from './addr.js';
@@ -42,14 +42,14 @@ export abstract class Verbs<M extends Mode> {
     return this.run(() => request<void>('linkDel', { linkGroup: v.uint('group', group, 0xffffffff, 1) }, `group ${group}`));
   }
 
-  /** Reads one link (`ip link show dev X`); throws ENODEV if there is none. */
-  linkGet(ref: LinkRef): Out<M, Link> {
-    return this.run(() => request<Link>('linkGet', linkRefArg(ref), linkLabel(ref)));
+  /** Reads one link (`ip link show dev X`); throws ENODEV if there is none. Counters only with `{ stats: true }`. */
+  linkGet(ref: LinkRef, opts?: LinkGetOptions): Out<M, Link> {
+    return this.run(() => request<Link>(opts?.stats ? 'linkGetStats' : 'linkGet', linkGetArg(ref, opts), linkLabel(ref)));
   }
 
-  /** Lists links; filters are applied by the kernel. */
+  /** Lists links; filters are applied by the kernel. Counters only with `{ stats: true }`. */
   linkList(filter?: LinkFilter): Out<M, Link[]> {
-    return this.run(() => request<Link[]>('linkList', linkFilterArg(filter), ''));
+    return this.run(() => request<Link[]>(filter?.stats ? 'linkListStats' : 'linkList', linkFilterArg(filter), ''));
   }
 
   /**

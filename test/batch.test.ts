@@ -1,7 +1,9 @@
 // Batches (pipelined requests, one result each, in order), the async verbs,
 // and the handle's life cycle, on the real kernel.
 import t from 'tap';
-import { type Link, NetlinkError, RtnlInputError } from '../src/index.js';
+import { type Link, NetlinkError, RtnlInputError, encodeRequests } from '../src/index.js';
+
+const NLM_F_ACK = 4;
 import { assertHome, testNs } from './lib.js';
 
 const ipNames = (ipJson: <T>(...a: string[]) => T) => ipJson<{ ifname: string }[]>('link', 'show').map((l) => l.ifname).sort();
@@ -150,4 +152,50 @@ t.test('async calls in one tick go out together, each with its own outcome', asy
   const mixed = await Promise.allSettled([h.async.linkGet('c0'), h.async.linkGet('bad/name'), h.async.linkGet('c1')]);
   t.same(mixed.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
   assertHome(t);
+});
+
+t.test('one ack per window: each failure still lands on its own request, the silent ones around it succeed', (t) => {
+  const { h, ipJson } = testNs(t, 'ack');
+  h.linkAdd({ kind: 'veth', name: 'a0', up: true, peer: { name: 'b0' } });
+  const a0 = h.linkGet('a0').index;
+  const N = 600; // three pipelining windows (256 requests each at most)
+  const ip = (i: number) => `172.16.${i >> 8}.${i & 255}`;
+  const dup = new Set([0, 5, 255, 256, 400, N - 1]); // first and last of a window, and in between
+  const addr = (i: number) => (dup.has(i) ? ip(N + 1) : ip(i)); // all of them the same address: only the first succeeds
+  const results = h.batch((b) => {
+    for (let i = 0; i < N; i++) b.neighAdd({ link: a0, address: addr(i), lladdr: '02:00:00:00:00:01', state: 'permanent' });
+    b.neighDel({ link: a0, address: '172.31.0.1' }); // ENOENT, the last of its window
+  });
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+  t.same(failed, [5, 255, 256, 400, N - 1, N], 'exactly the duplicates after the first, and the missing entry, failed');
+  t.match((results[256] as PromiseRejectedResult).reason, { name: 'NetlinkError', code: 'EEXIST', op: 'neighAdd', object: ip(N + 1) });
+  t.match((results[N] as PromiseRejectedResult).reason, { name: 'NetlinkError', code: 'ENOENT', op: 'neighDel', object: '172.31.0.1' });
+  const listed = new Set(h.neighList({ link: a0, family: 4 }).map((n) => n.address));
+  const want = [...Array(N).keys()].filter((i) => !dup.has(i)).map(ip).concat(ip(N + 1));
+  t.equal(listed.size, want.length, 'every request reported as done is in the kernel');
+  t.ok(want.every((a) => listed.has(a)), 'each one by its address');
+  t.equal(ipJson<unknown[]>('neigh', 'show', 'dev', 'a0').length, want.length, 'iproute2 agrees');
+  assertHome(t);
+  t.end();
+});
+
+t.test('the bytes of a batch: NLM_F_ACK on the last request of a window and on requests answered with data only', (t) => {
+  const flags = (buf: Buffer) => {
+    const out: number[] = [];
+    for (let at = 0; at < buf.length; at += (buf.readUInt32LE(at) + 3) & ~3) out.push(buf.readUInt16LE(at + 6) & NLM_F_ACK);
+    return out;
+  };
+  const one = encodeRequests((b) => b.linkSetUp('x0'));
+  t.same(flags(one), [NLM_F_ACK], 'a request alone asks for its ack, as iproute2 does');
+  const five = encodeRequests((b) => {
+    b.linkSetUp('x0');
+    b.linkSetUp('x1');
+    b.linkGet('x1');
+    b.linkSetUp('x2');
+    b.linkSetDown('x3');
+  });
+  t.same(flags(five), [0, 0, NLM_F_ACK, 0, NLM_F_ACK]);
+  const many = flags(encodeRequests((b) => { for (let i = 0; i < 300; i++) b.linkSetUp(`x${i}`); }));
+  t.same(many.flatMap((f, i) => (f ? [i] : [])), [255, 299], 'one ack per window of 256');
+  t.end();
 });

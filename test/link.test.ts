@@ -318,6 +318,25 @@ t.test('linkDelGroup deletes every link of a group at once', (t) => {
   t.end();
 });
 
+t.test('counters only when asked for: linkGet and linkList with { stats: true }', (t) => {
+  const n = testNs(t, 'sta');
+  n.h.linkAdd({ kind: 'veth', name: 's0', up: true, peer: { name: 's1' } });
+  n.h.linkSetUp('s1');
+  t.ok(waitFor(() => (n.h.linkGet('s0', { stats: true }).stats?.txPackets ?? 0n) > 0n), 's0 has sent something (IPv6 solicitations)');
+  t.equal(n.h.linkGet('s0').stats, undefined, 'linkGet: no counters by default');
+  t.ok(n.h.linkList().every((l) => l.stats === undefined), 'linkList: none either');
+  const one = n.h.linkGet('s0', { stats: true }).stats!;
+  t.equal(typeof one.rxBytes, 'bigint', 'asked for: 64-bit counters as bigints');
+  const listed = n.h.linkList({ stats: true });
+  t.ok(listed.every((l) => l.stats !== undefined && typeof l.stats.txPackets === 'bigint'), 'linkList({ stats: true }): every link has them');
+  const j = JSON.parse(n.ip('-s', '-j', 'link', 'show', 's0')) as { stats64: { tx: { packets: number } } }[];
+  t.ok(j[0]!.stats64.tx.packets >= Number(one.txPackets), 'the counters iproute2 reads (taken later, so not fewer)');
+  t.throws(() => n.h.linkGet('s0', { stats: 1 as never }), { name: 'RtnlInputError', field: 'stats' });
+  t.throws(() => n.h.linkList({ stats: 'yes' as never }), { name: 'RtnlInputError', field: 'stats' });
+  assertHome(t);
+  t.end();
+});
+
 // ---- errors ----
 
 t.test('refusals throw typed errors and leave nothing behind', (t) => {

@@ -1,0 +1,80 @@
+// Property names made once per addon instance and reused. napi_get_named_property
+// and Napi::Object::Get/Set("name") build and intern a new JS string for the
+// name on every call: that was most of the encoder's and decoders' time.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rtnl {
+
+class KeyCache {
+ public:
+  // The internalized JS string for name. name must be a string with static
+  // storage (a literal, a table's key): the cache is keyed by its address.
+  napi_value get(napi_env env, const char* name);
+  ~KeyCache();
+
+ private:
+  friend class KeyScope;
+  // Node-API 8 cannot reference a string: the keys live in one referenced
+  // array. Reading it back costs a call per key, so inside a KeyScope (one
+  // native call) each key is read once and its handle reused.
+  struct Local {
+    napi_value v;
+    uint64_t gen;
+  };
+  napi_env env_ = nullptr;
+  napi_ref store_ = nullptr;
+  std::unordered_map<const char*, uint32_t> index_;  // name -> index in store_
+  std::vector<Local> local_;                          // handles valid in scope `gen`
+  uint64_t gen_ = 0, scopes_ = 0;                     // the open scope (0: none), scopes so far
+};
+
+// Marks one native call (one JS handle scope) during which key handles may
+// be reused. Open one at the top of every entry point that reads or builds
+// objects; nesting is fine.
+class KeyScope {
+ public:
+  explicit KeyScope(napi_env env);
+  ~KeyScope();
+  KeyScope(const KeyScope&) = delete;
+  KeyScope& operator=(const KeyScope&) = delete;
+
+ private:
+  KeyCache& cache_;
+  uint64_t saved_;
+};
+
+// The cache of env's addon instance (native/instance.h).
+KeyCache& keyCache(napi_env env);
+
+inline napi_value key(napi_env env, const char* name) { return keyCache(env).get(env, name); }
+
+// The JS string for a static string, made once: for names used as values
+// (enum names, flags, kinds), which then cost no string creation per object.
+inline Napi::Value name(Napi::Env env, const char* s) { return Napi::Value(env, key(env, s)); }
+
+// obj[name], name a static string (see KeyCache).
+inline Napi::Value get(const Napi::Object& obj, const char* name) {
+  napi_value v;
+  NAPI_THROW_IF_FAILED(obj.Env(), napi_get_property(obj.Env(), obj, key(obj.Env(), name), &v), Napi::Value());
+  return Napi::Value(obj.Env(), v);
+}
+
+// obj[name] = v, name a static string; v anything Napi::Value::From takes.
+template <typename T>
+void set(const Napi::Object& obj, const char* name, const T& v) {
+  napi_status s = napi_set_property(obj.Env(), obj, key(obj.Env(), name), Napi::Value::From(obj.Env(), v));
+  NAPI_THROW_IF_FAILED_VOID(obj.Env(), s);
+}
+
+// A JS string's UTF-8 bytes into buf (NUL-terminated); returns the length,
+// or SIZE_MAX if it is not a string or does not fit (the caller then falls
+// back to Utf8Value). Saves a std::string per short string.
+size_t utf8(const Napi::Value& v, char* buf, size_t cap);
+
+}  // namespace rtnl
