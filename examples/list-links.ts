@@ -7,8 +7,8 @@ const ns = createNetns(name); // what `ip netns add NAME` makes
 try {
   const h = new Handle(ns); // a netlink socket inside it
   h.linkAdd({ kind: 'veth', name: 'veth0', peer: { name: 'veth1' }, up: true });
-  // Link statistics are 64-bit bigints: jsonReplacer writes them as decimal strings.
-  console.log(JSON.stringify(h.linkList(), jsonReplacer, 2));
+  // Counters come when asked for, as 64-bit bigints: jsonReplacer writes them as decimal strings.
+  console.log(JSON.stringify(h.linkList({ stats: true }), jsonReplacer, 2));
   h.close();
 } finally {
   ns.close();

@@ -11,7 +11,7 @@
  * everything else as `JSON.stringify` would:
  *
  * ```ts
- * JSON.stringify(h.linkList(), jsonReplacer, 2); // "stats": { "rxBytes": "12345678901234", ... }
+ * JSON.stringify(h.linkList({ stats: true }), jsonReplacer, 2); // "stats": { "rxBytes": "12345678901234", ... }
  * ```
  * Read a counter back with `BigInt(s)`.
  */

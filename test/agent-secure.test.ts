@@ -197,7 +197,8 @@ t.test('three agents on a 3-member etcd with TLS and auth', async (t) => {
     await etcd.healthy(undefined, 60_000);
     // Long enough for every lease to have needed renewals through the new members.
     await sleep((TTL + 5) * 1000);
-    await waitFor(() => live.every((i) => status(i).problem === undefined), 30_000, 'every agent to report no problem');
+    await waitFor(() => live.every((i) => status(i).problem === undefined), 60_000, 'every agent to report no problem')
+      .catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(live.map((i) => status(i).problem))}`); });
     t.same(live.map((i) => status(i).lease!.id), leases, 'the same leases throughout');
     for (const i of live) {
       t.equal(leaseOf(subnetKey(PREFIX, subnetOf(i))), leases[i - 1], `node${i}'s record still on its lease`);

@@ -128,6 +128,13 @@ export class Agent {
       onLost: (why: string) => this.#problem(`lease lost: ${why}`),
       onRenewed: (r: NodeRecord) => this.#leased(r),
       onWarning: (msg: string) => this.#problem(msg),
+      // A keepalive failure may be the last thing reported after the final sync: clear it once renewals work again.
+      onRecovered: () => {
+        if (this.#sticky !== undefined || !this.#status.problem?.startsWith('lease ')) return;
+        this.#log.info('lease renewed again');
+        delete this.#status.problem;
+        this.#save();
+      },
       onOwnershipLost: (why: string) => {
         this.#log.error('this node\'s record was changed by someone else; restoring it', { why });
         this.#sticky = `own record changed by someone else: ${why}`;

@@ -146,6 +146,8 @@ export interface SubnetLeaseHooks {
   onRenewed?(self: NodeRecord): void;
   /** A transient problem that is being retried (etcd unreachable...). */
   onWarning?(msg: string): void;
+  /** After onWarning: the lease was renewed again. */
+  onRecovered?(): void;
   /** Someone else changed or deleted the node's record, or detached it from the lease; it is being restored. */
   onOwnershipLost?(why: string): void;
   /** After onOwnershipLost: the record stayed as this node wrote it, on its lease, for a whole renewal period. */
@@ -187,6 +189,8 @@ export class SubnetLease {
   readonly #hooks: SubnetLeaseHooks;
   readonly #net: { net: Ip; prefix: number };
   readonly #backoff = new Backoff(250, 5000);
+  /** A keepalive failed and none has succeeded since. */
+  #failing = false;
   #ttlSec = 0;
   #lease: { id: string; ttlSec: number; renewedAt?: string } | undefined;
   #record: NodeRecord | undefined;
@@ -417,11 +421,16 @@ export class SubnetLease {
       // Retry well within the TTL: etcd keeps the lease through a short outage.
       const delay = Math.min(this.#backoff.next(), (lease.ttlSec * 1000) / 3);
       this.#hooks.onWarning?.(`lease ${lease.id} keepalive failed: ${(e as Error).message}; retrying in ${delay} ms`);
+      this.#failing = true;
       return this.#renewLater(delay);
     }
     if (this.#stopped) return;
     if (ttl > 0) {
       this.#backoff.reset();
+      if (this.#failing) {
+        this.#failing = false;
+        this.#hooks.onRecovered?.();
+      }
       lease.renewedAt = new Date().toISOString();
       this.#renewLater();
       return this.verify();
