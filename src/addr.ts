@@ -76,13 +76,15 @@ const SCOPES: readonly Scope[] = ['universe', 'site', 'link', 'host', 'nowhere']
 /** @internal An IP address with an optional `/len`, split; the length defaults to the host length. */
 export function cidr(field: string, x: unknown): { ip: string; len: number; family: 4 | 6 } {
   if (typeof x !== 'string') throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${v.show(x)}`);
-  const [ip, len, extra] = x.split('/');
-  const family = isIP(ip!) as 0 | 4 | 6;
-  if (!family || extra !== undefined) throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${x}`);
+  // indexOf, not split: no array per address.
+  const slash = x.indexOf('/');
+  const ip = slash < 0 ? x : x.slice(0, slash), len = slash < 0 ? undefined : x.slice(slash + 1);
+  const family = isIP(ip) as 0 | 4 | 6;
+  if (!family || len?.includes('/')) throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${x}`);
   const max = family === 4 ? 32 : 128;
-  if (len === undefined) return { ip: ip!, len: max, family };
+  if (len === undefined) return { ip, len: max, family };
   if (!/^\d{1,3}$/.test(len) || Number(len) > max) throw new RtnlInputError(field, `prefix length must be 0 to ${max}, got ${len}`);
-  return { ip: ip!, len: Number(len), family };
+  return { ip, len: Number(len), family };
 }
 
 /** @internal A scope name or number. */
@@ -99,9 +101,23 @@ export function familyArg(field: string, x: unknown): 4 | 6 {
 const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
 const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0xfffffffe));
 
-function addrBase(a: AddrRef, known: string[]): Record<string, unknown> {
+// Field sets and checkers made once, not per request.
+const REF_KEYS = new Set(['link', 'address', 'peer']);
+const SPEC_KEYS = new Set([...REF_KEYS, 'broadcast', 'label', 'scope', 'flags', 'validLft', 'preferredLft']);
+const FILTER_KEYS = new Set(['link', 'family']);
+const specChecks = {
+  broadcast: (f: string, x: unknown) => v.ip(f, x, 4), label: (f: string, x: unknown) => v.str(f, x, 15), scope: scopeArg,
+  flags: (f: string, x: unknown) => {
+    if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
+    return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, SETTABLE));
+  },
+  validLft: lifetime, preferredLft: lifetime,
+};
+const filterChecks = { link: ifindex, family: familyArg };
+
+function addrBase(a: AddrRef, known: ReadonlySet<string>): Record<string, unknown> {
   if (!a || typeof a !== 'object') throw new RtnlInputError('address', 'expected { link, address, ... }');
-  v.noExtraKeys(a, '', new Set(known));
+  v.noExtraKeys(a, '', known);
   if (a.link === undefined) throw new RtnlInputError('link', 'required');
   const c = cidr('address', a.address);
   const out: Record<string, unknown> = { link: ifindex('link', a.link), local: c.ip, prefixLen: c.len };
@@ -111,15 +127,7 @@ function addrBase(a: AddrRef, known: string[]): Record<string, unknown> {
 
 /** @internal Validates an address spec into the native codec's argument. */
 export function addrSpecArg(a: AddrSpec): Record<string, unknown> {
-  const out = addrBase(a, ['link', 'address', 'peer', 'broadcast', 'label', 'scope', 'flags', 'validLft', 'preferredLft']);
-  Object.assign(out, v.pick(a, '', {
-    broadcast: (f, x) => v.ip(f, x, 4), label: (f, x) => v.str(f, x, 15), scope: scopeArg,
-    flags: (f, x) => {
-      if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
-      return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, SETTABLE));
-    },
-    validLft: lifetime, preferredLft: lifetime,
-  }));
+  const out = v.pick(a, '', specChecks, addrBase(a, SPEC_KEYS));
   if (out.broadcast !== undefined && cidr('address', a.address).family !== 4) throw new RtnlInputError('broadcast', 'IPv4 addresses only');
   const valid = (out.validLft ?? Infinity) as number, pref = (out.preferredLft ?? valid) as number;
   if (pref > valid) throw new RtnlInputError('preferredLft', `must not exceed validLft (${valid})`);
@@ -128,13 +136,13 @@ export function addrSpecArg(a: AddrSpec): Record<string, unknown> {
 
 /** @internal */
 export function addrRefArg(a: AddrRef): Record<string, unknown> {
-  return addrBase(a, ['link', 'address', 'peer']);
+  return addrBase(a, REF_KEYS);
 }
 
 /** @internal */
 export function addrFilterArg(f: AddrFilter = {}): Record<string, unknown> {
-  v.noExtraKeys(f, '', new Set(['link', 'family']));
-  return v.pick(f, '', { link: ifindex, family: familyArg });
+  v.noExtraKeys(f, '', FILTER_KEYS);
+  return v.pick(f, '', filterChecks);
 }
 
 /** @internal How an address is named in errors. */

@@ -104,14 +104,20 @@ const ipAddr = (f: string, x: unknown) => {
   return x as string;
 };
 const vni = (f: string, x: unknown) => v.uint(f, x, 0xffffff);
+const TARGETS = ['self', 'master'] as const;
 const keyChecks = {
-  mac: v.mac, link: ifindex, target: (f: string, x: unknown) => v.oneOf(f, x, ['self', 'master'] as const), dst: ipAddr,
+  mac: v.mac, link: ifindex, target: (f: string, x: unknown) => v.oneOf(f, x, TARGETS), dst: ipAddr,
   vni, port: (f: string, x: unknown) => v.uint(f, x, 0xffff, 1), srcVni: vni, vlan: (f: string, x: unknown) => v.uint(f, x, 4094, 1),
 };
+// Field sets made once, not per request.
+const REF_KEYS = new Set(Object.keys(keyChecks));
+const SPEC_KEYS = new Set([...REF_KEYS, 'state', 'flags']);
+const FILTER_KEYS = new Set(['link', 'master']);
+const filterChecks = { link: ifindex, master: ifindex };
 
-function fdbKey(x: FdbRef, extra: string[]): Record<string, unknown> {
+function fdbKey(x: FdbRef, known: ReadonlySet<string>): Record<string, unknown> {
   if (!x || typeof x !== 'object') throw new RtnlInputError('spec', 'expected an FDB entry object');
-  v.noExtraKeys(x, '', new Set([...Object.keys(keyChecks), ...extra]));
+  v.noExtraKeys(x, '', known);
   if (x.mac === undefined) throw new RtnlInputError('mac', 'required');
   if (x.link === undefined) throw new RtnlInputError('link', 'required');
   const out = v.pick(x, '', keyChecks);
@@ -121,7 +127,7 @@ function fdbKey(x: FdbRef, extra: string[]): Record<string, unknown> {
 
 /** @internal */
 export function fdbSpecArg(s: FdbSpec): Record<string, unknown> {
-  const out = fdbKey(s, ['state', 'flags']);
+  const out = fdbKey(s, SPEC_KEYS);
   out.state = s.state === undefined ? 'permanent' : v.oneOf('state', s.state, STATES);
   if (s.flags !== undefined) {
     if (!Array.isArray(s.flags)) throw new RtnlInputError('flags', 'expected an array of flag names');
@@ -132,14 +138,14 @@ export function fdbSpecArg(s: FdbSpec): Record<string, unknown> {
 
 /** @internal */
 export function fdbRefArg(r: FdbRef): Record<string, unknown> {
-  return fdbKey(r, []);
+  return fdbKey(r, REF_KEYS);
 }
 
 /** @internal */
 export function fdbFilterArg(f: FdbFilter = {}): Record<string, unknown> {
   if (typeof f !== 'object' || f === null) throw new RtnlInputError('filter', 'expected an object');
-  v.noExtraKeys(f, '', new Set(['link', 'master']));
-  return v.pick(f, '', { link: ifindex, master: ifindex });
+  v.noExtraKeys(f, '', FILTER_KEYS);
+  return v.pick(f, '', filterChecks);
 }
 
 /** @internal A short name for an entry in error messages. */

@@ -367,6 +367,10 @@ const kindChecks: Record<LinkKind, Record<string, (f: string, x: unknown) => unk
 };
 kindChecks.macvtap = kindChecks.macvlan;
 kindChecks.ipvtap = kindChecks.ipvlan;
+// Field sets made once, not per request: per kind for specs.
+const specKeys = {} as Record<LinkKind, ReadonlySet<string>>;
+for (const k of LINK_KINDS) specKeys[k] = new Set([...Object.keys(common), ...Object.keys(kindChecks[k]), 'kind', 'netns', 'peer']);
+const PEER_KEYS = new Set([...Object.keys(peerChecks), 'netns']);
 const required: Partial<Record<LinkKind, string[]>> = { vxlan: ['vni'], macvlan: ['link'], macvtap: ['link'], ipvlan: ['link'], ipvtap: ['link'], vlan: ['link', 'id'], veth: ['peer'] };
 
 function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: string): Record<string, unknown> {
@@ -388,7 +392,7 @@ export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
   for (const k of required[kind] ?? []) {
     if ((spec as unknown as Record<string, unknown>)[k] === undefined) throw new RtnlInputError(k, `required for a ${kind} link`);
   }
-  v.noExtraKeys(spec, '', new Set([...Object.keys(common), ...Object.keys(checks), 'kind', 'netns', 'peer']));
+  v.noExtraKeys(spec, '', specKeys[kind]);
   if (kind === 'vxlan' && (spec as VxlanSpec).remote !== undefined && (spec as VxlanSpec).group !== undefined)
     throw new RtnlInputError('remote', 'give remote or group, not both');
   const out = withNetns({ kind, ...v.pick(spec, '', common as never), ...v.pick(spec, '', checks as never) }, spec.netns, 'netns');
@@ -396,7 +400,7 @@ export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
     const peer = (spec as VethSpec).peer;
     if (!peer || typeof peer !== 'object') throw new RtnlInputError('peer', 'expected { name, ... }');
     if (peer.name === undefined) throw new RtnlInputError('peer.name', 'required');
-    v.noExtraKeys(peer, 'peer.', new Set([...Object.keys(peerChecks), 'netns']));
+    v.noExtraKeys(peer, 'peer.', PEER_KEYS);
     out.peer = withNetns(v.pick(peer, 'peer.', peerChecks as never), peer.netns, 'peer.netns');
   }
   return out;
@@ -415,22 +419,26 @@ const bridgePortChecks: Record<keyof BridgePortSettings, (f: string, x: unknown)
   proxyArpWifi: v.bool, mcastFlood: v.bool, bcastFlood: v.bool, mcastToUnicast: v.bool, neighSuppress: v.bool, isolated: v.bool,
 };
 
+const BRIDGE_PORT_KEYS = new Set(Object.keys(bridgePortChecks));
+const UPDATE_KEYS = new Set(['up', 'promisc', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns', 'bridgePort']);
+const updateChecks = { up: v.bool, promisc: v.bool, mtu: v.mtu, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 };
+const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
+const filterChecks = { master: ifindex, kind: (fl: string, x: unknown) => v.oneOf(fl, x, LINK_KINDS), stats: v.bool };
+const GET_KEYS = new Set(['stats']);
+
 function bridgePortArg(p: unknown): Record<string, unknown> {
   if (!p || typeof p !== 'object') throw new RtnlInputError('bridgePort', 'expected an object of bridge port settings');
-  v.noExtraKeys(p, 'bridgePort.', new Set(Object.keys(bridgePortChecks)));
+  v.noExtraKeys(p, 'bridgePort.', BRIDGE_PORT_KEYS);
   return v.pick(p, 'bridgePort.', bridgePortChecks as never);
 }
 
 /** @internal Validates a link update into the native codec's argument. */
 export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unknown> {
   if (!u || typeof u !== 'object') throw new RtnlInputError('update', 'expected an object');
-  v.noExtraKeys(u, '', new Set(['up', 'promisc', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns', 'bridgePort']));
+  v.noExtraKeys(u, '', UPDATE_KEYS);
   if (u.name !== undefined && typeof ref !== 'number')
     throw new RtnlInputError('name', 'renaming needs the link by index (the kernel finds links by name through the same attribute)');
-  const out: Record<string, unknown> = {
-    ...linkRefArg(ref),
-    ...v.pick(u, '', { up: v.bool, promisc: v.bool, mtu: v.mtu, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 }),
-  };
+  const out = v.pick(u, '', updateChecks, linkRefArg(ref));
   if (u.master !== undefined) out.master = u.master === null ? 0 : ifindex('master', u.master);
   if (u.bridgePort !== undefined) {
     if (u.master !== undefined) throw new RtnlInputError('bridgePort', 'the kernel applies port settings before a master change: set master first, in its own request');
@@ -441,8 +449,8 @@ export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unkno
 
 /** @internal */
 export function linkFilterArg(f: LinkFilter = {}): Record<string, unknown> {
-  v.noExtraKeys(f, '', new Set(['master', 'kind', 'stats']));
-  return v.pick(f, '', { master: ifindex, kind: (fl, x) => v.oneOf(fl, x, LINK_KINDS), stats: v.bool });
+  v.noExtraKeys(f, '', FILTER_KEYS);
+  return v.pick(f, '', filterChecks);
 }
 
 /** Options of {@link Verbs.linkGet}. */
@@ -454,7 +462,7 @@ export interface LinkGetOptions {
 /** @internal The native argument of linkGet: the reference, and whether counters are wanted. */
 export function linkGetArg(ref: LinkRef, opts: LinkGetOptions = {}): Record<string, unknown> {
   if (typeof opts !== 'object' || opts === null) throw new RtnlInputError('options', 'expected an object');
-  v.noExtraKeys(opts, '', new Set(['stats']));
+  v.noExtraKeys(opts, '', GET_KEYS);
   const out: Record<string, unknown> = linkRefArg(ref);
   if (opts.stats !== undefined) out.stats = v.bool('stats', opts.stats);
   return out;

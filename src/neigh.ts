@@ -82,6 +82,15 @@ const ipAddr = (f: string, x: unknown) => {
   return x as string;
 };
 
+// Field sets and checkers made once, not per request.
+const SPEC_KEYS = new Set(['address', 'link', 'lladdr', 'state', 'flags']);
+const REF_KEYS = new Set(['address', 'link', 'proxy']);
+const FILTER_KEYS = new Set(['link', 'master', 'family', 'proxy']);
+const filterChecks = {
+  link: ifindex, master: ifindex, proxy: v.bool,
+  family: (fl: string, x: unknown) => { if (x !== 4 && x !== 6) throw new RtnlInputError(fl, `expected 4 or 6, got ${v.show(x)}`); return x; },
+};
+
 function flagList(x: unknown): NeighWriteFlag[] {
   if (!Array.isArray(x)) throw new RtnlInputError('flags', 'expected an array of flag names');
   return x.map((f, i) => v.oneOf(`flags[${i}]`, f, WRITE_FLAGS));
@@ -90,7 +99,7 @@ function flagList(x: unknown): NeighWriteFlag[] {
 /** @internal */
 export function neighSpecArg(s: NeighSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('spec', 'expected a neighbour spec object');
-  v.noExtraKeys(s, '', new Set(['address', 'link', 'lladdr', 'state', 'flags']));
+  v.noExtraKeys(s, '', SPEC_KEYS);
   const out = neighKey(s);
   if (s.lladdr !== undefined) out.lladdr = v.mac('lladdr', s.lladdr);
   out.state = s.state === undefined ? 'permanent' : v.oneOf('state', s.state, NEIGH_STATES);
@@ -101,7 +110,7 @@ export function neighSpecArg(s: NeighSpec): Record<string, unknown> {
 /** @internal */
 export function neighRefArg(r: NeighRef): Record<string, unknown> {
   if (!r || typeof r !== 'object') throw new RtnlInputError('ref', 'expected { address, link }');
-  v.noExtraKeys(r, '', new Set(['address', 'link', 'proxy']));
+  v.noExtraKeys(r, '', REF_KEYS);
   const out = neighKey(r);
   if (r.proxy !== undefined && v.bool('proxy', r.proxy)) out.flags = ['proxy'];
   return out;
@@ -116,11 +125,8 @@ function neighKey(x: { address?: unknown; link?: unknown }): Record<string, unkn
 /** @internal */
 export function neighFilterArg(f: NeighFilter = {}): Record<string, unknown> {
   if (typeof f !== 'object' || f === null) throw new RtnlInputError('filter', 'expected an object');
-  v.noExtraKeys(f, '', new Set(['link', 'master', 'family', 'proxy']));
-  return v.pick(f, '', {
-    link: ifindex, master: ifindex, proxy: v.bool,
-    family: (fl, x) => { if (x !== 4 && x !== 6) throw new RtnlInputError(fl, `expected 4 or 6, got ${v.show(x)}`); return x; },
-  });
+  v.noExtraKeys(f, '', FILTER_KEYS);
+  return v.pick(f, '', filterChecks);
 }
 
 /** @internal A short name for a neighbour in error messages. */

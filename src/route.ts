@@ -160,17 +160,23 @@ const named = <T extends string>(names: readonly T[], max: number): Check => (f,
 const typeArg = named(TYPES, 0xff);
 const protocolArg = named(PROTOCOLS, 0xff);
 const tableArg: Check = (f, x) => (typeof x === 'number' ? v.uint(f, x, 0xffffffff, 1) : v.oneOf(f, x, TABLES));
+const ONLINK = ['onlink'] as const;
 const onlinkOnly: Check = (f, x) => {
   if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
-  return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, ['onlink'] as const));
+  return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, ONLINK));
 };
+
+// Field sets and checkers made once, not per request.
+const METRIC_KEYS = new Set<string>(METRICS);
+const metricChecks: Record<string, Check> = {};
+for (const k of METRICS) metricChecks[k] = k === 'congctl' ? (fl, y) => v.str(fl, y, 15) : u32;
+const NEXTHOP_KEYS = new Set(['gateway', 'link', 'weight', 'flags']);
+const nexthopChecks = { gateway: v.ip, link: ifindex, weight: (fl: string, y: unknown) => v.uint(fl, y, 256, 1), flags: onlinkOnly };
 
 function metricsArg(f: string, x: unknown): Record<string, unknown> {
   if (!x || typeof x !== 'object') throw new RtnlInputError(f, 'expected an object');
-  v.noExtraKeys(x, `${f}.`, new Set(METRICS));
-  const checks: Record<string, Check> = {};
-  for (const k of METRICS) checks[k] = k === 'congctl' ? (fl, y) => v.str(fl, y, 15) : u32;
-  return v.pick(x as Record<string, unknown>, `${f}.`, checks);
+  v.noExtraKeys(x, `${f}.`, METRIC_KEYS);
+  return v.pick(x as Record<string, unknown>, `${f}.`, metricChecks);
 }
 
 function nexthopsArg(f: string, x: unknown): Record<string, unknown>[] {
@@ -178,9 +184,9 @@ function nexthopsArg(f: string, x: unknown): Record<string, unknown>[] {
   return x.map((nh: NexthopSpec, i) => {
     const p = `${f}[${i}].`;
     if (!nh || typeof nh !== 'object') throw new RtnlInputError(`${f}[${i}]`, 'expected { gateway, link, weight, flags }');
-    v.noExtraKeys(nh, p, new Set(['gateway', 'link', 'weight', 'flags']));
+    v.noExtraKeys(nh, p, NEXTHOP_KEYS);
     if (nh.gateway === undefined && nh.link === undefined) throw new RtnlInputError(`${f}[${i}]`, 'needs a gateway or a link');
-    return v.pick(nh, p, { gateway: v.ip, link: ifindex, weight: (fl, y) => v.uint(fl, y, 256, 1), flags: onlinkOnly });
+    return v.pick(nh, p, nexthopChecks);
   });
 }
 
@@ -198,26 +204,43 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
   throw new RtnlInputError('family', "required for a 'default' route without a gateway");
 }
 
+const SPEC_KEYS = new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops']);
+const PREFS = ['low', 'medium', 'high'] as const;
+// prefsrc is checked against the route's family after pick (the checkers are shared, the family is not).
+const specChecks = {
+  gateway: v.ip, link: ifindex, prefsrc: v.ip, table: tableArg, scope: scopeArg,
+  protocol: protocolArg, type: typeArg, priority: u32, tos: (f: string, x: unknown) => v.uint(f, x, 0xff), metrics: metricsArg,
+  flags: onlinkOnly, nexthops: nexthopsArg, pref: (f: string, x: unknown) => v.oneOf(f, x, PREFS),
+};
+const GET_KEYS = new Set(['src', 'oif', 'iif', 'mark']);
+const getChecks = { oif: ifindex, iif: ifindex, mark: u32 };
+const FILTER_KEYS = new Set(['table', 'link', 'protocol', 'family', 'type']);
+const filterChecks = {
+  table: (fl: string, x: unknown) => (x === 'all' ? x : tableArg(fl, x)), link: ifindex, protocol: protocolArg, type: typeArg,
+  family: familyArg,
+};
+
 /** @internal Validates a route spec into the native codec's argument. */
 export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('route', 'expected { dst, ... }');
-  v.noExtraKeys(s, '', new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops']));
+  v.noExtraKeys(s, '', SPEC_KEYS);
   if (s.dst === undefined) throw new RtnlInputError('dst', "required: a prefix or 'default'");
   const dst = s.dst === 'default' ? undefined : cidr('dst', s.dst);
   const family = familyOf(s, dst);
   const out: Record<string, unknown> = { family };
-  if (dst && dst.len > 0) Object.assign(out, { dst: dst.ip, dstLen: dst.len });
+  if (dst && dst.len > 0) {
+    out.dst = dst.ip;
+    out.dstLen = dst.len;
+  }
   if (s.src !== undefined) {
     const src = cidr('src', s.src);
     if (src.family !== family) throw new RtnlInputError('src', `must be IPv${family} like dst`);
-    Object.assign(out, { src: src.ip, srcLen: src.len });
+    out.src = src.ip;
+    out.srcLen = src.len;
   }
   if (s.gateway !== undefined && s.nexthops !== undefined) throw new RtnlInputError('gateway', 'give gateway/link or nexthops, not both');
-  Object.assign(out, v.pick(s, '', {
-    gateway: v.ip, link: ifindex, prefsrc: (f, x) => v.ip(f, x, family), table: tableArg, scope: scopeArg,
-    protocol: protocolArg, type: typeArg, priority: u32, tos: (f, x) => v.uint(f, x, 0xff), metrics: metricsArg,
-    flags: onlinkOnly, nexthops: nexthopsArg, pref: (f, x) => v.oneOf(f, x, ['low', 'medium', 'high'] as const),
-  }));
+  v.pick(s, '', specChecks, out);
+  if (out.prefsrc !== undefined) v.ip('prefsrc', out.prefsrc, family);
   if (out.pref !== undefined && family !== 6) throw new RtnlInputError('pref', 'IPv6 routes only');
   return out;
 }
@@ -225,17 +248,16 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
 /** @internal */
 export function routeGetArg(dst: string, o: RouteGetOptions = {}): Record<string, unknown> {
   const family = isIP(v.ip('dst', dst)) as 4 | 6;
-  v.noExtraKeys(o, '', new Set(['src', 'oif', 'iif', 'mark']));
-  return { family, dst, ...v.pick(o, '', { src: (f, x) => v.ip(f, x, family), oif: ifindex, iif: ifindex, mark: u32 }) };
+  v.noExtraKeys(o, '', GET_KEYS);
+  const out: Record<string, unknown> = { family, dst };
+  if (o.src !== undefined) out.src = v.ip('src', o.src, family);
+  return v.pick(o, '', getChecks, out);
 }
 
 /** @internal */
 export function routeFilterArg(f: RouteFilter = {}): Record<string, unknown> {
-  v.noExtraKeys(f, '', new Set(['table', 'link', 'protocol', 'family', 'type']));
-  const out = v.pick(f, '', {
-    table: (fl, x) => (x === 'all' ? x : tableArg(fl, x)), link: ifindex, protocol: protocolArg, type: typeArg,
-    family: familyArg,
-  });
+  v.noExtraKeys(f, '', FILTER_KEYS);
+  const out = v.pick(f, '', filterChecks);
   // Main by default, like `ip route`; 'all' sends no table filter.
   if (out.table === undefined) out.table = 'main';
   else if (out.table === 'all') delete out.table;

@@ -63,9 +63,11 @@ export function oneOf<T extends string>(field: string, v: unknown, allowed: read
   return v as T;
 }
 
-/** Copies the defined fields of src through their checkers: `undefined` stays "not sent". */
-export function pick<T extends object>(src: T, prefix: string, checks: { [K in keyof T]?: (field: string, v: unknown) => unknown }): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/**
+ * Copies the defined fields of src through their checkers into out (a new
+ * object unless given): `undefined` stays "not sent".
+ */
+export function pick<T extends object>(src: T, prefix: string, checks: { [K in keyof T]?: (field: string, v: unknown) => unknown }, out: Record<string, unknown> = {}): Record<string, unknown> {
   // for-in, not Object.keys: no array per call (checks are plain object literals).
   for (const key in checks) {
     const v = src[key];
