@@ -103,10 +103,28 @@ void AttrTable::encode(const Napi::Object& obj, MsgWriter& w) const {
   }
 }
 
-bool AttrTable::decodeOne(Napi::Env env, const rtattr* a, Napi::Object out) const {
+const AttrSpec* AttrTable::spec(const rtattr* a) const {
   uint16_t t = attrType(a);
-  if (t >= byType_.size() || byType_[t] < 0) return false;
-  const AttrSpec& s = specs_[byType_[t]];
+  return t < byType_.size() && byType_[t] >= 0 ? &specs_[byType_[t]] : nullptr;
+}
+
+bool AttrTable::decodeOne(Napi::Env env, const rtattr* a, Napi::Object out) const {
+  const AttrSpec* s = spec(a);
+  if (s) set(out, s->key, value(env, a, *s));
+  return s;
+}
+
+bool AttrTable::decodeOne(Napi::Env env, const rtattr* a, ObjBuilder& out) const {
+  const AttrSpec* s = spec(a);
+  if (s) out.set(s->key, static_cast<napi_value>(value(env, a, *s)));
+  return s;
+}
+
+void AttrTable::decode(Napi::Env env, Attrs attrs, ObjBuilder& out) const {
+  for (auto a : attrs) decodeOne(env, a, out);
+}
+
+Napi::Value AttrTable::value(Napi::Env env, const rtattr* a, const AttrSpec& s) const {
   const void* p = RTA_DATA(a);
   size_t n = RTA_PAYLOAD(a);
   Napi::Value v;
@@ -130,8 +148,7 @@ bool AttrTable::decodeOne(Napi::Env env, const rtattr* a, Napi::Object out) cons
       break;
     }
   }
-  set(out, s.key, v);
-  return true;
+  return v;
 }
 
 void AttrTable::decode(Napi::Env env, Attrs attrs, Napi::Object out) const {
@@ -280,8 +297,54 @@ napi_value KeyCache::get(napi_env env, const char* name) {
   return v;
 }
 
+napi_value KeyCache::builder(napi_env env) {
+  napi_value fn;
+  if (builder_ && builderNames_ == index_.size()) {
+    napi_get_reference_value(env, builder_, &fn);
+    return fn;
+  }
+  // Remade when names were added since: a name it does not know still
+  // works (the default case), only through a keyed store.
+  std::string src = "(function () { const o = {}; for (let i = 0; i < arguments.length; i += 2) { const v = arguments[i + 1]; switch (arguments[i]) {";
+  for (const auto& entry : index_) {
+    std::string_view n(entry.first);
+    if (n.find_first_of("\\\"\n\r") != n.npos || n == "__proto__") continue;
+    src += " case \""; src += n; src += "\": o[\""; src += n; src += "\"] = v; break;";
+  }
+  src += " default: o[arguments[i]] = v; } } return o; })";
+  napi_value script;
+  napi_create_string_utf8(env, src.data(), src.size(), &script);
+  NAPI_THROW_IF_FAILED(env, napi_run_script(env, script, &fn), nullptr);
+  if (builder_) napi_delete_reference(env, builder_);
+  napi_create_reference(env, fn, 1, &builder_);
+  builderNames_ = index_.size();
+  return fn;
+}
+
 KeyCache::~KeyCache() {
   if (store_) napi_delete_reference(env_, store_);
+  if (builder_) napi_delete_reference(env_, builder_);
+}
+
+napi_value ObjBuilder::find(const char* name) const {
+  for (size_t i = names_.size(); i-- > 0;)
+    if (std::strcmp(names_[i], name) == 0) return kv_[2 * i + 1];
+  return nullptr;
+}
+
+void ObjBuilder::erase(const char* name) {
+  for (size_t i = names_.size(); i-- > 0;) {
+    if (std::strcmp(names_[i], name) != 0) continue;
+    names_.erase(names_.begin() + i);
+    kv_.erase(kv_.begin() + 2 * i, kv_.begin() + 2 * i + 2);
+  }
+}
+
+Napi::Object ObjBuilder::done() {
+  napi_value fn = keyCache(env_).builder(env_), undef, out;
+  napi_get_undefined(env_, &undef);
+  NAPI_THROW_IF_FAILED(env_, napi_call_function(env_, undef, fn, kv_.size(), kv_.data(), &out), Napi::Object());
+  return Napi::Object(env_, out);
 }
 
 KeyScope::KeyScope(napi_env env) : cache_(keyCache(env)), saved_(cache_.gen_) { cache_.gen_ = ++cache_.scopes_; }

@@ -51,8 +51,14 @@ class AttrTable {
   void decode(Napi::Env env, Attrs attrs, Napi::Object out) const;
   // Decodes a single attribute if the table names it; false otherwise.
   bool decodeOne(Napi::Env env, const rtattr* a, Napi::Object out) const;
+  // The same into an object being built.
+  void decode(Napi::Env env, Attrs attrs, ObjBuilder& out) const;
+  bool decodeOne(Napi::Env env, const rtattr* a, ObjBuilder& out) const;
 
  private:
+  const AttrSpec* spec(const rtattr* a) const;  // nullptr if the table does not name a's type
+  Napi::Value value(Napi::Env env, const rtattr* a, const AttrSpec& s) const;
+
   std::vector<AttrSpec> specs_;
   std::vector<int16_t> byType_;  // attribute type -> index in specs_, -1 if unnamed
 };

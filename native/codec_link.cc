@@ -324,7 +324,7 @@ Napi::Object decodeStats(Napi::Env env, const rtnl_link_stats64& s) {
 // IFLA_LINKINFO: the link's kind and kind data, and when it is a port, its
 // master's kind and the port data. A kind-less link (a physical NIC) that is
 // a port has only the latter, and stays kind 'device'.
-void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
+void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
   const rtattr* data = nullptr;
   const rtattr* portData = nullptr;
   std::string_view kind, portKind;
@@ -336,16 +336,16 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
       case IFLA_INFO_SLAVE_DATA: portData = a; break;
     }
   }
-  if (!portKind.empty()) set(out, "portKind", Napi::String::New(env, std::string(portKind)));
+  if (!portKind.empty()) out.set("portKind", Napi::String::New(env, std::string(portKind)));
   if (portKind == "bridge" && portData) {
     Napi::Object port = Napi::Object::New(env);
     for (auto a : Attrs::of(portData)) kBridgePort.decodeOne(env, a, port) || kBridgePortState.decodeOne(env, a, port);
-    set(out, "bridgePort", port);
+    out.set("bridgePort", port);
   }
   if (kind.empty()) return;
   const Kind* k = findKind(kind);
-  set(out, "kind", Napi::String::New(env, k ? k->name : "generic"));
-  if (!k) set(out, "infoKind", Napi::String::New(env, std::string(kind)));
+  out.set("kind", Napi::String::New(env, k ? k->name : "generic"));
+  if (!k) out.set("infoKind", Napi::String::New(env, std::string(kind)));
   if (!data || !k || !k->data) return;
   k->data->decode(env, Attrs::of(data), out);
   if (k->tail) k->tail->decode(env, Attrs::of(data), out);
@@ -356,11 +356,12 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
         Napi::Object r = Napi::Object::New(env);
         set(r, "low", ntohs(pr.low));
         set(r, "high", ntohs(pr.high));
-        set(out, "portRange", r);
+        out.set("portRange", r);
       } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
                  (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
-        set(out, "group", get(out, "remote"));  // a multicast destination is a group
-        out.Delete("remote");
+        napi_value remote = out.find("remote");  // a multicast destination is a group
+        out.erase("remote");
+        if (remote) out.set("group", remote);
       }
     }
   }
@@ -369,26 +370,26 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, Napi::Object out) {
 template <bool Stats>
 Napi::Value decodeLinkMsg(Napi::Env env, const nlmsghdr* h) {
   auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
-  Napi::Object o = Napi::Object::New(env);
-  set(o, "index", ifi->ifi_index);
-  set(o, "kind", name(env, "device"));
-  set(o, "flags", flagNames(env, ifi->ifi_flags, kIfFlags));
-  set(o, "up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
-  set(o, "promisc", Napi::Boolean::New(env, ifi->ifi_flags & IFF_PROMISC));
-  set(o, "linkType", enumName(env, ifi->ifi_type, kLinkTypes));
+  ObjBuilder o(env);
+  o.set("index", ifi->ifi_index);
+  o.set("kind", name(env, "device"));
+  o.set("flags", flagNames(env, ifi->ifi_flags, kIfFlags));
+  o.set("up", Napi::Boolean::New(env, ifi->ifi_flags & IFF_UP));
+  o.set("promisc", Napi::Boolean::New(env, ifi->ifi_flags & IFF_PROMISC));
+  o.set("linkType", enumName(env, ifi->ifi_type, kLinkTypes));
   for (auto a : Attrs(IFLA_RTA(ifi), IFLA_PAYLOAD(h))) {
     if (kLink.decodeOne(env, a, o) || kLinkTail.decodeOne(env, a, o) || kLinkState.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
-      case IFLA_OPERSTATE: set(o, "operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
+      case IFLA_OPERSTATE: o.set("operstate", enumName(env, attrGet<uint8_t>(a), kOperStates)); break;
       case IFLA_LINKINFO: decodeLinkInfo(env, a, o); break;
       case IFLA_STATS64:
         // The kernel always sends counters (RTEXT_FILTER_SKIP_STATS only drops
         // the VFs'); 10 BigInts per link are made only when asked for.
-        if (Stats) set(o, "stats", decodeStats(env, attrGet<rtnl_link_stats64>(a)));
+        if (Stats) o.set("stats", decodeStats(env, attrGet<rtnl_link_stats64>(a)));
         break;
     }
   }
-  return o;
+  return o.done();
 }
 
 // Events carry the counters the kernel sends.

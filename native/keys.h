@@ -18,6 +18,10 @@ class KeyCache {
   napi_value get(napi_env env, const char* name);
   ~KeyCache();
 
+  // A JS function that builds a plain object from (key, value, ...) pairs
+  // with one named store per known name (see ObjBuilder).
+  napi_value builder(napi_env env);
+
  private:
   friend class KeyScope;
   // Node-API 8 cannot reference a string: the keys live in one referenced
@@ -32,6 +36,8 @@ class KeyCache {
   std::unordered_map<const char*, uint32_t> index_;  // name -> index in store_
   std::vector<Local> local_;                          // handles valid in scope `gen`
   uint64_t gen_ = 0, scopes_ = 0;                     // the open scope (0: none), scopes so far
+  napi_ref builder_ = nullptr;
+  size_t builderNames_ = 0;                            // names the builder was made for
 };
 
 // Marks one native call (one JS handle scope) during which key handles may
@@ -71,6 +77,35 @@ void set(const Napi::Object& obj, const char* name, const T& v) {
   napi_status s = napi_set_property(obj.Env(), obj, key(obj.Env(), name), Napi::Value::From(obj.Env(), v));
   NAPI_THROW_IF_FAILED_VOID(obj.Env(), s);
 }
+
+// Collects an object's properties and makes it in one call into JS. Each
+// napi_set_property costs a crossing, and V8 counts those stores as keyed:
+// past 16 properties (a link has 25) the object turns into a slow
+// dictionary. The builder's named stores keep it a fast object. Properties
+// keep the order of the first set, as with napi_set_property.
+class ObjBuilder {
+ public:
+  explicit ObjBuilder(napi_env env) : env_(env) { kv_.reserve(64); }
+  void set(const char* name, napi_value v) {
+    names_.push_back(name);
+    kv_.push_back(key(env_, name));
+    kv_.push_back(v);
+  }
+  // v anything Napi::Value::From takes.
+  template <typename T>
+  void set(const char* name, const T& v) {
+    set(name, static_cast<napi_value>(Napi::Value::From(Napi::Env(env_), v)));
+  }
+  // The last value set for name, or nullptr.
+  napi_value find(const char* name) const;
+  void erase(const char* name);
+  Napi::Object done();
+
+ private:
+  napi_env env_;
+  std::vector<const char*> names_;
+  std::vector<napi_value> kv_;  // key, value, key, value...
+};
 
 // A JS string's UTF-8 bytes into buf (NUL-terminated); returns the length,
 // or SIZE_MAX if it is not a string or does not fit (the caller then falls
