@@ -159,29 +159,29 @@ uint32_t extFlags(const ndmsg* ndm, const nlmsghdr* h) {
 }
 
 Napi::Value decodeNeighbour(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
-  Napi::Object o = Napi::Object::New(env);
-  set(o, "family", ndm->ndm_family == AF_INET ? 4 : 6);
-  set(o, "link", ndm->ndm_ifindex);
-  set(o, "state", enumName(env, ndm->ndm_state, kNudStates));
-  set(o, "flags", flagList(env, ndm->ndm_flags, kNeighFlags, extFlags(ndm, h)));
+  ObjBuilder o(env);
+  o.set("family", ndm->ndm_family == AF_INET ? 4 : 6);
+  o.set("link", ndm->ndm_ifindex);
+  o.set("state", enumName(env, ndm->ndm_state, kNudStates));
+  o.set("flags", flagList(env, ndm->ndm_flags, kNeighFlags, extFlags(ndm, h)));
   kNeigh.decode(env, Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h)), o);
-  return o;
+  return o.done();
 }
 
 Napi::Value decodeFdbEntry(Napi::Env env, const nlmsghdr* h, const ndmsg* ndm) {
-  Napi::Object o = Napi::Object::New(env);
-  set(o, "family", name(env, "bridge"));
-  set(o, "link", ndm->ndm_ifindex);
+  ObjBuilder o(env);
+  o.set("family", name(env, "bridge"));
+  o.set("link", ndm->ndm_ifindex);
   // The bridge reports its own entries with neither flag (but NDA_MASTER).
   bool master = (ndm->ndm_flags & NTF_MASTER) || !(ndm->ndm_flags & NTF_SELF);
-  set(o, "target", name(env, master ? "master" : "self"));
-  set(o, "state", fdbStateName(env, ndm->ndm_state));
-  set(o, "flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
+  o.set("target", name(env, master ? "master" : "self"));
+  o.set("state", fdbStateName(env, ndm->ndm_state));
+  o.set("flags", flagList(env, ndm->ndm_flags, kFdbFlags, extFlags(ndm, h)));
   for (auto a : Attrs(RTM_RTA(ndm), RTM_PAYLOAD(h))) {
     if (kFdb.decodeOne(env, a, o)) continue;
-    if (attrType(a) == NDA_MASTER) set(o, "master", attrGet<uint32_t>(a));
+    if (attrType(a) == NDA_MASTER) o.set("master", attrGet<uint32_t>(a));
   }
-  return o;
+  return o.done();
 }
 
 // RTM_NEWNEIGH/RTM_DELNEIGH, replies and events alike: a Neighbour

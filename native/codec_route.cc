@@ -269,31 +269,31 @@ Napi::Value decodeRoute(Napi::Env env, const nlmsghdr* h) {
     if (attrType(a) == RTA_DST) dst = a;
     else if (attrType(a) == RTA_TABLE) table = a;
   }
-  Napi::Object o = Napi::Object::New(env);
-  set(o, "family", rtm->rtm_family == AF_INET ? 4 : 6);
-  set(o, "dst", dst ? cidrString(env, RTA_DATA(dst), RTA_PAYLOAD(dst), rtm->rtm_dst_len) : name(env, "default"));
-  set(o, "table", table ? attrGet<uint32_t>(table) : rtm->rtm_table);
-  set(o, "protocol", enumName(env, rtm->rtm_protocol, kProtocols));
-  set(o, "scope", enumName(env, rtm->rtm_scope, kScopes));
-  set(o, "type", enumName(env, rtm->rtm_type, kTypes));
-  set(o, "flags", flagNames(env, rtm->rtm_flags, kRouteFlags));
-  if (rtm->rtm_tos) set(o, "tos", rtm->rtm_tos);
+  ObjBuilder o(env);
+  o.set("family", rtm->rtm_family == AF_INET ? 4 : 6);
+  o.set("dst", dst ? cidrString(env, RTA_DATA(dst), RTA_PAYLOAD(dst), rtm->rtm_dst_len) : name(env, "default"));
+  o.set("table", table ? attrGet<uint32_t>(table) : rtm->rtm_table);
+  o.set("protocol", enumName(env, rtm->rtm_protocol, kProtocols));
+  o.set("scope", enumName(env, rtm->rtm_scope, kScopes));
+  o.set("type", enumName(env, rtm->rtm_type, kTypes));
+  o.set("flags", flagNames(env, rtm->rtm_flags, kRouteFlags));
+  if (rtm->rtm_tos) o.set("tos", rtm->rtm_tos);
   for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
     if (kRoute.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
-      case RTA_SRC: set(o, "src", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_src_len)); break;
-      case RTA_GATEWAY: set(o, "gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
-      case RTA_VIA: set(o, "gateway", viaString(env, a)); break;
-      case RTA_MULTIPATH: set(o, "nexthops", decodeMultipath(env, a)); break;
+      case RTA_SRC: o.set("src", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_src_len)); break;
+      case RTA_GATEWAY: o.set("gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
+      case RTA_VIA: o.set("gateway", viaString(env, a)); break;
+      case RTA_MULTIPATH: o.set("nexthops", decodeMultipath(env, a)); break;
       case RTA_METRICS: {
         Napi::Object m = Napi::Object::New(env);
         kMetrics.decode(env, Attrs::of(a), m);
-        set(o, "metrics", m);
+        o.set("metrics", m);
         break;
       }
     }
   }
-  return o;
+  return o.done();
 }
 
 // A dump lists routes only; anything cloned (a cache entry) is left out.
