@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 
 namespace rtnl {
@@ -239,20 +238,48 @@ bool isString(const Napi::Value& v, const char* s) {
   return utf8(v, buf, sizeof buf) != SIZE_MAX && std::strcmp(buf, s) == 0;
 }
 
+namespace {
+// n in decimal at out; returns the end.
+char* putDecimal(char* out, unsigned n) {
+  char d[10];
+  size_t k = 0;
+  do d[k++] = static_cast<char>('0' + n % 10); while (n /= 10);
+  while (k) *out++ = d[--k];
+  return out;
+}
+
+// An address's text into buf (INET6_ADDRSTRLEN bytes); returns its length, 0
+// if len is no address's. IPv4 by hand: glibc's inet_ntop formats it with
+// sprintf, a third of a route's decoding.
+size_t ipText(char* buf, const void* p, size_t len) {
+  if (len == 4) {
+    auto* b = static_cast<const uint8_t*>(p);
+    char* o = buf;
+    for (int i = 0; i < 4; i++) {
+      if (i) *o++ = '.';
+      o = putDecimal(o, b[i]);
+    }
+    return o - buf;
+  }
+  if (len == 16 && inet_ntop(AF_INET6, p, buf, INET6_ADDRSTRLEN)) return std::strlen(buf);
+  return 0;
+}
+}  // namespace
+
 Napi::Value cidrString(Napi::Env env, const void* p, size_t len, unsigned prefix) {
   char buf[INET6_ADDRSTRLEN + 4];
-  int fam = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
-  if (!fam || !inet_ntop(fam, p, buf, INET6_ADDRSTRLEN)) return env.Undefined();
-  size_t n = std::strlen(buf);
-  n += std::snprintf(buf + n, sizeof buf - n, "/%u", prefix);
+  size_t n = ipText(buf, p, len);
+  if (!n) return env.Undefined();
+  buf[n++] = '/';
+  n = putDecimal(buf + n, prefix) - buf;
   return Napi::String::New(env, buf, n);
 }
 
 Napi::Value ipString(Napi::Env env, const void* p, size_t len) {
   char buf[INET6_ADDRSTRLEN];
-  int fam = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
-  if (!fam || !inet_ntop(fam, p, buf, sizeof buf)) return env.Undefined();
-  return Napi::String::New(env, buf);
+  size_t n = ipText(buf, p, len);
+  if (!n) return env.Undefined();
+  return Napi::String::New(env, buf, n);
 }
 
 int parseIp(const Napi::Value& v, uint8_t out[16]) {
