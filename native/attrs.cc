@@ -301,9 +301,12 @@ napi_value KeyCache::get(napi_env env, const char* name) {
     env_ = env;
     napi_create_array(env, &store);
     napi_create_reference(env, store, 1, &store_);
+  } else if (gen_ && storeGen_ == gen_) {
+    store = storeLocal_;  // one reference read per scope, not per key
   } else {
     napi_get_reference_value(env, store_, &store);
   }
+  if (gen_) storeLocal_ = store, storeGen_ = gen_;
   if (fresh) {
     // A name read back from an object's keys is V8's internalized string,
     // so property lookups with it skip the string table

@@ -92,13 +92,17 @@ std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const Napi::Value& 
   return b;
 }
 
-// One request: op, argument, the object it names in errors.
+// One request: op, argument (info[0], info[1]).
 std::unique_ptr<Requests> encodeOne(Napi::Env env, uint32_t seq, const Napi::CallbackInfo& info) {
   auto b = std::make_unique<Requests>();
   b->w.bytes().reserve(256);  // most requests fit: no regrowth while encoding
   b->add(env, seq, info[0], info[1]);
-  if (info[2].IsString()) b->single = info[2].As<Napi::String>().Utf8Value();
   return b;
+}
+
+// The object the request names in errors (info[2]).
+void label(Requests& b, const Napi::CallbackInfo& info) {
+  if (info[2].IsString()) b.single = info[2].As<Napi::String>().Utf8Value();
 }
 
 class Worker : public Napi::AsyncWorker {
@@ -170,6 +174,7 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
   auto s = socket(env);
   auto b = encodeOne(env, s->nextSeq(), info);
   s->transact(b->w.bytes(), b->pend);
+  if (b->pend[0].reply.error) label(*b, info);  // read only for an error: no string copy per call
   bool failed;
   Napi::Value v = b->result(env, 0, failed);
   if (failed) throw Napi::Error(env, v);
@@ -180,7 +185,9 @@ Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeyScope keys(env);
   auto s = socket(env);
-  auto* w = new Worker(env, s, encodeOne(env, s->nextSeq(), info), true);
+  auto b = encodeOne(env, s->nextSeq(), info);
+  label(*b, info);  // info is gone when the reply comes
+  auto* w = new Worker(env, s, std::move(b), true);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -36,6 +36,8 @@ class KeyCache {
   std::unordered_map<const char*, uint32_t> index_;  // name -> index in store_
   std::vector<Local> local_;                          // handles valid in scope `gen`
   uint64_t gen_ = 0, scopes_ = 0;                     // the open scope (0: none), scopes so far
+  napi_value storeLocal_ = nullptr;                    // store_'s handle in scope storeGen_
+  uint64_t storeGen_ = 0;
   napi_ref builder_ = nullptr;
   size_t builderNames_ = 0;                            // names the builder was made for
 };
