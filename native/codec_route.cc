@@ -136,15 +136,18 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     m.rtm_protocol = RTPROT_BOOT;
     m.rtm_type = RTN_UNICAST;
   }
-  // Each key read once: every read is a crossing into the JS engine.
+  // Each key read once: every read is a crossing into the JS engine. With
+  // `common` (set by the TS layer) only family, dst, gateway, link and flags
+  // can be there: the other 13 keys are not read.
+  bool all = !get(arg, "common").IsBoolean();
   Napi::Value v;
-  if (!(v = get(arg, "type")).IsUndefined()) m.rtm_type = nameOrNumber(v, kTypes, "type");
-  if (!(v = get(arg, "protocol")).IsUndefined()) m.rtm_protocol = nameOrNumber(v, kProtocols, "protocol");
-  if (!(v = get(arg, "tos")).IsUndefined()) m.rtm_tos = v.As<Napi::Number>().Uint32Value();
+  if (all && !(v = get(arg, "type")).IsUndefined()) m.rtm_type = nameOrNumber(v, kTypes, "type");
+  if (all && !(v = get(arg, "protocol")).IsUndefined()) m.rtm_protocol = nameOrNumber(v, kProtocols, "protocol");
+  if (all && !(v = get(arg, "tos")).IsUndefined()) m.rtm_tos = v.As<Napi::Number>().Uint32Value();
   if (!(v = get(arg, "flags")).IsUndefined()) m.rtm_flags = flagBits(v, kNhFlags, "flags");
   putPrefix(enc, arg, "dst", "dstLen", RTA_DST, m.rtm_dst_len, fam);
-  putPrefix(enc, arg, "src", "srcLen", RTA_SRC, m.rtm_src_len, fam);
-  if (!(v = get(arg, "table")).IsUndefined()) {
+  if (all) putPrefix(enc, arg, "src", "srcLen", RTA_SRC, m.rtm_src_len, fam);
+  if (all && !(v = get(arg, "table")).IsUndefined()) {
     uint32_t t = nameOrNumber(v, kTables, "table");
     // Ids that fit rtm_table go there; larger ones only in RTA_TABLE.
     if (t < 256) m.rtm_table = t;
@@ -153,9 +156,9 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
       enc.w.put<uint32_t>(RTA_TABLE, t);
     }
   }
-  Napi::Value gateway = get(arg, "gateway"), nexthops = get(arg, "nexthops");
+  Napi::Value gateway = get(arg, "gateway"), nexthops = all ? get(arg, "nexthops") : arg.Env().Undefined();
   bool gw = !gateway.IsUndefined(), hops = !nexthops.IsUndefined();
-  if (!(v = get(arg, "scope")).IsUndefined()) {
+  if (all && !(v = get(arg, "scope")).IsUndefined()) {
     m.rtm_scope = nameOrNumber(v, kScopes, "scope");
   } else if (!del) {
     if (fam == AF_INET6) m.rtm_scope = RT_SCOPE_UNIVERSE;
@@ -165,9 +168,10 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     else if (m.rtm_type == RTN_UNICAST && !gw && !hops) m.rtm_scope = RT_SCOPE_LINK;
     else m.rtm_scope = RT_SCOPE_UNIVERSE;
   }
-  kRoute.encode(arg, enc.w);
+  if (all) kRoute.encode(arg, enc.w);
+  else if (!(v = get(arg, "link")).IsUndefined()) enc.w.put<uint32_t>(RTA_OIF, v.As<Napi::Number>().Uint32Value());  // kRoute's first
   if (gw) putGateway(enc.w, gateway, fam);
-  if (!(v = get(arg, "metrics")).IsUndefined()) {
+  if (all && !(v = get(arg, "metrics")).IsUndefined()) {
     size_t mx = enc.w.nestBegin(RTA_METRICS);
     kMetrics.encode(v.As<Napi::Object>(), enc.w);
     enc.w.nestEndOrDrop(mx);

@@ -206,6 +206,9 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
 
 const SPEC_KEYS = new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops']);
 const PREFS = ['low', 'medium', 'high'] as const;
+// The keys of most routes: with no other, `common` tells the codec to read
+// only these (6 reads instead of 19, each a crossing into the JS engine).
+const COMMON_KEYS = new Set(['family', 'dst', 'dstLen', 'gateway', 'link', 'flags']);
 // prefsrc is checked against the route's family after pick (the checkers are shared, the family is not).
 const specChecks = {
   gateway: v.ip, link: ifindex, prefsrc: v.ip, table: tableArg, scope: scopeArg,
@@ -242,6 +245,8 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
   v.pick(s, '', specChecks, out);
   if (out.prefsrc !== undefined) v.ip('prefsrc', out.prefsrc, family);
   if (out.pref !== undefined && family !== 6) throw new RtnlInputError('pref', 'IPv6 routes only');
+  for (const k in out) if (!COMMON_KEYS.has(k)) return out;
+  out.common = true;
   return out;
 }
 
