@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include <cstdint>
 #include <cstring>
 
@@ -36,9 +38,9 @@ AttrTable::AttrTable(std::initializer_list<AttrSpec> specs) : specs_(specs) {
   }
 }
 
-void AttrTable::encode(const Napi::Object& obj, MsgWriter& w) const {
+void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
   Napi::Env env = obj.Env();
-  for (const AttrSpec& s : specs_) {
+  for (const AttrSpec& s : std::span(specs_).first(std::min(n, specs_.size()))) {
     Napi::Value v = get(obj, s.key);
     if (v.IsUndefined()) continue;
     switch (s.wire) {

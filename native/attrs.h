@@ -45,8 +45,9 @@ class AttrTable {
  public:
   AttrTable(std::initializer_list<AttrSpec> specs);
   // Writes an attribute for every key of obj that the table names and that
-  // is not undefined.
-  void encode(const Napi::Object& obj, MsgWriter& w) const;
+  // is not undefined; only the first n keys are read when the caller knows
+  // the others are absent (each read is a crossing into the JS engine).
+  void encode(const Napi::Object& obj, MsgWriter& w, size_t n = SIZE_MAX) const;
   // Sets a property on out for every attribute the table names.
   void decode(Napi::Env env, Attrs attrs, Napi::Object out) const;
   // Decodes a single attribute if the table names it; false otherwise.

@@ -86,7 +86,15 @@ void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
   ndm->ndm_state = state;
   ndm->ndm_flags = flags;
-  kNeigh.encode(arg, enc.w);
+  // kNeigh's attributes in its order; the address as parsed above, not read again.
+  enc.w.put(NDA_DST, ip, family == AF_INET ? 4 : 16);
+  Napi::Value ll = get(arg, "lladdr");
+  if (!ll.IsUndefined()) {
+    uint8_t mac[32];
+    size_t n = parseMac(ll, mac);
+    if (!n) throw Napi::TypeError::New(arg.Env(), "lladdr: expected a MAC address like 02:00:00:00:00:01");
+    enc.w.put(NDA_LLADDR, mac, n);
+  }
   if (ext) enc.w.put<uint32_t>(NDA_FLAGS_EXT, ext);
   enc.w.end();
 }
@@ -123,7 +131,8 @@ void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nl
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
   ndm->ndm_state = state;
   ndm->ndm_flags = flags;
-  kFdb.encode(arg, enc.w);
+  // `common` (set by the TS layer): no key after mac and dst (kFdb's first two) is there.
+  kFdb.encode(arg, enc.w, get(arg, "common").IsBoolean() ? 2 : SIZE_MAX);
   enc.w.end();
 }
 

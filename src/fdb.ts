@@ -113,6 +113,15 @@ const keyChecks = {
 const REF_KEYS = new Set(Object.keys(keyChecks));
 const SPEC_KEYS = new Set([...REF_KEYS, 'state', 'flags']);
 const FILTER_KEYS = new Set(['link', 'master']);
+// The keys of most entries: with no other, `common` tells the codec not to
+// look for vni, port, srcVni and vlan (each look a crossing into the JS engine).
+const COMMON_KEYS = new Set(['mac', 'link', 'target', 'dst', 'state', 'flags']);
+
+function markCommon(out: Record<string, unknown>): Record<string, unknown> {
+  for (const k in out) if (!COMMON_KEYS.has(k)) return out;
+  out.common = true;
+  return out;
+}
 const filterChecks = { link: ifindex, master: ifindex };
 
 function fdbKey(x: FdbRef, known: ReadonlySet<string>): Record<string, unknown> {
@@ -133,12 +142,12 @@ export function fdbSpecArg(s: FdbSpec): Record<string, unknown> {
     if (!Array.isArray(s.flags)) throw new RtnlInputError('flags', 'expected an array of flag names');
     out.flags = s.flags.map((f, i) => v.oneOf(`flags[${i}]`, f, WRITE_FLAGS));
   }
-  return out;
+  return markCommon(out);
 }
 
 /** @internal */
 export function fdbRefArg(r: FdbRef): Record<string, unknown> {
-  return fdbKey(r, REF_KEYS);
+  return markCommon(fdbKey(r, REF_KEYS));
 }
 
 /** @internal */
