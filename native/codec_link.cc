@@ -207,7 +207,7 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
 void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   std::string kind = get(arg, "kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
-  if (!k) throw Napi::TypeError::New(arg.Env(), "unknown link kind '" + kind + "'");
+  if (!k) throw Napi::TypeError::New(arg.Env(), "kind: unknown link kind '" + kind + "'");
   size_t info = enc.w.nestBegin(IFLA_LINKINFO);
   putUnterminated(enc.w, IFLA_INFO_KIND, kind);
   bool isVeth = kind == "veth";
