@@ -55,6 +55,13 @@ export function parseCommandLine<V extends Record<string, string | boolean | str
   return { kind: 'run', values: values as V, positionals: r.positionals };
 }
 
+/** An integer flag's value, from `min` to `max`; otherwise a {@link UsageError} naming the flag. */
+export function intFlag(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`${flag}: ${JSON.stringify(v)} is not an integer from ${min} to ${max}`);
+  return n;
+}
+
 /** The line every tool prints for `--version`. */
 export function versionLine(tool: string): string {
   return `${tool} ${VERSION} (rtnl, Node.js ${process.version})`;

@@ -6,9 +6,22 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import { untapped } from './lib.js';
+import { installPlugins, tmpDir } from './plugin-runtime.js';
 
 /** The daemon's launcher. */
 export const DAEMON = path.resolve(__dirname, '../../bin/rtnl-cni-daemon');
+
+/**
+ * The plugins installed for a daemon test: `cniPath`, the installed client
+ * `rtnl`, the daemon's socket `sock` (exported as RTNL_CNI_SOCKET: the plugin
+ * runners pass the test's environment on to the client) and an IPAM `dataDir`.
+ */
+export function daemonSetup(t: Test): { cniPath: string; rtnl: string; sock: string; dataDir: string } {
+  const cniPath = installPlugins(t);
+  const sock = path.join(tmpDir(t, 'rtnl-daemon-'), 'rtnl.sock');
+  process.env.RTNL_CNI_SOCKET = sock;
+  return { cniPath, rtnl: path.join(cniPath.split(':')[0]!, 'rtnl'), sock, dataDir: tmpDir(t) };
+}
 
 /** A daemon child with its debug log parsed: one JSON object per request. */
 export class Daemon {

@@ -10,16 +10,12 @@ import { invokePlugin } from '../src/cni/skel.js';
 import { Handle } from '../src/index.js';
 import { hostVethName, rtnlHandlers } from '../src/plugin/plugin.js';
 import { VERSION } from '../src/cli.js';
-import { answer, connect, DAEMON, Daemon, frame, nsIds } from './daemon-harness.js';
+import { answer, connect, DAEMON, Daemon, daemonSetup, frame, nsIds } from './daemon-harness.js';
 import { testNs, type TestNs } from './lib.js';
-import { execAsync, installPlugins, tmpDir, type Call } from './plugin-runtime.js';
+import { execAsync, tmpDir, type Call } from './plugin-runtime.js';
 
 const BRIDGE = 'hst0';
-const cniPath = installPlugins(t);
-const rtnl = path.join(cniPath.split(':')[0]!, 'rtnl');
-const sock = path.join(tmpDir(t, 'rtnl-daemon-'), 'rtnl.sock');
-process.env.RTNL_CNI_SOCKET = sock; // the plugin runners pass our environment on to the client
-const dataDir = tmpDir(t);
+const { cniPath, rtnl, sock, dataDir } = daemonSetup(t);
 const conf = {
   cniVersion: '1.1.0', name: 'hst', type: 'rtnl', bridge: BRIDGE,
   ipam: { type: 'rtnl-ipam', dataDir, ranges: [[{ subnet: '10.95.0.0/24' }]] },

@@ -9,16 +9,12 @@ import * as path from 'node:path';
 import t from 'tap';
 import { Handle } from '../src/index.js';
 import { hostVethName } from '../src/plugin/plugin.js';
-import { DAEMON, Daemon } from './daemon-harness.js';
+import { DAEMON, Daemon, daemonSetup } from './daemon-harness.js';
 import { testNs, type TestNs } from './lib.js';
-import { execAsync, installPlugins, pingAll, Runtime, tmpDir, type Call, type Out } from './plugin-runtime.js';
+import { execAsync, pingAll, Runtime, tmpDir, type Call, type Out } from './plugin-runtime.js';
 
 const BRIDGE = 'dmn0', SUBNET = '10.93.0';
-const cniPath = installPlugins(t);
-const rtnl = path.join(cniPath.split(':')[0]!, 'rtnl');
-const sock = path.join(tmpDir(t, 'rtnl-daemon-'), 'rtnl.sock');
-process.env.RTNL_CNI_SOCKET = sock; // the plugin runners pass our environment on to the client
-const dataDir = tmpDir(t);
+const { cniPath, rtnl, sock, dataDir } = daemonSetup(t);
 const conf = {
   cniVersion: '1.1.0', name: 'dmn', type: 'rtnl', bridge: BRIDGE, isGateway: true, isDefaultGateway: true,
   ipam: { type: 'rtnl-ipam', dataDir, ranges: [[{ subnet: `${SUBNET}.0/24` }]] },

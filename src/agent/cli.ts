@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { UsageError, parseCommandLine } from '../cli.js';
+import { UsageError, intFlag, parseCommandLine } from '../cli.js';
 import type { EtcdTlsOptions } from '../etcd/client.js';
 import { parseEndpoint } from '../etcd/client.js';
 import type { CniHandOff } from './cni.js';
@@ -109,12 +109,6 @@ Signals: SIGTERM/SIGINT stop the agent and leave the overlay and the lease's
 subnet in place (a restart within the lease TTL changes nothing);
 --cleanup removes them.`;
 
-const int = (flag: string, s: string, min: number, max: number): number => {
-  const n = Number(s);
-  if (!/^\d+$/.test(s) || n < min || n > max) throw new UsageError(`${flag}: ${JSON.stringify(s)} is not an integer from ${min} to ${max}`);
-  return n;
-};
-
 /** A file's content, read now so that a bad path is a usage error before anything starts. */
 function readArg(flag: string, file: string): string {
   try {
@@ -157,7 +151,7 @@ export function parseCommand(argv: string[]): Command {
 
   if (!!f['etcd-endpoints'] === !!f.static) throw new UsageError('give exactly one of --etcd-endpoints and --static');
   let source: Source;
-  const vni = f.vni === undefined ? undefined : int('--vni', f.vni, 1, 0xffffff);
+  const vni = f.vni === undefined ? undefined : intFlag('--vni', f.vni, 1, 0xffffff);
   if (f.static) {
     for (const k of ['network', 'subnet-len', 'vni', 'port', 'mtu', ...ETCD_ONLY] as const) {
       if (f[k] !== undefined) throw new UsageError(`--${k} does not apply with --static (the file's "network" holds the settings)`);
@@ -173,7 +167,7 @@ export function parseCommand(argv: string[]): Command {
     });
     const prefix = (f['etcd-prefix'] ?? '/rtnl/network').replace(/\/+$/, '');
     if (!prefix.startsWith('/')) throw new UsageError('--etcd-prefix must start with /');
-    source = { kind: 'etcd', endpoints, prefix, leaseTtlSec: f['lease-ttl'] === undefined ? 30 : int('--lease-ttl', f['lease-ttl'], 2, 3600) };
+    source = { kind: 'etcd', endpoints, prefix, leaseTtlSec: f['lease-ttl'] === undefined ? 30 : intFlag('--lease-ttl', f['lease-ttl'], 2, 3600) };
     if ((f['etcd-certfile'] === undefined) !== (f['etcd-keyfile'] === undefined)) throw new UsageError('--etcd-certfile and --etcd-keyfile go together');
     const tls: EtcdTlsOptions = {
       ...(f['etcd-cafile'] === undefined ? {} : { ca: readArg('--etcd-cafile', f['etcd-cafile']) }),
@@ -190,10 +184,10 @@ export function parseCommand(argv: string[]): Command {
     if (f.network !== undefined) {
       source.network = {
         network: f.network,
-        subnetLen: f['subnet-len'] === undefined ? 24 : int('--subnet-len', f['subnet-len'], 1, 128),
+        subnetLen: f['subnet-len'] === undefined ? 24 : intFlag('--subnet-len', f['subnet-len'], 1, 128),
         ...(vni === undefined ? {} : { vni }),
-        ...(f.port === undefined ? {} : { port: int('--port', f.port, 1, 65535) }),
-        ...(f.mtu === undefined ? {} : { mtu: int('--mtu', f.mtu, 68, 65535) }),
+        ...(f.port === undefined ? {} : { port: intFlag('--port', f.port, 1, 65535) }),
+        ...(f.mtu === undefined ? {} : { mtu: intFlag('--mtu', f.mtu, 68, 65535) }),
       };
     } else {
       for (const k of ['subnet-len', 'vni', 'port', 'mtu'] as const) {

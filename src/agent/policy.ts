@@ -7,7 +7,7 @@
  * Every refusal carries its reason, for the log and `rtnl-agent status`.
  * @module
  */
-import { type Ip, formatIp, isNetwork, parseCidr, parseIp } from '../ipam/ip.js';
+import { type Ip, contains, formatIp, isNetwork, parseCidr, parseIp } from '../ipam/ip.js';
 import { isVtepMac } from './overlay.js';
 import type { Candidate, NetworkConfig, NodeRecord, RejectedRecord } from './types.js';
 
@@ -72,10 +72,7 @@ export function admitPeers(candidates: readonly Candidate[], network: NetworkCon
     if (r.name === self.name) return `names this node (${self.name}) but is not its record`;
     const sub = parseCidr(r.subnet);
     if (!sub || !isNetwork(sub)) return `subnet ${r.subnet} is not a prefix without host bits`;
-    if (sub.cidr.net.family !== net.net.family || sub.cidr.prefix < net.prefix
-      || (sub.cidr.net.value ^ net.net.value) >> BigInt((net.net.family === 4 ? 32 : 128) - net.prefix) !== 0n) {
-      return `subnet ${r.subnet} is not inside the cluster network ${network.network}`;
-    }
+    if (sub.cidr.prefix < net.prefix || !contains(net, sub.cidr.net)) return `subnet ${r.subnet} is not inside the cluster network ${network.network}`;
     if (sub.cidr.prefix !== network.subnetLen) return `subnet ${r.subnet} is a /${sub.cidr.prefix}, not a /${network.subnetLen} (the network's subnet length)`;
     if (sub.cidr.net.value === net.net.value) return `subnet ${r.subnet} is the network's first subnet, which is reserved`;
     // Inside the network and of one length: two subnets overlap exactly when they are equal.

@@ -28,7 +28,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
-import { UsageError, parseCommandLine, versionLine } from '../cli.js';
+import { UsageError, intFlag, parseCommandLine, versionLine } from '../cli.js';
 import { invokePlugin, type PluginOutcome } from '../cni/skel.js';
 import { addon } from '../native.js';
 import { rtnlHandlers } from './plugin.js';
@@ -284,13 +284,8 @@ themselves.
   -h, --help               this text
   --version                the version`;
 
-/** A positive integer flag's value. */
-function count(flag: string, v: string | undefined, def: number, max = 0x7fffffff): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || n > max) throw new UsageError(`--${flag}: ${JSON.stringify(v)} is not an integer from 1 to ${max}`);
-  return n;
-}
+/** A positive integer flag's value, `def` when not given. */
+const count = (flag: string, v: string | undefined, def: number, max = 0x7fffffff): number => (v === undefined ? def : intFlag(`--${flag}`, v, 1, max));
 
 type Flags = {
   socket?: string; debug?: boolean; 'allow-uid'?: string[]; 'max-frame'?: string;
