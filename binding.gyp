@@ -11,6 +11,8 @@
       "native/codec_addr.cc",
       "native/codec_route.cc",
       "native/codec_neigh.cc",
+      "native/codec_rule.cc",
+      "native/codec_nexthop.cc",
       "native/events.cc",
       "native/peercred.cc"
     ],

@@ -10,6 +10,7 @@
 
 #include "attrs.h"
 #include "ops.h"
+#include "route_names.h"
 
 namespace rtnl {
 
@@ -69,12 +70,8 @@ const AttrTable kRoute{
     {"prefsrc", RTA_PREFSRC, Wire::Ip},
     {"mark", RTA_MARK, Wire::U32},
     {"pref", RTA_PREF, Wire::Enum, 0, kPrefs, 1},
+    {"nhid", RTA_NH_ID, Wire::U32},
 };
-
-// A name from names, or a raw number.
-uint32_t nameOrNumber(const Napi::Value& v, Names names, const char* key) {
-  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : enumValue(v, names, key);
-}
 
 int familyOf(const Napi::Object& arg) { return u32(arg, "family") == 6 ? AF_INET6 : AF_INET; }
 
@@ -165,7 +162,7 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     else if (m.rtm_type == RTN_LOCAL || m.rtm_type == RTN_NAT) m.rtm_scope = RT_SCOPE_HOST;
     else if (m.rtm_type == RTN_BROADCAST || m.rtm_type == RTN_MULTICAST || m.rtm_type == RTN_ANYCAST)
       m.rtm_scope = RT_SCOPE_LINK;
-    else if (m.rtm_type == RTN_UNICAST && !gw && !hops) m.rtm_scope = RT_SCOPE_LINK;
+    else if (m.rtm_type == RTN_UNICAST && !gw && !hops && !(all && has(arg, "nhid"))) m.rtm_scope = RT_SCOPE_LINK;
     else m.rtm_scope = RT_SCOPE_UNIVERSE;
   }
   if (all) kRoute.encode(arg, enc.w);
@@ -318,5 +315,9 @@ RegisterOps ops{
 };
 
 }  // namespace
+
+Names routeProtocols() { return kProtocols; }
+Names routeTables() { return kTables; }
+Names nexthopFlags() { return kNhFlags; }
 
 }  // namespace rtnl
