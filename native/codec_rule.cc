@@ -141,6 +141,9 @@ Napi::Value decodeRule(Napi::Env env, const nlmsghdr* h) {
       case FRA_SPORT_RANGE: o.set("sport", rangeObject<fib_rule_port_range>(env, a)); break;
       case FRA_DPORT_RANGE: o.set("dport", rangeObject<fib_rule_port_range>(env, a)); break;
       case FRA_PROTOCOL: o.set("protocol", enumName(env, attrGet<uint8_t>(a), routeProtocols())); break;
+      case FRA_SUPPRESS_PREFIXLEN:  // the kernel reports -1 for "not set"
+        if (attrGet<int32_t>(a) >= 0) o.set("suppressPrefixlen", attrGet<uint32_t>(a));
+        break;
       default: kRule.decodeOne(env, a, o);
     }
   }

@@ -17,22 +17,30 @@ export type BatchResult = PromiseSettledResult<unknown>;
 export class Batch extends Verbs<'batch'> {
   /** @internal */
   readonly requests: NativeRequest[] = [];
+  /** @internal Each request's Request.post, by index. */
+  readonly posts: ((result: never) => unknown)[] = [];
   /** @internal */
   protected run<T>(build: () => Request<T>): void {
-    this.requests.push(build().native);
+    const r = build();
+    if (r.post) this.posts[this.requests.length] = r.post;
+    this.requests.push(r.native);
   }
 }
 
 // The addon leaves a hole for a request that returns nothing: Array.from
 // reads it as undefined (map and forEach would skip it).
-function settle(results: unknown[]): BatchResult[] {
-  return Array.from(results, (r) => (r instanceof Error ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r }));
+function settle(results: unknown[], b: Batch): BatchResult[] {
+  return Array.from(results, (r, i) => {
+    if (r instanceof Error) return { status: 'rejected', reason: r };
+    const post = b.posts[i];
+    return { status: 'fulfilled', value: post ? post(r as never) : r };
+  });
 }
 
-function record(fill: (b: Batch) => void): NativeRequest[] {
+function record(fill: (b: Batch) => void): Batch {
   const b = new Batch();
   fill(b);
-  return b.requests;
+  return b;
 }
 
 interface Queued {
@@ -59,14 +67,16 @@ export class AsyncHandle extends Verbs<'async'> {
 
   /** @internal */
   protected run<T>(build: () => Request<T>): Promise<T> {
-    let req: NativeRequest;
+    let r: Request<T>;
     try {
-      req = build().native;
+      r = build();
     } catch (e) {
       return Promise.reject(e);
     }
+    const post = r.post;
     return new Promise<T>((resolve, reject) => {
-      if (this.#queue.push({ req, resolve: resolve as (v: unknown) => void, reject }) === 1) queueMicrotask(() => this.#flush());
+      const done = (post ? (v: unknown) => resolve(post(v as never) as T) : resolve) as (v: unknown) => void;
+      if (this.#queue.push({ req: r.native, resolve: done, reject }) === 1) queueMicrotask(() => this.#flush());
     });
   }
 
@@ -97,7 +107,8 @@ export class AsyncHandle extends Verbs<'async'> {
 
   /** Like {@link Handle.batch}, off the main thread. */
   async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
-    return settle(await this.#h().batchAsync(record(fill))); // async: a throw in fill rejects
+    const b = record(fill); // async: a throw in fill rejects
+    return settle(await this.#h().batchAsync(b.requests), b);
   }
 }
 
@@ -134,7 +145,8 @@ export class Handle extends Verbs<'sync'> {
    * ```
    */
   batch(fill: (b: Batch) => void): BatchResult[] {
-    return settle(this.#live().batch(record(fill)));
+    const b = record(fill);
+    return settle(this.#live().batch(b.requests), b);
   }
 
   /** Closes the socket; any later call throws. */
@@ -145,7 +157,9 @@ export class Handle extends Verbs<'sync'> {
 
   /** @internal */
   protected run<T>(build: () => Request<T>): T {
-    return this.#live().exec(...build().native) as T;
+    const r = build();
+    const out = this.#live().exec(...r.native);
+    return (r.post ? r.post(out as never) : out) as T;
   }
 
   #live(): NativeHandle {
@@ -171,7 +185,7 @@ export function assertBatch(results: readonly BatchResult[], ok: readonly string
  * byte, or on a kernel that lacks a link kind.
  */
 export function encodeRequests(fill: (b: Batch) => void): Buffer {
-  return addon().encode(record(fill));
+  return addon().encode(record(fill).requests);
 }
 
 let defaultHandle: Handle | undefined;

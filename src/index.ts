@@ -16,4 +16,6 @@ export * from './fdb.js';
 export * from './events.js';
 export * from './addr.js';
 export * from './route.js';
+export * from './rule.js';
+export * from './nexthop.js';
 export { jsonReplacer } from './json.js';

@@ -5,6 +5,8 @@ import { type NativeRequest, opId } from './native.js';
 /** @internal A validated request whose result has type T. */
 export interface Request<T> {
   readonly native: NativeRequest;
+  /** Applied to the addon's result: a filter the kernel cannot apply (rule dumps take none). */
+  readonly post?: (result: never) => unknown;
   /** Phantom: the result type. */
   readonly _result?: T;
 }
@@ -12,8 +14,8 @@ export interface Request<T> {
 const ids = new Map<string, number>();
 
 /** @internal */
-export function request<T>(op: string, arg: object, object: string): Request<T> {
+export function request<T>(op: string, arg: object, object: string, post?: (result: T) => T): Request<T> {
   let id = ids.get(op);
   if (id === undefined) ids.set(op, (id = opId(op)));
-  return { native: [id, arg, object] };
+  return post ? { native: [id, arg, object], post: post as (result: never) => unknown } : { native: [id, arg, object] };
 }

@@ -87,6 +87,8 @@ export interface RouteSpec {
   pref?: RoutePref;
   /** Multipath next hops (RTA_MULTIPATH); give these instead of gateway/link. */
   nexthops?: NexthopSpec[];
+  /** A next-hop object's id (`nhid`, see {@link Verbs.nexthopAdd}); give this instead of gateway/link/nexthops. */
+  nhid?: number;
 }
 
 /** A path of a multipath route, as reported. */
@@ -122,6 +124,8 @@ export interface Route {
   /** IPv6 router preference. */
   pref?: RoutePref;
   nexthops?: Nexthop[];
+  /** The next-hop object the route uses; the kernel reports its paths in gateway/link or nexthops too. */
+  nhid?: number;
 }
 
 /** Options of a route lookup (`ip route get DST from SRC oif X iif Y mark M`). */
@@ -158,8 +162,10 @@ const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
 const u32 = (f: string, x: unknown) => v.uint(f, x);
 const named = <T extends string>(names: readonly T[], max: number): Check => (f, x) => (typeof x === 'number' ? v.uint(f, x, max) : v.oneOf(f, x, names));
 const typeArg = named(TYPES, 0xff);
-const protocolArg = named(PROTOCOLS, 0xff);
-const tableArg: Check = (f, x) => (typeof x === 'number' ? v.uint(f, x, 0xffffffff, 1) : v.oneOf(f, x, TABLES));
+/** @internal */
+export const protocolArg = named(PROTOCOLS, 0xff);
+/** @internal */
+export const tableArg: Check = (f, x) => (typeof x === 'number' ? v.uint(f, x, 0xffffffff, 1) : v.oneOf(f, x, TABLES));
 const ONLINK = ['onlink'] as const;
 const onlinkOnly: Check = (f, x) => {
   if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
@@ -204,7 +210,7 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
   throw new RtnlInputError('family', "required for a 'default' route without a gateway");
 }
 
-const SPEC_KEYS = new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops']);
+const SPEC_KEYS = new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops', 'nhid']);
 const PREFS = ['low', 'medium', 'high'] as const;
 // The keys of most routes: with no other, `common` tells the codec to read
 // only these (6 reads instead of 19, each a crossing into the JS engine).
@@ -213,7 +219,7 @@ const COMMON_KEYS = new Set(['family', 'dst', 'dstLen', 'gateway', 'link', 'flag
 const specChecks = {
   gateway: v.ip, link: ifindex, prefsrc: v.ip, table: tableArg, scope: scopeArg,
   protocol: protocolArg, type: typeArg, priority: u32, tos: (f: string, x: unknown) => v.uint(f, x, 0xff), metrics: metricsArg,
-  flags: onlinkOnly, nexthops: nexthopsArg, pref: (f: string, x: unknown) => v.oneOf(f, x, PREFS),
+  flags: onlinkOnly, nexthops: nexthopsArg, nhid: (f: string, x: unknown) => v.uint(f, x, 0xffffffff, 1), pref: (f: string, x: unknown) => v.oneOf(f, x, PREFS),
 };
 const GET_KEYS = new Set(['src', 'oif', 'iif', 'mark']);
 const getChecks = { oif: ifindex, iif: ifindex, mark: u32 };

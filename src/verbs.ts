@@ -10,6 +10,8 @@ import { type Neighbour, type NeighFilter, type NeighRef, type NeighSpec, neighF
 import type { NsRef } from './netns.js';
 import { type AddrFilter, type AddrRef, type AddrSpec, type Address, addrFilterArg, addrLabel, addrRefArg, addrSpecArg } from './addr.js';
 import { type Route, type RouteFilter, type RouteGetOptions, type RouteSpec, routeFilterArg, routeGetArg, routeLabel, routeSpecArg } from './route.js';
+import { type Rule, type RuleFilter, type RuleSpec, ruleFilter, ruleFilterArg, ruleLabel, ruleSpecArg } from './rule.js';
+import { type NexthopFilter, type NexthopObject, type NexthopObjectSpec, nexthopFilterArg, nexthopIdArg, nexthopLabel, nexthopSpecArg } from './nexthop.js';
 import { type Request, request } from './request.js';
 import * as v from './validate.js';
 
@@ -195,6 +197,54 @@ export abstract class Verbs<M extends Mode> {
     return this.run(() => request<FdbEntry[]>('fdbList', fdbFilterArg(filter), ''));
   }
 
+
+  // ---- policy rules: verbs go below this line (types and validation in src/rule.ts) ----
+
+  /** Adds a policy routing rule (`ip rule add`); an identical rule is EEXIST. */
+  ruleAdd(rule: RuleSpec): Out<M, void> {
+    return this.run(() => request<void>('ruleAdd', ruleSpecArg(rule), ruleLabel(rule)));
+  }
+
+  /** Deletes the first rule matching every field given (`ip rule del`); none is ENOENT. */
+  ruleDel(rule: RuleSpec): Out<M, void> {
+    return this.run(() => request<void>('ruleDel', ruleSpecArg(rule), ruleLabel(rule)));
+  }
+
+  /** Lists IPv4 and IPv6 rules in priority order (`ip rule show`); see {@link RuleFilter} for which filters the kernel applies. */
+  ruleList(filter?: RuleFilter): Out<M, Rule[]> {
+    return this.run(() => {
+      const arg = ruleFilterArg(filter);
+      const keep = ruleFilter(arg);
+      return request<Rule[]>('ruleList', arg, '', (rules) => rules.filter(keep));
+    });
+  }
+
+  // ---- next-hop objects: verbs go below this line (types and validation in src/nexthop.ts) ----
+
+  /** Creates a next-hop object (`ip nexthop add`); fails with EEXIST if the id is taken. */
+  nexthopAdd(spec: NexthopObjectSpec): Out<M, void> {
+    return this.run(() => request<void>('nexthopAdd', nexthopSpecArg(spec), nexthopLabel(spec)));
+  }
+
+  /** Creates a next-hop object or changes the one with its id (`ip nexthop replace`): routes using it follow. */
+  nexthopReplace(spec: NexthopObjectSpec): Out<M, void> {
+    return this.run(() => request<void>('nexthopReplace', nexthopSpecArg(spec), nexthopLabel(spec)));
+  }
+
+  /** Deletes a next-hop object and the routes that use it (`ip nexthop del id N`); none is ENOENT. */
+  nexthopDel(id: number): Out<M, void> {
+    return this.run(() => request<void>('nexthopDel', nexthopIdArg(id), nexthopLabel(id)));
+  }
+
+  /** Reads one next-hop object (`ip nexthop get id N`); none is ENOENT. */
+  nexthopGet(id: number): Out<M, NexthopObject> {
+    return this.run(() => request<NexthopObject>('nexthopGet', nexthopIdArg(id), nexthopLabel(id)));
+  }
+
+  /** Lists next-hop objects; filters are applied by the kernel. */
+  nexthopList(filter?: NexthopFilter): Out<M, NexthopObject[]> {
+    return this.run(() => request<NexthopObject[]>('nexthopList', nexthopFilterArg(filter), ''));
+  }
 
   // ---- end of verbs ----
 }
