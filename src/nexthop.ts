@@ -81,7 +81,12 @@ export interface NexthopObject {
   resilient?: Required<ResilientSpec> & { unbalancedTime: number };
 }
 
-/** Filters applied by the kernel to a next-hop dump (`ip nexthop show dev X | groups | fdb | master M`). */
+/**
+ * Filters of a next-hop list (`ip nexthop show dev X | groups | master M |
+ * fdb`). All but `fdb` are applied by the kernel; the kernel ignores an FDB
+ * filter in a dump (`ip nexthop show fdb` lists every next hop), so rtnl
+ * applies that one to what the kernel returns.
+ */
 export interface NexthopFilter {
   family?: 4 | 6;
   /** Only next hops out of this ifindex. */
@@ -170,8 +175,12 @@ export function nexthopFilterArg(f: NexthopFilter = {}): Record<string, unknown>
   v.noExtraKeys(f, '', FILTER_KEYS);
   const out = v.pick(f, '', filterChecks);
   if (out.groups === false) delete out.groups;
-  if (out.fdb === false) delete out.fdb;
   return out;
+}
+
+/** @internal The FDB filter, on what the kernel returns (arg as nexthopFilterArg made it). */
+export function nexthopFdbOnly(arg: Record<string, unknown>): ((nhs: NexthopObject[]) => NexthopObject[]) | undefined {
+  return arg.fdb ? (nhs) => nhs.filter((nh) => nh.fdb) : undefined;
 }
 
 /** @internal How a next hop is named in errors. */
