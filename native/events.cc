@@ -40,8 +40,10 @@ constexpr Kind kKinds[] = {
     {"route", RTM_NEWROUTE, RTM_DELROUTE, {RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE}},
     {"neighbour", RTM_NEWNEIGH, RTM_DELNEIGH, {RTNLGRP_NEIGH, 0}},
     {"fdb", RTM_NEWNEIGH, RTM_DELNEIGH, {RTNLGRP_NEIGH, 0}},
+    {"rule", RTM_NEWRULE, RTM_DELRULE, {RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE}},
+    {"nexthop", RTM_NEWNEXTHOP, RTM_DELNEXTHOP, {RTNLGRP_NEXTHOP, 0}},
 };
-enum { kLink, kAddress, kRoute, kNeighbour, kFdb, kNumKinds };
+enum { kLink, kAddress, kRoute, kNeighbour, kFdb, kRule, kNexthop, kNumKinds };
 
 // Most datagrams read per readable callback: the poll is level-triggered, so
 // whatever is left is read on the next loop turn, after other callbacks ran.
@@ -67,6 +69,10 @@ int kindOf(const nlmsghdr* h) {
     case RTM_DELADDR: return kAddress;
     case RTM_NEWROUTE:
     case RTM_DELROUTE: return kRoute;
+    case RTM_NEWRULE:
+    case RTM_DELRULE: return kRule;
+    case RTM_NEWNEXTHOP:
+    case RTM_DELNEXTHOP: return kNexthop;
     case RTM_NEWNEIGH:
     case RTM_DELNEIGH: {
       // FDB entries share the neighbour messages and group; the family tells them apart.

@@ -1,6 +1,6 @@
 /**
  * Event subscriptions: the kernel's rtnetlink notifications (links,
- * addresses, routes, neighbours, FDB entries) as typed events, decoded by
+ * addresses, routes, neighbours, FDB entries, rules, next-hop objects) as typed events, decoded by
  * the same code as dumps. The socket is polled on the Node event loop, so
  * subscribing never blocks it and needs no thread.
  *
@@ -19,16 +19,18 @@ import type { Address } from './addr.js';
 import type { FdbEntry } from './fdb.js';
 import type { Link } from './link.js';
 import type { Neighbour } from './neigh.js';
+import type { NexthopObject } from './nexthop.js';
 import type { Route } from './route.js';
+import type { Rule } from './rule.js';
 import { addon, type Native } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import * as v from './validate.js';
 
 /** What can be subscribed to. `fdb` is bridge/vxlan forwarding entries; `neighbour` is ARP/NDP entries. */
-export type EventKind = 'link' | 'address' | 'route' | 'neighbour' | 'fdb';
+export type EventKind = 'link' | 'address' | 'route' | 'neighbour' | 'fdb' | 'rule' | 'nexthop';
 
 /** Every {@link EventKind}. */
-export const EVENT_KINDS: readonly EventKind[] = ['link', 'address', 'route', 'neighbour', 'fdb'];
+export const EVENT_KINDS: readonly EventKind[] = ['link', 'address', 'route', 'neighbour', 'fdb', 'rule', 'nexthop'];
 
 /**
  * `new`: the object was created or changed (the kernel sends the whole object
@@ -71,8 +73,22 @@ export interface FdbEntryEvent {
   value: FdbEntry;
 }
 
+/** A policy rule was added or removed; the value is what {@link Verbs.ruleList} returns. */
+export interface RuleEvent {
+  kind: 'rule';
+  action: EventAction;
+  value: Rule;
+}
+
+/** A next-hop object was created, replaced or deleted; the value is what {@link Verbs.nexthopGet} returns. */
+export interface NexthopEvent {
+  kind: 'nexthop';
+  action: EventAction;
+  value: NexthopObject;
+}
+
 /** A change notification, discriminated by `kind`. */
-export type RtnlEvent = LinkEvent | AddressEvent | RouteEvent | NeighbourEvent | FdbEntryEvent;
+export type RtnlEvent = LinkEvent | AddressEvent | RouteEvent | NeighbourEvent | FdbEntryEvent | RuleEvent | NexthopEvent;
 
 /**
  * Why events were lost: `overflow`, the kernel dropped notifications because

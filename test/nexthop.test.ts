@@ -5,8 +5,8 @@
 // `ip nexthop` / `ip route ... nhid` send (test/fixtures/nexthop*.hex).
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
-import type { NexthopObject } from '../src/index.js';
-import { type TestNs, assertHome, testNs } from './lib.js';
+import { type NexthopEvent, type NexthopObject, type SubscriptionItem, subscribe } from '../src/index.js';
+import { type TestNs, assertHome, eventually, testNs } from './lib.js';
 import { sameRequest } from './wire.js';
 
 type Tap = Parameters<typeof testNs>[0];
@@ -189,6 +189,23 @@ t.test('a route via a next-hop group carries traffic between two namespaces, IPv
   t.match(ping('10.99.0.1'), /1 received/, 'still after the group is replaced');
   assertHome(t);
   t.end();
+});
+
+t.test('next-hop events: created, replaced, deleted, decoded like nexthopGet', async (t) => {
+  const n = setup(t);
+  const sub = subscribe({ kinds: ['nexthop'], netns: n.ns });
+  t.teardown(() => sub.close());
+  const items: SubscriptionItem[] = [];
+  sub.on('event', (e) => items.push(e));
+  n.h.nexthopAdd({ id: 1, gateway: '10.1.0.2', link: n.a });
+  n.h.nexthopAdd({ id: 2, group: [{ id: 1 }] });
+  const group = n.h.nexthopGet(2);
+  n.h.nexthopDel(2);
+  const evs = (): NexthopEvent[] => items.filter((i): i is NexthopEvent => i.kind === 'nexthop');
+  t.ok(await eventually(() => evs().length >= 3, 10000), 'three next-hop events');
+  t.match(evs().map((e) => [e.action, e.value.id]), [['new', 1], ['new', 2], ['del', 2]]);
+  t.same(evs()[1]!.value, group, 'the group as nexthopGet reads it');
+  assertHome(t);
 });
 
 t.test('requests byte for byte as `ip nexthop` and `ip route ... nhid` send them', (t) => {

@@ -3,8 +3,8 @@
 // the list filters, typed errors, and the requests byte for byte against
 // what `ip rule` sends (test/fixtures/rule*.hex).
 import t from 'tap';
-import { NetlinkError, type Rule, RtnlInputError } from '../src/index.js';
-import { assertHome, testNs } from './lib.js';
+import { NetlinkError, type Rule, type RuleEvent, RtnlInputError, type SubscriptionItem, subscribe } from '../src/index.js';
+import { assertHome, eventually, testNs } from './lib.js';
 import { sameRequest } from './wire.js';
 
 const TABLE_NAMES: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
@@ -157,6 +157,22 @@ t.test('bad input is an RtnlInputError naming the field, before anything is sent
   t.equal(n.ip('rule', 'show'), before, 'no rule was added');
   assertHome(t);
   t.end();
+});
+
+t.test('rule events: added and removed, IPv4 and IPv6, decoded like ruleList', async (t) => {
+  const n = testNs(t, 'rule');
+  const sub = subscribe({ kinds: ['rule'], netns: n.ns });
+  t.teardown(() => sub.close());
+  const items: SubscriptionItem[] = [];
+  sub.on('event', (e) => items.push(e));
+  n.h.ruleAdd({ priority: 400, fwmark: 4, table: 40 });
+  n.ip('-6', 'rule', 'add', 'pref', '400', 'from', 'fd00::/64', 'table', '40');
+  n.h.ruleDel({ priority: 400 });
+  const rules = (): RuleEvent[] => items.filter((i): i is RuleEvent => i.kind === 'rule');
+  t.ok(await eventually(() => rules().length >= 3, 10000), 'three rule events');
+  t.match(rules().map((e) => [e.action, e.value.family, e.value.priority]), [['new', 4, 400], ['new', 6, 400], ['del', 4, 400]]);
+  t.same(rules()[1]!.value, n.h.ruleList({ family: 6, priority: 400 })[0], 'the IPv6 one as ruleList reads it');
+  assertHome(t);
 });
 
 t.test('requests byte for byte as `ip rule` sends them', (t) => {

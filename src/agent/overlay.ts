@@ -483,7 +483,7 @@ export class Overlay {
   /** Whether an event is about the device or something on it. */
   #concerns(ev: RtnlEvent): boolean {
     if (ev.kind === 'link') return ev.value.index === this.#index || ev.value.name === this.#o.device;
-    return this.#index !== undefined && ev.value.link === this.#index;
+    return this.#index !== undefined && ev.kind !== 'rule' && ev.value.link === this.#index; // rules name devices, not ifindexes
   }
 
   /** Whether the device is gone, down, another one, altered, or its entries differ from what the last sync planned. */
