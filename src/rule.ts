@@ -27,18 +27,12 @@ export interface RuleRange {
   end: number;
 }
 
-/** A rule to add or delete (`ip rule add|del`). A delete removes the first rule matching every field given. */
-export interface RuleSpec {
-  /** 4 or 6; default: the family of `src`/`dst`, else 4, as `ip rule`. */
-  family?: 4 | 6;
-  /** `pref`: rules are tried in increasing priority. Default: the kernel picks one below the last rule's. */
-  priority?: number;
-  /** Source prefix (`from`), e.g. `10.0.0.0/8`; an address without a length is a host. */
+/** What a rule matches on, and its action's parameters: the fields written and reported alike. */
+export interface RuleMatch {
+  /** Source prefix (`from`), e.g. `10.0.0.0/8`; an address without a length is a host. Reported as `prefix/len`. */
   src?: string;
   /** Destination prefix (`to`). */
   dst?: string;
-  /** Match the opposite of the selectors (`not`). */
-  invert?: boolean;
   /** Type of service (IPv4) or traffic class (IPv6), as in the header. */
   tos?: number;
   /** Firewall mark (`fwmark`). */
@@ -59,45 +53,40 @@ export interface RuleSpec {
   uidRange?: RuleRange;
   /** Look up the table of the L3 master device (VRF) of iif/oif (`l3mdev`); only `true` is sent. */
   l3mdev?: boolean;
-  /** Default `table` when a table is given or nothing else is, `goto` when {@link goto} is given. */
-  action?: RuleAction;
-  /** The table to look up (`lookup`); a new `table` rule without one uses main. Ids above 255 go in FRA_TABLE. */
-  table?: RouteTable;
   /** The priority of the rule to continue at (`goto`). */
   goto?: number;
   /** Reject a route found by this rule whose prefix is this long or shorter (`suppress_prefixlength`). */
   suppressPrefixlen?: number;
   /** Reject a route found by this rule out of a device in this group (`suppress_ifgroup`). */
   suppressIfgroup?: number;
+}
+
+/** A rule to add or delete (`ip rule add|del`). A delete removes the first rule matching every field given. */
+export interface RuleSpec extends RuleMatch {
+  /** 4 or 6; default: the family of `src`/`dst`, else 4, as `ip rule`. */
+  family?: 4 | 6;
+  /** `pref`: rules are tried in increasing priority. Default: the kernel picks one below the last rule's. */
+  priority?: number;
+  /** Match the opposite of the selectors (`not`). */
+  invert?: boolean;
+  /** Default `table` when a table is given or nothing else is, `goto` when {@link RuleMatch.goto} is given. */
+  action?: RuleAction;
+  /** The table to look up (`lookup`); a new `table` rule without one uses main. Ids above 255 go in FRA_TABLE. */
+  table?: RouteTable;
   /** Who installed the rule (`proto`). */
   protocol?: RouteProtocol | number;
 }
 
 /** A rule as the kernel reports it. */
-export interface Rule {
+export interface Rule extends RuleMatch {
   family: 4 | 6;
   priority: number;
   /** A number only for an action rtnl has no name for. */
   action: RuleAction | number;
   /** The table looked up (0 when the action is not `table`). */
   table: number;
+  /** `invert` for a `not` rule, and the kernel's state flags. */
   flags: RuleFlag[];
-  tos?: number;
-  /** `prefix/len`. */
-  src?: string;
-  dst?: string;
-  fwmark?: number;
-  fwmask?: number;
-  iif?: string;
-  oif?: string;
-  ipProto?: number;
-  sport?: RuleRange;
-  dport?: RuleRange;
-  uidRange?: RuleRange;
-  l3mdev?: boolean;
-  goto?: number;
-  suppressPrefixlen?: number;
-  suppressIfgroup?: number;
   protocol: RouteProtocol | number;
 }
 
