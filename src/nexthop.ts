@@ -150,7 +150,7 @@ export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
   const group = out.group !== undefined;
   if (group) {
     for (const k of ['gateway', 'link', 'blackhole', 'flags', 'family'] as const)
-      if (out[k] !== undefined) throw new RtnlInputError(k, 'a group takes only its members, groupType, resilient, fdb and protocol');
+      if ((k === 'family' ? s.family : out[k]) !== undefined) throw new RtnlInputError(k, 'a group takes only its members, groupType, resilient, fdb and protocol');
   } else {
     if (out.groupType !== undefined || out.resilient !== undefined) throw new RtnlInputError(out.groupType !== undefined ? 'groupType' : 'resilient', 'only for a group');
     if (out.blackhole && (out.gateway !== undefined || out.link !== undefined)) throw new RtnlInputError('blackhole', 'takes no gateway or link');
