@@ -158,7 +158,7 @@ t.test('bad input is an RtnlInputError naming the field, before anything is sent
   t.end();
 });
 
-t.test('a route via a next-hop group carries traffic between two namespaces, IPv4 and IPv6', (t) => {
+t.test('a route via a next-hop group, picked by a rule, carries traffic between two namespaces, IPv4 and IPv6', (t) => {
   const A = testNs(t, 'nha'), B = testNs(t, 'nhb');
   A.h.linkAdd({ kind: 'veth', name: 'ab', peer: { name: 'ba', netns: B.ns } });
   A.h.linkSetUp('ab');
@@ -175,18 +175,22 @@ t.test('a route via a next-hop group carries traffic between two namespaces, IPv
   A.h.nexthopAdd({ id: 1, gateway: '10.50.0.2', link: ab });
   A.h.nexthopAdd({ id: 2, gateway: 'fd50::2', link: ab });
   A.h.nexthopAdd({ id: 10, group: [{ id: 1 }] });
-  A.h.routeAdd({ dst: '10.99.0.0/24', nhid: 10 });
+  // IPv4: the route is in table 100, which only a rule sends the packets to.
+  A.h.routeAdd({ dst: '10.99.0.0/24', nhid: 10, table: 100 });
+  A.h.ruleAdd({ priority: 100, dst: '10.99.0.0/24', table: 100 });
   A.h.routeAdd({ dst: 'fd99::/64', nhid: 2 });
-  const ping = (ip: string) => execFileSync('ip', ['netns', 'exec', A.name, 'ping', '-n', '-c', '1', '-W', '10', ip], { encoding: 'utf8' });
+  const ping = (ip: string) => execFileSync('ip', ['netns', 'exec', A.name, 'ping', '-n', '-c', '1', '-W', '10', ip], { encoding: 'utf8', stdio: 'pipe' });
   t.match(ping('10.99.0.1'), /1 received/, 'IPv4 ping through nhid 10 (a group)');
   t.match(ping('fd99::1'), /1 received/, 'IPv6 ping through nhid 2');
-  const v4 = A.h.routeList().find((r) => r.dst === '10.99.0.0/24');
+  const v4 = A.h.routeList({ table: 100 }).find((r) => r.dst === '10.99.0.0/24');
   t.match(v4, { nhid: 10, gateway: '10.50.0.2', link: ab }, 'read back with its nhid (and the path of its one member)');
-  t.match(A.ipJson('route', 'show', '10.99.0.0/24'), [{ nhid: v4!.nhid, gateway: v4!.gateway }], 'as `ip route` shows it');
+  t.match(A.ipJson('route', 'show', 'table', '100', '10.99.0.0/24'), [{ nhid: v4!.nhid, gateway: v4!.gateway }], 'as `ip route` shows it');
   t.match(A.h.routeList({ family: 6 }).find((r) => r.dst === 'fd99::/64'), { nhid: 2, gateway: 'fd50::2', link: ab });
   t.match(A.h.routeGet('10.99.0.1'), { gateway: '10.50.0.2', link: ab }, 'route get resolves it');
   A.h.nexthopReplace({ id: 10, group: [{ id: 1 }], protocol: 'static' });
   t.match(ping('10.99.0.1'), /1 received/, 'still after the group is replaced');
+  A.h.ruleDel({ priority: 100 });
+  t.throws(() => ping('10.99.0.1'), 'without the rule, no route to B');
   assertHome(t);
   t.end();
 });
