@@ -158,9 +158,11 @@ export function ruleFilterArg(f: RuleFilter = {}): Record<string, unknown> {
   return v.pick(f, '', filterChecks);
 }
 
-/** @internal The filters the kernel does not apply to a rule dump (f already validated). */
-export function ruleFilter(f: RuleFilter = {}): (r: Rule) => boolean {
-  return (r) => (f.table === undefined || r.table === f.table) && (f.priority === undefined || r.priority === f.priority);
+/** @internal The filters the kernel does not apply to a rule dump, on what it returns (arg as ruleFilterArg made it). */
+export function ruleListPost(arg: RuleFilter): ((rules: Rule[]) => Rule[]) | undefined {
+  const { table, priority } = arg;
+  if (table === undefined && priority === undefined) return undefined;
+  return (rules) => rules.filter((r) => (table === undefined || r.table === table) && (priority === undefined || r.priority === priority));
 }
 
 /** @internal How a rule is named in errors. */

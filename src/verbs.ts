@@ -10,7 +10,7 @@ import { type Neighbour, type NeighFilter, type NeighRef, type NeighSpec, neighF
 import type { NsRef } from './netns.js';
 import { type AddrFilter, type AddrRef, type AddrSpec, type Address, addrFilterArg, addrLabel, addrRefArg, addrSpecArg } from './addr.js';
 import { type Route, type RouteFilter, type RouteGetOptions, type RouteSpec, routeFilterArg, routeGetArg, routeLabel, routeSpecArg } from './route.js';
-import { type Rule, type RuleFilter, type RuleSpec, ruleFilter, ruleFilterArg, ruleLabel, ruleSpecArg } from './rule.js';
+import { type Rule, type RuleFilter, type RuleSpec, ruleFilterArg, ruleListPost, ruleLabel, ruleSpecArg } from './rule.js';
 import { type NexthopFilter, type NexthopObject, type NexthopObjectSpec, nexthopFdbOnly, nexthopFilterArg, nexthopIdArg, nexthopLabel, nexthopSpecArg } from './nexthop.js';
 import { type Request, request } from './request.js';
 import * as v from './validate.js';
@@ -214,8 +214,7 @@ export abstract class Verbs<M extends Mode> {
   ruleList(filter?: RuleFilter): Out<M, Rule[]> {
     return this.run(() => {
       const arg = ruleFilterArg(filter);
-      const keep = ruleFilter(arg);
-      return request<Rule[]>('ruleList', arg, '', (rules) => rules.filter(keep));
+      return request<Rule[]>('ruleList', arg, '', ruleListPost(arg));
     });
   }
 
