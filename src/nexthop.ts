@@ -145,8 +145,6 @@ export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('nexthop', 'expected a next-hop spec object');
   v.noExtraKeys(s, '', SPEC_KEYS);
   const out = v.pick(s, '', specChecks);
-  if (out.blackhole === false) delete out.blackhole; // flags: false is not sent
-  if (out.fdb === false) delete out.fdb;
   const group = out.group !== undefined;
   if (group) {
     for (const k of ['gateway', 'link', 'blackhole', 'flags', 'family'] as const)
@@ -173,9 +171,7 @@ export function nexthopIdArg(x: number): Record<string, unknown> {
 /** @internal */
 export function nexthopFilterArg(f: NexthopFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', FILTER_KEYS);
-  const out = v.pick(f, '', filterChecks);
-  if (out.groups === false) delete out.groups;
-  return out;
+  return v.pick(f, '', filterChecks); // groups/fdb: false filters nothing, as if not given
 }
 
 /** @internal The FDB filter, on what the kernel returns (arg as nexthopFilterArg made it). */
