@@ -78,8 +78,8 @@ void encodeById(Encoder& enc, const Napi::Object& arg, uint16_t type) {
 void encodeNexthopDel(Encoder& enc, const Napi::Object& arg) { encodeById(enc, arg, RTM_DELNEXTHOP); }
 void encodeNexthopGet(Encoder& enc, const Napi::Object& arg) { encodeById(enc, arg, RTM_GETNEXTHOP); }
 
-// Filters are applied by the kernel: family in the header, the rest as
-// attributes; all but fdb, which kernels ignore in a dump (src/nexthop.ts).
+// Filters the kernel applies: family in the header, device, master and
+// groups as attributes (id and fdb are applied in src/nexthop.ts).
 void encodeNexthopList(Encoder& enc, const Napi::Object& arg) {
   auto* nhm = enc.w.begin<nhmsg>(RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   if (has(arg, "family")) nhm->nh_family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;

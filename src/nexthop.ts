@@ -83,11 +83,14 @@ export interface NexthopObject {
 
 /**
  * Filters of a next-hop list (`ip nexthop show dev X | groups | master M |
- * fdb`). All but `fdb` are applied by the kernel; the kernel ignores an FDB
- * filter in a dump (`ip nexthop show fdb` lists every next hop), so rtnl
- * applies that one to what the kernel returns.
+ * fdb | id N`). `family`, `link`, `master` and `groups` are applied by the
+ * kernel. It takes no id in a dump and ignores an FDB filter there (`ip
+ * nexthop show fdb` lists every next hop), so rtnl applies `id` and `fdb`
+ * to what it returns (still one request).
  */
 export interface NexthopFilter {
+  /** Only the next hop with this id (an empty list if there is none; {@link Verbs.nexthopGet} throws ENOENT instead). */
+  id?: number;
   family?: 4 | 6;
   /** Only next hops out of this ifindex. */
   link?: number;
@@ -137,8 +140,8 @@ const specChecks = {
     return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, ONLINK));
   },
 };
-const FILTER_KEYS = new Set(['family', 'link', 'master', 'groups', 'fdb']);
-const filterChecks = { family: familyArg, link: ifindex, master: ifindex, groups: v.bool, fdb: v.bool };
+const FILTER_KEYS = new Set(['id', 'family', 'link', 'master', 'groups', 'fdb']);
+const filterChecks = { id, family: familyArg, link: ifindex, master: ifindex, groups: v.bool, fdb: v.bool };
 
 /** @internal Validates a next-hop spec into the native codec's argument. */
 export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
@@ -174,9 +177,11 @@ export function nexthopFilterArg(f: NexthopFilter = {}): Record<string, unknown>
   return v.pick(f, '', filterChecks); // groups/fdb: false filters nothing, as if not given
 }
 
-/** @internal The FDB filter, on what the kernel returns (arg as nexthopFilterArg made it). */
-export function nexthopFdbOnly(arg: Record<string, unknown>): ((nhs: NexthopObject[]) => NexthopObject[]) | undefined {
-  return arg.fdb ? (nhs) => nhs.filter((nh) => nh.fdb) : undefined;
+/** @internal The id and FDB filters, on what the kernel returns (arg as nexthopFilterArg made it). */
+export function nexthopListPost(arg: NexthopFilter): ((nhs: NexthopObject[]) => NexthopObject[]) | undefined {
+  const { id, fdb } = arg;
+  if (id === undefined && !fdb) return undefined;
+  return (nhs) => nhs.filter((nh) => (id === undefined || nh.id === id) && (!fdb || nh.fdb));
 }
 
 /** @internal How a next hop is named in errors. */

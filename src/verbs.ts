@@ -11,7 +11,7 @@ import type { NsRef } from './netns.js';
 import { type AddrFilter, type AddrRef, type AddrSpec, type Address, addrFilterArg, addrLabel, addrRefArg, addrSpecArg } from './addr.js';
 import { type Route, type RouteFilter, type RouteGetOptions, type RouteSpec, routeFilterArg, routeGetArg, routeLabel, routeSpecArg } from './route.js';
 import { type Rule, type RuleFilter, type RuleSpec, ruleFilterArg, ruleListPost, ruleLabel, ruleSpecArg } from './rule.js';
-import { type NexthopFilter, type NexthopObject, type NexthopObjectSpec, nexthopFdbOnly, nexthopFilterArg, nexthopIdArg, nexthopLabel, nexthopSpecArg } from './nexthop.js';
+import { type NexthopFilter, type NexthopObject, type NexthopObjectSpec, nexthopFilterArg, nexthopIdArg, nexthopLabel, nexthopListPost, nexthopSpecArg } from './nexthop.js';
 import { type Request, request } from './request.js';
 import * as v from './validate.js';
 
@@ -244,7 +244,7 @@ export abstract class Verbs<M extends Mode> {
   nexthopList(filter?: NexthopFilter): Out<M, NexthopObject[]> {
     return this.run(() => {
       const arg = nexthopFilterArg(filter);
-      return request<NexthopObject[]>('nexthopList', arg, '', nexthopFdbOnly(arg));
+      return request<NexthopObject[]>('nexthopList', arg, '', nexthopListPost(arg));
     });
   }
 

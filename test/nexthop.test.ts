@@ -106,6 +106,10 @@ t.test('list filters are applied by the kernel', (t) => {
   t.same(ids({ master: br }), [4], 'ports of br0');
   t.same(ids({ master: br }), theirs('master', 'br0'));
   t.same(ids({ groups: false, fdb: false }), ids(), 'false filters filter nothing');
+  t.same(ids({ id: 10 }), [10], 'id');
+  t.same(ids({ id: 10 }), theirs('id', '10'), 'as `ip nexthop show id 10`');
+  t.same(ids({ id: 99 }), [], 'an id that is not there: none');
+  t.same(ids({ id: 20, fdb: true, link: a }), [], 'filters combine');
   assertHome(t);
   t.end();
 });
