@@ -11,6 +11,7 @@
       "native/codec_addr.cc",
       "native/codec_route.cc",
       "native/codec_neigh.cc",
+      "native/codec_tc.cc",
       "native/events.cc",
       "native/peercred.cc"
     ],

@@ -17,22 +17,26 @@ export type BatchResult = PromiseSettledResult<unknown>;
 export class Batch extends Verbs<'batch'> {
   /** @internal */
   readonly requests: NativeRequest[] = [];
+  /** @internal The results' maps (Request.map), by index; most requests have none. */
+  readonly maps: ((result: unknown) => unknown)[] = [];
   /** @internal */
   protected run<T>(build: () => Request<T>): void {
-    this.requests.push(build().native);
+    const r = build();
+    if (r.map) this.maps[this.requests.length] = r.map;
+    this.requests.push(r.native);
   }
 }
 
 // The addon leaves a hole for a request that returns nothing: Array.from
 // reads it as undefined (map and forEach would skip it).
-function settle(results: unknown[]): BatchResult[] {
-  return Array.from(results, (r) => (r instanceof Error ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r }));
+function settle(results: unknown[], maps: Batch['maps']): BatchResult[] {
+  return Array.from(results, (r, i) => (r instanceof Error ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: maps[i] ? maps[i](r) : r }));
 }
 
-function record(fill: (b: Batch) => void): NativeRequest[] {
+function record(fill: (b: Batch) => void): Batch {
   const b = new Batch();
   fill(b);
-  return b.requests;
+  return b;
 }
 
 interface Queued {
@@ -59,14 +63,15 @@ export class AsyncHandle extends Verbs<'async'> {
 
   /** @internal */
   protected run<T>(build: () => Request<T>): Promise<T> {
-    let req: NativeRequest;
+    let r: Request<T>;
     try {
-      req = build().native;
+      r = build();
     } catch (e) {
       return Promise.reject(e);
     }
     return new Promise<T>((resolve, reject) => {
-      if (this.#queue.push({ req, resolve: resolve as (v: unknown) => void, reject }) === 1) queueMicrotask(() => this.#flush());
+      const done = (r.map ? (v: unknown) => resolve(r.map!(v)) : resolve) as (v: unknown) => void;
+      if (this.#queue.push({ req: r.native, resolve: done, reject }) === 1) queueMicrotask(() => this.#flush());
     });
   }
 
@@ -97,7 +102,8 @@ export class AsyncHandle extends Verbs<'async'> {
 
   /** Like {@link Handle.batch}, off the main thread. */
   async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
-    return settle(await this.#h().batchAsync(record(fill))); // async: a throw in fill rejects
+    const b = record(fill); // async: a throw in fill rejects
+    return settle(await this.#h().batchAsync(b.requests), b.maps);
   }
 }
 
@@ -134,7 +140,8 @@ export class Handle extends Verbs<'sync'> {
    * ```
    */
   batch(fill: (b: Batch) => void): BatchResult[] {
-    return settle(this.#live().batch(record(fill)));
+    const b = record(fill);
+    return settle(this.#live().batch(b.requests), b.maps);
   }
 
   /** Closes the socket; any later call throws. */
@@ -145,7 +152,9 @@ export class Handle extends Verbs<'sync'> {
 
   /** @internal */
   protected run<T>(build: () => Request<T>): T {
-    return this.#live().exec(...build().native) as T;
+    const r = build();
+    const out = this.#live().exec(...r.native);
+    return (r.map ? r.map(out) : out) as T;
   }
 
   #live(): NativeHandle {
@@ -171,7 +180,7 @@ export function assertBatch(results: readonly BatchResult[], ok: readonly string
  * byte, or on a kernel that lacks a link kind.
  */
 export function encodeRequests(fill: (b: Batch) => void): Buffer {
-  return addon().encode(record(fill));
+  return addon().encode(record(fill).requests);
 }
 
 let defaultHandle: Handle | undefined;

@@ -16,4 +16,5 @@ export * from './fdb.js';
 export * from './events.js';
 export * from './addr.js';
 export * from './route.js';
+export * from './tc.js';
 export { jsonReplacer } from './json.js';

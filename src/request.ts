@@ -5,6 +5,8 @@ import { type NativeRequest, opId } from './native.js';
 /** @internal A validated request whose result has type T. */
 export interface Request<T> {
   readonly native: NativeRequest;
+  /** Applied to the addon's result: a filter the kernel does not apply (qdisc dumps). */
+  readonly map?: (result: unknown) => T;
   /** Phantom: the result type. */
   readonly _result?: T;
 }
@@ -12,8 +14,8 @@ export interface Request<T> {
 const ids = new Map<string, number>();
 
 /** @internal */
-export function request<T>(op: string, arg: object, object: string): Request<T> {
+export function request<T>(op: string, arg: object, object: string, map?: (result: unknown) => T): Request<T> {
   let id = ids.get(op);
   if (id === undefined) ids.set(op, (id = opId(op)));
-  return { native: [id, arg, object] };
+  return map ? { native: [id, arg, object], map } : { native: [id, arg, object] };
 }

@@ -11,6 +11,7 @@ import type { NsRef } from './netns.js';
 import { type AddrFilter, type AddrRef, type AddrSpec, type Address, addrFilterArg, addrLabel, addrRefArg, addrSpecArg } from './addr.js';
 import { type Route, type RouteFilter, type RouteGetOptions, type RouteSpec, routeFilterArg, routeGetArg, routeLabel, routeSpecArg } from './route.js';
 import { type Request, request } from './request.js';
+import { type ClassFilter, type ClassRef, type ClassSpec, type Qdisc, type QdiscFilter, type QdiscRef, type QdiscSpec, type TcClass, classFilterArg, classRefArg, classSpecArg, qdiscFilterArg, qdiscRefArg, qdiscSpecArg, tcLabel } from './tc.js';
 import * as v from './validate.js';
 
 /** How a verb's result arrives: a value, a Promise, or (in a batch) later, in the batch's results. */
@@ -195,6 +196,59 @@ export abstract class Verbs<M extends Mode> {
     return this.run(() => request<FdbEntry[]>('fdbList', fdbFilterArg(filter), ''));
   }
 
+
+  // ---- traffic control: verbs go below this line (types and validation in src/tc.ts) ----
+
+  /** Attaches a qdisc (`tc qdisc add`); EEXIST if the parent has one already (other than the device's default). */
+  qdiscAdd(spec: QdiscSpec): Out<M, void> {
+    return this.run(() => request<void>('qdiscAdd', qdiscSpecArg(spec), tcLabel(spec)));
+  }
+
+  /** Attaches a qdisc, or changes the one at the same parent (`tc qdisc replace`). */
+  qdiscReplace(spec: QdiscSpec): Out<M, void> {
+    return this.run(() => request<void>('qdiscReplace', qdiscSpecArg(spec), tcLabel(spec)));
+  }
+
+  /** Removes a qdisc and its classes (`tc qdisc del`); the device falls back to its default. */
+  qdiscDel(ref: QdiscRef): Out<M, void> {
+    return this.run(() => request<void>('qdiscDel', qdiscRefArg(ref), tcLabel(ref)));
+  }
+
+  /**
+   * Lists qdiscs, the devices' defaults (`noqueue`...) included, as `tc
+   * qdisc show`. The kernel dumps every device's: `link` is applied here.
+   */
+  qdiscList(filter?: QdiscFilter): Out<M, Qdisc[]> {
+    return this.run(() => {
+      const arg = qdiscFilterArg(filter);
+      const link = arg.link;
+      return request<Qdisc[]>('qdiscList', {}, '', link === undefined ? undefined : (all) => (all as Qdisc[]).filter((q) => q.link === link));
+    });
+  }
+
+  /**
+   * Adds a class to a classful qdisc (`tc class add`). Named after `tc
+   * class` (Object+Verb, as Go netlink's ClassAdd); the kernel's message is
+   * RTM_NEWTCLASS, hence "tclass" nowhere in the API.
+   */
+  classAdd(spec: ClassSpec): Out<M, void> {
+    return this.run(() => request<void>('classAdd', classSpecArg(spec), tcLabel(spec)));
+  }
+
+  /** Adds a class or changes the one with the same id (`tc class replace`). */
+  classReplace(spec: ClassSpec): Out<M, void> {
+    return this.run(() => request<void>('classReplace', classSpecArg(spec), tcLabel(spec)));
+  }
+
+  /** Removes a class (`tc class del`); EBUSY while it has child classes. */
+  classDel(ref: ClassRef): Out<M, void> {
+    return this.run(() => request<void>('classDel', classRefArg(ref), tcLabel(ref)));
+  }
+
+  /** Lists one device's classes (`tc class show dev X`). */
+  classList(filter: ClassFilter): Out<M, TcClass[]> {
+    return this.run(() => request<TcClass[]>('classList', classFilterArg(filter), ''));
+  }
 
   // ---- end of verbs ----
 }
