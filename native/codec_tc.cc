@@ -242,16 +242,23 @@ void encodeClassList(Encoder& enc, const Napi::Object& arg) {
 
 // ---- decoding ----
 
-void decodeTbf(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
-  tc_tbf_qopt q{};
-  uint64_t rate = 0, peak = 0;
-  for (auto a : Attrs::of(opts)) {
-    switch (attrType(a)) {
-      case TCA_TBF_PARMS: q = attrGet<tc_tbf_qopt>(a); break;
-      case TCA_TBF_RATE64: rate = attrGet<uint64_t>(a); break;
-      case TCA_TBF_PRATE64: peak = attrGet<uint64_t>(a); break;
-    }
+// A kind's parameter struct, and the 64-bit attributes that carry rates
+// past 32 bits (where the struct's field then reads UINT32_MAX).
+template <typename T>
+T params(const rtattr* opts, uint16_t parms, uint16_t type64a, uint64_t& a, uint16_t type64b, uint64_t& b) {
+  T p{};
+  for (auto x : Attrs::of(opts)) {
+    uint16_t type = attrType(x);
+    if (type == parms) p = attrGet<T>(x);
+    else if (type == type64a) a = attrGet<uint64_t>(x);
+    else if (type == type64b) b = attrGet<uint64_t>(x);
   }
+  return p;
+}
+
+void decodeTbf(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
+  uint64_t rate = 0, peak = 0;
+  auto q = params<tc_tbf_qopt>(opts, TCA_TBF_PARMS, TCA_TBF_RATE64, rate, TCA_TBF_PRATE64, peak);
   if (!rate) rate = q.rate.rate;
   if (!peak) peak = q.peakrate.rate;
   o.set("rate", static_cast<double>(rate));
@@ -276,15 +283,8 @@ void decodeHtb(const rtattr* opts, ObjBuilder& o) {
 }
 
 void decodeHtbClass(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
-  tc_htb_opt h{};
   uint64_t rate = 0, ceil = 0;
-  for (auto a : Attrs::of(opts)) {
-    switch (attrType(a)) {
-      case TCA_HTB_PARMS: h = attrGet<tc_htb_opt>(a); break;
-      case TCA_HTB_RATE64: rate = attrGet<uint64_t>(a); break;
-      case TCA_HTB_CEIL64: ceil = attrGet<uint64_t>(a); break;
-    }
-  }
+  auto h = params<tc_htb_opt>(opts, TCA_HTB_PARMS, TCA_HTB_RATE64, rate, TCA_HTB_CEIL64, ceil);
   if (!rate) rate = h.rate.rate;
   if (!ceil) ceil = h.ceil.rate;
   o.set("rate", static_cast<double>(rate));
@@ -296,11 +296,11 @@ void decodeHtbClass(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
   o.set("level", h.level);
 }
 
-// RTM_NEWQDISC/RTM_DELQDISC and RTM_NEWTCLASS/RTM_DELTCLASS, replies and events.
+// A qdisc (RTM_NEWQDISC) or a class (RTM_NEWTCLASS) of a dump.
 Napi::Value decodeTcMsg(Napi::Env env, const nlmsghdr* h) {
   if (h->nlmsg_len < NLMSG_LENGTH(sizeof(tcmsg))) return env.Undefined();
   auto* t = static_cast<const tcmsg*>(NLMSG_DATA(h));
-  bool isClass = h->nlmsg_type == RTM_NEWTCLASS || h->nlmsg_type == RTM_DELTCLASS;
+  bool isClass = h->nlmsg_type == RTM_NEWTCLASS;
   const rtattr *kindA = nullptr, *opts = nullptr;
   for (auto a : Attrs(reinterpret_cast<const uint8_t*>(t) + NLMSG_ALIGN(sizeof(tcmsg)), h->nlmsg_len - NLMSG_LENGTH(sizeof(tcmsg)))) {
     if (attrType(a) == TCA_KIND) kindA = a;
@@ -328,9 +328,6 @@ Napi::Value decodeTcMsg(Napi::Env env, const nlmsghdr* h) {
   }
   return o.done();
 }
-
-RegisterDecoders decoders{{RTM_NEWQDISC, decodeTcMsg}, {RTM_DELQDISC, decodeTcMsg},
-                          {RTM_NEWTCLASS, decodeTcMsg}, {RTM_DELTCLASS, decodeTcMsg}};
 
 RegisterOps ops{
     {"qdiscAdd", false, false, encodeQdiscAdd, nullptr},

@@ -2,11 +2,12 @@
 // rtnl, read back by rtnl and by `tc`, field by field; their requests against
 // what `tc` sends (test/fixtures, captured by capture.sh); and the reference
 // CNI bandwidth plugin's shaping rebuilt with these verbs.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import t, { type Test } from 'tap';
 import { type HtbClass, type Qdisc, RtnlInputError, type TbfQdisc } from '../src/index.js';
-import { type TestNs, assertHome, testNs } from './lib.js';
+import { type TestNs, assertHome, testNs, untapped } from './lib.js';
 import { REF_DIR, exec } from './plugin-runtime.js';
 import { fixture, sameRequest } from './wire.js';
 
@@ -351,4 +352,24 @@ t.test('the bandwidth plugin\'s shaping, rebuilt with rtnl, reads the same in tc
   t.same(filters(ours.node), [], 'rtnl has no filter verbs (out of scope)');
   assertHome(t);
   t.end();
+});
+
+// Shaping, end to end: a transfer through a tbf cannot beat its rate (less
+// the bucket). Only that lower bound is asserted: a slow machine only makes
+// the transfer longer. (Unshaped, the same transfer takes about 100 ms.)
+t.test('a tbf holds a TCP transfer to its rate', async (t) => {
+  const { node, pod, hv0 } = podPair(t, 'shp');
+  node.h.addrAdd({ link: hv0, address: '10.99.0.1/24' });
+  pod.h.addrAdd({ link: pod.h.linkGet('eth0').index, address: '10.99.0.2/24' });
+  const rate = 1_000_000, burst = 16_000, bytes = 2_000_000;
+  node.h.qdiscAdd({ kind: 'tbf', link: hv0, rate, burst, latency: 50_000 }); // toward the pod
+  const inNs = (ns: TestNs, code: string): [string, string[]] => ['ip', ['netns', 'exec', ns.name, ...untapped(process.execPath, ['-e', code]).flat()]];
+  const server = spawn(...inNs(pod, "require('net').createServer((s) => { let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => s.end(String(n))); }).listen(5001, '10.99.0.2', () => console.log('ready'))"), { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { server.kill(); });
+  await once(server.stdout!, 'data');
+  const client = spawnSync(...inNs(node, `const t0 = Date.now(); const s = require('net').connect(5001, '10.99.0.2', () => s.end(Buffer.alloc(${bytes}))); let d = ''; s.on('data', (c) => { d += c; }); s.on('close', () => console.log(JSON.stringify({ bytes: Number(d), ms: Date.now() - t0 })));`), { encoding: 'utf8', timeout: 60_000 });
+  const got = JSON.parse(client.stdout || '{}') as { bytes?: number; ms?: number };
+  t.equal(got.bytes, bytes, 'every byte arrived');
+  const least = ((bytes - burst) / rate) * 1000;
+  t.ok((got.ms ?? 0) >= least / 2, `${bytes} bytes at ${rate} B/s took ${got.ms} ms (the rate allows no less than ${least} ms)`);
 });
