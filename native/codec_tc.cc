@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -37,9 +38,10 @@ const Psched& psched(Napi::Env env) {
   if (p.tickInUsec > 0) return p;
   unsigned t2us = 0, us2t = 0, res = 0, hz = 0;
   FILE* f = std::fopen("/proc/net/psched", "r");
+  int err = f ? EINVAL : errno;
   int n = f ? std::fscanf(f, "%08x%08x%08x%08x", &t2us, &us2t, &res, &hz) : 0;
   if (f) std::fclose(f);
-  if (n != 4 || !us2t || !res) throw Napi::Error::New(env, "tc: cannot read the scheduler clock from /proc/net/psched");
+  if (n != 4 || !us2t || !res) throw makeError(env, err, "tc", "/proc/net/psched", "cannot read the packet scheduler's clock");
   // A nanosecond clock advertises t2us 1000 for old tc binaries: it means 1.
   if (res == 1000000000) t2us = us2t;
   p.hz = res == 1000000 ? hz : 0;
@@ -47,16 +49,20 @@ const Psched& psched(Napi::Env env) {
   return p;
 }
 
+// A u32 field from tc's double arithmetic, truncated as tc does; capped
+// where tc's conversion would overflow (tiny rates, huge bursts).
+uint32_t toU32(double d) { return d >= UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(d); }
+
 // The time to send size bytes at rate, in ticks (whole microseconds first, as tc).
 uint32_t xmitTicks(Napi::Env env, uint64_t rate, uint32_t size) {
-  auto us = static_cast<uint32_t>(kUsecPerSec * (static_cast<double>(size) / static_cast<double>(rate)));
-  return static_cast<uint32_t>(us * psched(env).tickInUsec);
+  uint32_t us = toU32(kUsecPerSec * (static_cast<double>(size) / static_cast<double>(rate)));
+  return toU32(us * psched(env).tickInUsec);
 }
 
 // The bytes sent at rate in ticks: the inverse, as tc shows bursts.
 uint32_t xmitSize(Napi::Env env, uint64_t rate, uint32_t ticks) {
-  auto us = static_cast<uint32_t>(ticks / psched(env).tickInUsec);
-  return static_cast<uint32_t>(static_cast<double>(rate) * us / kUsecPerSec);
+  uint32_t us = toU32(ticks / psched(env).tickInUsec);
+  return toU32(static_cast<double>(rate) * us / kUsecPerSec);
 }
 
 // A rate as tc describes it. cell_log is the cell size of the rate table tc
@@ -124,7 +130,7 @@ void tbfOptions(Napi::Env env, MsgWriter& w, const Napi::Object& arg) {
     double us = u32(arg, "latency");
     double lim = rate * us / kUsecPerSec + burst;
     if (peak) lim = std::min(lim, peak * us / kUsecPerSec + mtu);
-    q.limit = static_cast<uint32_t>(lim);
+    q.limit = toU32(lim);
   }
   q.buffer = xmitTicks(env, q.rate.rate, burst);
   if (peak) {
@@ -167,10 +173,11 @@ void encodeQdisc(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   Napi::Env env = arg.Env();
   Napi::Value kindV = get(arg, "kind"), parentV = get(arg, "parent"), handleV = get(arg, "handle");
   Kind kind = kindV.IsUndefined() ? kOther : kindOf(kindV);
-  // ingress and clsact sit at their own parent with handle ffff:, as tc puts them.
+  // ingress and clsact sit at their own parent with handle ffff:, as tc puts
+  // them; anything else at the root unless told.
   bool special = kind == kIngress || kind == kClsact;
-  uint32_t parent = special ? (kind == kIngress ? TC_H_INGRESS : TC_H_CLSACT)
-                            : parentV.IsUndefined() ? TC_H_ROOT : tcHandle(parentV, "parent");
+  uint32_t parent = !parentV.IsUndefined() ? tcHandle(parentV, "parent")
+                    : special ? (kind == kIngress ? TC_H_INGRESS : TC_H_CLSACT) : TC_H_ROOT;
   uint32_t handle = !handleV.IsUndefined() ? tcHandle(handleV, "handle") : special ? TC_H_MAKE(TC_H_INGRESS, 0) : 0;
   tcmsg* t = begin(enc, arg, type, flags);
   t->tcm_parent = parent;

@@ -84,8 +84,9 @@ const QDISC_KINDS: readonly QdiscKind[] = ['tbf', 'htb', 'ingress', 'clsact'];
 
 /**
  * A qdisc to delete: the one at `parent` (default `'root'`) of the device.
- * With `kind: 'ingress'` or `'clsact'` the parent follows; another `kind`
- * makes the kernel check it (EINVAL if the qdisc there is of another kind).
+ * With `kind: 'ingress'` or `'clsact'` and no parent, the one at the ingress
+ * hook; a `kind` also makes the kernel check it (EINVAL if the qdisc there is
+ * of another kind).
  */
 export interface QdiscRef {
   link: number;
