@@ -5,6 +5,7 @@
 // TBF and HTB take burst sizes as transmit times in the packet scheduler's
 // ticks; the arithmetic below is tc's (same rounding), so requests match
 // iproute2's byte for byte and values read back match what `tc` shows.
+#include <linux/gen_stats.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
@@ -303,15 +304,41 @@ void decodeHtbClass(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
   o.set("level", h.level);
 }
 
-// A qdisc (RTM_NEWQDISC) or a class (RTM_NEWTCLASS) of a dump.
+// Counters (TCA_STATS2), as `tc -s` names them; 64-bit ones as BigInts.
+Napi::Object decodeStats(Napi::Env env, const rtattr* nest) {
+  gnet_stats_basic basic{};
+  gnet_stats_queue queue{};
+  uint64_t packets = 0;
+  for (auto a : Attrs::of(nest)) {
+    switch (attrType(a)) {
+      case TCA_STATS_BASIC: basic = attrGet<gnet_stats_basic>(a); break;
+      case TCA_STATS_QUEUE: queue = attrGet<gnet_stats_queue>(a); break;
+      case TCA_STATS_PKT64: packets = attrGet<uint64_t>(a); break;  // past 2^32 packets
+    }
+  }
+  ObjBuilder o(env);
+  o.set("bytes", Napi::BigInt::New(env, static_cast<uint64_t>(basic.bytes)));
+  o.set("packets", Napi::BigInt::New(env, packets ? packets : static_cast<uint64_t>(basic.packets)));
+  o.set("drops", queue.drops);
+  o.set("overlimits", queue.overlimits);
+  o.set("requeues", queue.requeues);
+  o.set("backlog", queue.backlog);
+  o.set("qlen", queue.qlen);
+  return o.done();
+}
+
+// A qdisc (RTM_NEWQDISC) or a class (RTM_NEWTCLASS) of a dump; its counters
+// only when asked for (the kernel always sends them).
+template <bool Stats>
 Napi::Value decodeTcMsg(Napi::Env env, const nlmsghdr* h) {
   if (h->nlmsg_len < NLMSG_LENGTH(sizeof(tcmsg))) return env.Undefined();
   auto* t = static_cast<const tcmsg*>(NLMSG_DATA(h));
   bool isClass = h->nlmsg_type == RTM_NEWTCLASS;
-  const rtattr *kindA = nullptr, *opts = nullptr;
+  const rtattr *kindA = nullptr, *opts = nullptr, *stats = nullptr;
   for (auto a : Attrs(reinterpret_cast<const uint8_t*>(t) + NLMSG_ALIGN(sizeof(tcmsg)), h->nlmsg_len - NLMSG_LENGTH(sizeof(tcmsg)))) {
     if (attrType(a) == TCA_KIND) kindA = a;
     else if (attrType(a) == TCA_OPTIONS) opts = a;
+    else if (Stats && attrType(a) == TCA_STATS2) stats = a;
   }
   ObjBuilder o(env);
   Kind kind = kOther;
@@ -333,18 +360,24 @@ Napi::Value decodeTcMsg(Napi::Env env, const nlmsghdr* h) {
   } else if (opts && kind == kTbf && !isClass) {
     decodeTbf(env, opts, o);
   }
+  if (stats) o.set("stats", static_cast<napi_value>(decodeStats(env, stats)));
   return o.done();
 }
+
+constexpr MsgDecoder decodeTc = decodeTcMsg<false>;
+constexpr MsgDecoder decodeTcStats = decodeTcMsg<true>;
 
 RegisterOps ops{
     {"qdiscAdd", false, false, encodeQdiscAdd, nullptr},
     {"qdiscReplace", false, false, encodeQdiscReplace, nullptr},
     {"qdiscDel", false, false, encodeQdiscDel, nullptr},
-    {"qdiscList", true, true, encodeQdiscList, listOf<decodeTcMsg>},
+    {"qdiscList", true, true, encodeQdiscList, listOf<decodeTc>},
+    {"qdiscListStats", true, true, encodeQdiscList, listOf<decodeTcStats>, "qdiscList"},
     {"classAdd", false, false, encodeClassAdd, nullptr},
     {"classReplace", false, false, encodeClassReplace, nullptr},
     {"classDel", false, false, encodeClassDel, nullptr},
-    {"classList", true, true, encodeClassList, listOf<decodeTcMsg>},
+    {"classList", true, true, encodeClassList, listOf<decodeTc>},
+    {"classListStats", true, true, encodeClassList, listOf<decodeTcStats>, "classList"},
 };
 
 }  // namespace

@@ -99,6 +99,23 @@ export interface QdiscRef {
 export interface QdiscFilter {
   /** Only this device's qdiscs (ifindex). */
   link?: number;
+  /** Include each qdisc's counters (`stats`), as `tc -s`. Off by default: a dump is then cheaper to decode. */
+  stats?: boolean;
+}
+
+/** A qdisc's or class's counters, as `tc -s -j` names them. */
+export interface TcStats {
+  bytes: bigint;
+  packets: bigint;
+  /** Packets dropped (queue full, or the qdisc's policy). */
+  drops: number;
+  /** Times a packet had to wait for tokens (shaping at work). */
+  overlimits: number;
+  requeues: number;
+  /** Bytes queued now. */
+  backlog: number;
+  /** Packets queued now. */
+  qlen: number;
 }
 
 /** What every qdisc and class reports. */
@@ -109,6 +126,8 @@ export interface TcBase {
   handle: TcHandle;
   /** `'root'`, or a handle: `'ffff:fff1'` for ingress and clsact, and an htb class's parent class. */
   parent: 'root' | TcHandle;
+  /** Counters: only when asked for (`{ stats: true }`). */
+  stats?: TcStats;
 }
 
 /** A tbf qdisc as the kernel reports it. */
@@ -184,6 +203,8 @@ export interface ClassRef {
 /** Whose classes {@link Verbs.classList} reads: the kernel lists one device's. */
 export interface ClassFilter {
   link: number;
+  /** Include each class's counters (`stats`), as `tc -s`. */
+  stats?: boolean;
 }
 
 /** An htb class as the kernel reports it (top-level classes have parent `'root'`). */
@@ -237,7 +258,8 @@ const CLASS_KEYS = new Set(['kind', ...Object.keys(classChecks)]);
 const REF_KEYS = new Set(['link', 'parent', 'handle', 'kind']);
 const refChecks = { link: ifindex, parent, handle, kind: (f: string, x: unknown) => v.str(f, x, 15) };
 const CLASS_REF_KEYS = new Set(['link', 'handle']);
-const LINK_ONLY = new Set(['link']);
+const FILTER_KEYS = new Set(['link', 'stats']);
+const filterChecks = { link: ifindex, stats: v.bool };
 
 function object(field: string, x: unknown, what: string): asserts x is Record<string, unknown> {
   if (!x || typeof x !== 'object') throw new RtnlInputError(field, `expected ${what}`);
@@ -272,8 +294,8 @@ export function qdiscRefArg(r: QdiscRef): Record<string, unknown> {
 /** @internal */
 export function qdiscFilterArg(f: QdiscFilter = {}): Record<string, unknown> {
   object('filter', f, 'an object');
-  v.noExtraKeys(f, '', LINK_ONLY);
-  return v.pick(f, '', { link: ifindex });
+  v.noExtraKeys(f, '', FILTER_KEYS);
+  return v.pick(f, '', filterChecks);
 }
 
 /** @internal */
@@ -296,9 +318,9 @@ export function classRefArg(r: ClassRef): Record<string, unknown> {
 /** @internal */
 export function classFilterArg(f: ClassFilter): Record<string, unknown> {
   object('filter', f, '{ link }: the kernel lists the classes of one device');
-  v.noExtraKeys(f, '', LINK_ONLY);
+  v.noExtraKeys(f, '', FILTER_KEYS);
   required(f as unknown as Record<string, unknown>, ['link'], 'a class list');
-  return v.pick(f, '', { link: ifindex });
+  return v.pick(f, '', filterChecks);
 }
 
 /** @internal A short name for a qdisc or class in error messages. */

@@ -217,12 +217,13 @@ export abstract class Verbs<M extends Mode> {
   /**
    * Lists qdiscs, the devices' defaults (`noqueue`...) included, as `tc
    * qdisc show`. The kernel dumps every device's: `link` is applied here.
+   * Counters only with `{ stats: true }`.
    */
   qdiscList(filter?: QdiscFilter): Out<M, Qdisc[]> {
     return this.run(() => {
-      const arg = qdiscFilterArg(filter);
-      const link = arg.link;
-      return request<Qdisc[]>('qdiscList', {}, '', link === undefined ? undefined : (all) => (all as Qdisc[]).filter((q) => q.link === link));
+      const { link, stats } = qdiscFilterArg(filter);
+      const mine = link === undefined ? undefined : (all: unknown) => (all as Qdisc[]).filter((q) => q.link === link);
+      return request<Qdisc[]>(stats ? 'qdiscListStats' : 'qdiscList', {}, '', mine);
     });
   }
 
@@ -245,9 +246,9 @@ export abstract class Verbs<M extends Mode> {
     return this.run(() => request<void>('classDel', classRefArg(ref), tcLabel(ref)));
   }
 
-  /** Lists one device's classes (`tc class show dev X`). */
+  /** Lists one device's classes (`tc class show dev X`). Counters only with `{ stats: true }`. */
   classList(filter: ClassFilter): Out<M, TcClass[]> {
-    return this.run(() => request<TcClass[]>('classList', classFilterArg(filter), ''));
+    return this.run(() => request<TcClass[]>(filter?.stats ? 'classListStats' : 'classList', classFilterArg(filter), ''));
   }
 
   // ---- end of verbs ----

@@ -143,6 +143,10 @@ t.test('htb with classes: qdisc and classes agree with tc; replace; delete', (t)
     }
   }
 
+  const counted = n.h.classList({ link: n.v1, stats: true });
+  t.ok(counted.every((c) => typeof c.stats?.bytes === 'bigint' && typeof c.stats.overlimits === 'number'), 'class counters with { stats: true }');
+  t.notOk(ours.some((c) => 'stats' in c), 'and only then');
+
   n.h.classReplace({ kind: 'htb', link: n.v1, parent: '1:10', handle: '1:11', rate: 250_000, ceil: 500_000 });
   t.match(n.h.classList({ link: n.v1 }).find((c) => c.handle === '1:11'), { rate: 250_000, ceil: 500_000 }, 'class replaced');
   t.match(tcClasses(n, 'v1').find((c) => c.handle === '1:11'), { rate: 250_000, ceil: 500_000 }, 'tc agrees');
@@ -372,4 +376,16 @@ t.test('a tbf holds a TCP transfer to its rate', async (t) => {
   t.equal(got.bytes, bytes, 'every byte arrived');
   const least = ((bytes - burst) / rate) * 1000;
   t.ok((got.ms ?? 0) >= least / 2, `${bytes} bytes at ${rate} B/s took ${got.ms} ms (the rate allows no less than ${least} ms)`);
+
+  // The counters, against tc -s read just before and after (stray packets, e.g. IPv6 ND, may pass between).
+  const tcStats = () => (JSON.parse(tc(node, '-s', '-j', 'qdisc', 'show', 'dev', 'hv0')) as Array<Record<string, number>>).find((q) => (q.kind as unknown) === 'tbf') ?? {};
+  const before = tcStats();
+  const ours = find(node.h.qdiscList({ link: hv0, stats: true }), hv0, 'tbf')?.stats;
+  const after = tcStats();
+  if (!ours) return void t.fail('tbf counters read');
+  t.ok(ours.bytes >= BigInt(bytes), `the tbf passed the transfer (${ours.bytes} bytes)`);
+  t.ok(ours.overlimits > 0, `and held packets back for tokens (overlimits ${ours.overlimits})`);
+  for (const k of ['bytes', 'packets', 'drops', 'overlimits', 'requeues'] as const)
+    t.ok(before[k]! <= Number(ours[k]) && Number(ours[k]) <= after[k]!, `${k}: ${before[k]} <= ${ours[k]} <= ${after[k]} (tc -s)`);
+  t.notOk('stats' in find(node.h.qdiscList({ link: hv0 }), hv0, 'tbf')!, 'counters only when asked for');
 });
