@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import t, { type Test } from 'tap';
-import { type HtbClass, type Qdisc, RtnlInputError, type TbfQdisc } from '../src/index.js';
+import type { HtbClass, Qdisc, TbfQdisc } from '../src/index.js';
 import { type TestNs, assertHome, testNs, untapped } from './lib.js';
 import { REF_DIR, exec } from './plugin-runtime.js';
 import { fixture, sameRequest } from './wire.js';
@@ -230,8 +230,7 @@ t.test('bad input: RtnlInputError naming the field, nothing sent', (t) => {
     ['link', () => n.h.classList({} as never)],
     ['handle', () => n.h.classDel({ link: n.v0, handle: 'x' })],
   ];
-  for (const [field, f] of bad) t.throws(f, { name: 'RtnlInputError', field }, `${field}: ${(() => { try { f(); } catch (e) { return (e as Error).message; } return 'no error'; })()}`);
-  t.ok(bad.every(([, f]) => { try { f(); } catch (e) { return e instanceof RtnlInputError; } return false; }), 'all input errors, none from the kernel');
+  for (const [field, f] of bad) t.throws(f, { name: 'RtnlInputError', field }, field);
   t.equal(tc(n, 'qdisc', 'show'), before, 'nothing changed');
   t.end();
 });
