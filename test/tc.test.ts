@@ -204,6 +204,11 @@ t.test('kernel refusals are NetlinkErrors with the kernel\'s words', (t) => {
   t.throws(() => n.h.classReplace({ kind: 'htb', link: n.v0, parent: '1:', handle: '1:10', rate: 1000 }), { code: 'EOPNOTSUPP', op: 'classReplace' });
   t.throws(() => n.h.classAdd({ kind: 'htb', link: n.v1, parent: '7:', handle: '7:1', rate: 1000 }), { code: 'ENOENT' }, 'no such qdisc');
   t.throws(() => n.h.qdiscAdd({ kind: 'ingress', link: 0x7ffffff0 }), { code: 'ENODEV' });
+  n.h.qdiscAdd({ kind: 'htb', link: n.v1, handle: '1:' });
+  n.h.classAdd({ kind: 'htb', link: n.v1, parent: '1:', handle: '1:10', rate: 1000 });
+  n.h.classAdd({ kind: 'htb', link: n.v1, parent: '1:10', handle: '1:11', rate: 1000 });
+  t.throws(() => n.h.classDel({ link: n.v1, handle: '1:10' }), { code: 'EBUSY', op: 'classDel', object: `1:10 dev ${n.v1}`, extack: /HTB class in use/ }, 'a class with children stays');
+  t.same(n.h.classList({ link: n.v1 }).map((c) => c.handle).sort(), ['1:10', '1:11'], 'both classes still there');
   t.end();
 });
 
