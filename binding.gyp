@@ -13,6 +13,7 @@
       "native/codec_neigh.cc",
       "native/codec_rule.cc",
       "native/codec_nexthop.cc",
+      "native/codec_tc.cc",
       "native/events.cc",
       "native/peercred.cc"
     ],

@@ -18,4 +18,5 @@ export * from './addr.js';
 export * from './route.js';
 export * from './rule.js';
 export * from './nexthop.js';
+export * from './tc.js';
 export { jsonReplacer } from './json.js';

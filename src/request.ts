@@ -5,7 +5,7 @@ import { type NativeRequest, opId } from './native.js';
 /** @internal A validated request whose result has type T. */
 export interface Request<T> {
   readonly native: NativeRequest;
-  /** Applied to the addon's result: a filter the kernel cannot apply (rule dumps take none). */
+  /** Applied to the addon's result: a filter the kernel does not apply (rule, next-hop and qdisc dumps). */
   readonly post?: (result: never) => unknown;
   /** Phantom: the result type. */
   readonly _result?: T;

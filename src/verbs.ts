@@ -13,6 +13,7 @@ import { type Route, type RouteFilter, type RouteGetOptions, type RouteSpec, rou
 import { type Rule, type RuleFilter, type RuleSpec, ruleFilterArg, ruleListPost, ruleLabel, ruleSpecArg } from './rule.js';
 import { type NexthopFilter, type NexthopObject, type NexthopObjectSpec, nexthopFilterArg, nexthopIdArg, nexthopLabel, nexthopListPost, nexthopSpecArg } from './nexthop.js';
 import { type Request, request } from './request.js';
+import { type ClassFilter, type ClassRef, type ClassSpec, type Qdisc, type QdiscFilter, type QdiscRef, type QdiscSpec, type TcClass, classFilterArg, classRefArg, classSpecArg, qdiscFilterArg, qdiscRefArg, qdiscSpecArg, tcLabel } from './tc.js';
 import * as v from './validate.js';
 
 /** How a verb's result arrives: a value, a Promise, or (in a batch) later, in the batch's results. */
@@ -246,6 +247,110 @@ export abstract class Verbs<M extends Mode> {
       const arg = nexthopFilterArg(filter);
       return request<NexthopObject[]>('nexthopList', arg, '', nexthopListPost(arg));
     });
+  }
+
+  // ---- traffic control: verbs go below this line (types and validation in src/tc.ts) ----
+
+  /**
+   * Attaches a qdisc (`tc qdisc add`); EEXIST if the parent has one already (other than the device's default).
+   *
+   * ```ts
+   * // tc qdisc add dev veth0 root handle 1: tbf rate 8mbit burst 125000 latency 25ms
+   * h.qdiscAdd({ kind: 'tbf', link: veth0, handle: '1:', rate: 1_000_000, burst: 125_000, latency: 25_000 });
+   * h.qdiscAdd({ kind: 'ingress', link: veth0 });
+   * ```
+   */
+  qdiscAdd(spec: QdiscSpec): Out<M, void> {
+    return this.run(() => request<void>('qdiscAdd', qdiscSpecArg(spec), tcLabel(spec)));
+  }
+
+  /**
+   * Attaches a qdisc, or changes the one at the same parent (`tc qdisc replace`).
+   *
+   * ```ts
+   * h.qdiscReplace({ kind: 'tbf', link: veth0, handle: '1:', rate: 2_000_000, burst: 250_000, limit: 300_000 });
+   * ```
+   */
+  qdiscReplace(spec: QdiscSpec): Out<M, void> {
+    return this.run(() => request<void>('qdiscReplace', qdiscSpecArg(spec), tcLabel(spec)));
+  }
+
+  /**
+   * Removes a qdisc and its classes (`tc qdisc del`); the device falls back to its default.
+   *
+   * ```ts
+   * h.qdiscDel({ link: veth0 });                    // tc qdisc del dev veth0 root
+   * h.qdiscDel({ link: veth0, kind: 'ingress' });   // tc qdisc del dev veth0 ingress
+   * ```
+   */
+  qdiscDel(ref: QdiscRef): Out<M, void> {
+    return this.run(() => request<void>('qdiscDel', qdiscRefArg(ref), tcLabel(ref)));
+  }
+
+  /**
+   * Lists qdiscs, the devices' defaults (`noqueue`...) included, as `tc
+   * qdisc show`. The kernel dumps every device's: `link` is applied here.
+   * Counters only with `{ stats: true }`.
+   *
+   * ```ts
+   * const tbf = h.qdiscList({ link: veth0 }).find((q) => q.kind === 'tbf'); // tbf?.rate: bytes/s
+   * ```
+   */
+  qdiscList(filter?: QdiscFilter): Out<M, Qdisc[]> {
+    return this.run(() => {
+      const { link, stats } = qdiscFilterArg(filter);
+      const mine = link === undefined ? undefined : (all: Qdisc[]) => all.filter((q) => q.link === link);
+      return request<Qdisc[]>(stats ? 'qdiscListStats' : 'qdiscList', {}, '', mine);
+    });
+  }
+
+  /**
+   * Adds a class to a classful qdisc (`tc class add`). Named after `tc
+   * class` (Object+Verb, as Go netlink's ClassAdd); the kernel's message is
+   * RTM_NEWTCLASS, hence "tclass" nowhere in the API.
+   *
+   * ```ts
+   * // tc qdisc add dev eth0 root handle 1: htb default 10
+   * h.qdiscAdd({ kind: 'htb', link: eth0, handle: '1:', defaultClass: 0x10 });
+   * // tc class add dev eth0 parent 1: classid 1:10 htb rate 1mbit ceil 10mbit
+   * h.classAdd({ kind: 'htb', link: eth0, parent: '1:', handle: '1:10', rate: 125_000, ceil: 1_250_000 });
+   * ```
+   */
+  classAdd(spec: ClassSpec): Out<M, void> {
+    return this.run(() => request<void>('classAdd', classSpecArg(spec), tcLabel(spec)));
+  }
+
+  /**
+   * Adds a class or changes the one with the same id (`tc class replace`).
+   *
+   * ```ts
+   * h.classReplace({ kind: 'htb', link: eth0, parent: '1:', handle: '1:10', rate: 250_000 });
+   * ```
+   */
+  classReplace(spec: ClassSpec): Out<M, void> {
+    return this.run(() => request<void>('classReplace', classSpecArg(spec), tcLabel(spec)));
+  }
+
+  /**
+   * Removes a class (`tc class del`); EBUSY while it has child classes.
+   *
+   * ```ts
+   * h.classDel({ link: eth0, handle: '1:10' });
+   * ```
+   */
+  classDel(ref: ClassRef): Out<M, void> {
+    return this.run(() => request<void>('classDel', classRefArg(ref), tcLabel(ref)));
+  }
+
+  /**
+   * Lists one device's classes (`tc class show dev X`). Counters only with `{ stats: true }`.
+   *
+   * ```ts
+   * for (const c of h.classList({ link: eth0, stats: true })) console.log(c.handle, c.stats?.bytes);
+   * ```
+   */
+  classList(filter: ClassFilter): Out<M, TcClass[]> {
+    return this.run(() => request<TcClass[]>(filter?.stats ? 'classListStats' : 'classList', classFilterArg(filter), ''));
   }
 
   // ---- end of verbs ----
