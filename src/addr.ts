@@ -98,7 +98,7 @@ export function familyArg(field: string, x: unknown): 4 | 6 {
   return x;
 }
 
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const ifindex = v.ifindex;
 const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0xfffffffe));
 
 // Field sets and checkers made once, not per request.

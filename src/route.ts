@@ -154,7 +154,7 @@ const TABLES = ['main', 'local', 'default'] as const;
 const METRICS: readonly (keyof RouteMetrics)[] = ['mtu', 'window', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering', 'hoplimit', 'initcwnd', 'features', 'rtoMin', 'initrwnd', 'quickack', 'congctl', 'fastopenNoCookie'];
 
 type Check = (f: string, x: unknown) => unknown;
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const ifindex = v.ifindex;
 const u32 = (f: string, x: unknown) => v.uint(f, x);
 const named = <T extends string>(names: readonly T[], max: number): Check => (f, x) => (typeof x === 'number' ? v.uint(f, x, max) : v.oneOf(f, x, names));
 const typeArg = named(TYPES, 0xff);

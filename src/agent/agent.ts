@@ -9,11 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { NetlinkError } from '../errors.js';
-import { Handle } from '../handle.js';
-import { type Netns, openNetns } from '../netns.js';
-import { EtcdClient, type EtcdClientOptions } from '../etcd/client.js';
-import { EtcdAuthError, EtcdTlsError } from '../etcd/errors.js';
+import { EtcdAuthError, EtcdClient, type EtcdClientOptions, EtcdTlsError } from '../etcd/index.js';
+import { Handle, NetlinkError, type Netns, openNetns } from '../index.js';
 import { type Daemon, startDaemon } from '../plugin/daemon.js';
 import { removeConflist, writeConflist } from './cni.js';
 import type { AgentOptions } from './cli.js';

@@ -1,6 +1,8 @@
 /**
- * IP address arithmetic on bigints, and the canonical text form (RFC 5952,
- * as Go's net.IP.String) that names host-local's files.
+ * IP addresses and prefixes: parsing (no `node:net`: it costs a CNI plugin
+ * ~10 ms of start-up), arithmetic on bigints, and the canonical text form
+ * (RFC 5952, as Go's net.IP.String) that names host-local's files and keys
+ * the agent's records.
  * @module
  */
 /** An address: family and value (32 or 128 bits). */
@@ -21,7 +23,6 @@ export const bits = (family: 4 | 6): number => (family === 4 ? 32 : 128);
 
 /** Parses a textual IPv4 or IPv6 address (no zone); undefined when not one. */
 export function parseIp(s: string): Ip | undefined {
-  // Own parser: node:net's isIP costs ~10 ms of start-up, a third of an invocation.
   if (!s.includes(':')) {
     const v = v4(s);
     return v === undefined ? undefined : { family: 4, value: v };
