@@ -13,15 +13,23 @@ export const IFINDEX_MAX = 0x7fffffff;
 
 /**
  * What is wrong with `name` as an interface name, by the kernel's
- * dev_valid_name(); undefined when it is valid. Counted in UTF-8 bytes, not
- * characters; NUL is refused because the kernel reads a C string (`br0\0x`
- * would name br0).
+ * dev_valid_name(); undefined when it is valid. It judges bytes, as the
+ * kernel does: at most 15 of UTF-8, none of `/`, `:` or what the kernel's
+ * isspace() matches — tab to CR, space, and 0xA0 (Latin-1's no-break space),
+ * which is a byte of some UTF-8 characters (`à`, U+00A0). NUL is refused
+ * too: the kernel reads a C string, so `br0\0x` would name br0.
  */
 export function ifnameProblem(name: string): string | undefined {
   if (name === '') return 'is empty';
   if (Buffer.byteLength(name) > IFNAME_MAX_BYTES) return `is longer than ${IFNAME_MAX_BYTES} bytes (IFNAMSIZ - 1)`;
   if (name === '.' || name === '..') return 'is "." or ".."';
-  if (/[/:\s\0]/.test(name)) return 'contains "/", ":", whitespace or NUL';
+  for (const ch of name) {
+    const c = ch.charCodeAt(0);
+    if (ch === '/' || ch === ':') return `contains "${ch}"`;
+    if (c === 0) return 'contains a NUL byte';
+    if ((c >= 9 && c <= 13) || c === 32) return 'contains whitespace';
+    if (c > 0x7f && Buffer.from(ch).includes(0xa0)) return `contains ${JSON.stringify(ch)}, whose UTF-8 has the byte 0xA0, a space to the kernel`;
+  }
   return undefined;
 }
 
