@@ -4,9 +4,9 @@
  * multipath next hops.
  * @module
  */
-import { isIP } from 'node:net';
 import { type Scope, cidr, familyArg, scopeArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
+import { parseIp } from './primitives/ip.js';
 import * as v from './validate.js';
 
 /** Route types (rtm_type). */
@@ -199,8 +199,8 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
   }
   if (s.family) return s.family;
   const gw = s.gateway ?? s.nexthops?.[0]?.gateway;
-  const f = typeof gw === 'string' ? isIP(gw) : 0;
-  if (f === 4 || f === 6) return f;
+  const f = typeof gw === 'string' ? parseIp(gw)?.family : undefined;
+  if (f) return f;
   throw new RtnlInputError('family', "required for a 'default' route without a gateway");
 }
 
@@ -252,7 +252,7 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
 
 /** @internal */
 export function routeGetArg(dst: string, o: RouteGetOptions = {}): Record<string, unknown> {
-  const family = isIP(v.ip('dst', dst)) as 4 | 6;
+  const family = parseIp(v.ip('dst', dst))!.family;
   v.noExtraKeys(o, '', GET_KEYS);
   const out: Record<string, unknown> = { family, dst };
   if (o.src !== undefined) out.src = v.ip('src', o.src, family);

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import {
-  IFNAME_MAX_BYTES, alive, bits, contains, cStringProblem, formatIp, ifnameProblem, isFileName, isIfindex, isIfname, isMac,
+  IFNAME_MAX_BYTES, alive, bits, contains, cStringProblem, formatIp, ifnameProblem, isFileName, isIfindex, isIfname, isMac, localMac,
   isNetwork, isObj, isPlainObject, isStringArray, isUnicastMac, lastOf, parseCidr, parseIp, replaceFile, show, withPrefix, writeFileAtomic,
 } from '../src/primitives/index.js';
 import { testNs } from './lib.js';
@@ -143,6 +143,10 @@ t.test('MACs', async (t) => {
     t.equal(isMac(v), mac, `${JSON.stringify(v)} is ${mac ? '' : 'not '}a MAC`);
     t.equal(isUnicastMac(v), unicast, `${JSON.stringify(v)} is ${unicast ? '' : 'not '}a station's MAC`);
   }
+  t.equal(localMac([0xff, 0xab, 0, 1, 2, 0xfe]), 'fe:ab:00:01:02:fe', 'local: group bit cleared, local bit set');
+  t.equal(localMac(Buffer.from('0123456789', 'hex')), '02:23:45:67:89:00', 'from a Buffer; missing bytes are zeros');
+  t.equal(localMac([0, 0, 0, 0, 0, 0]), '02:00:00:00:00:00');
+  t.ok(isUnicastMac(localMac([0x01, 0, 0, 0, 0, 0])), 'always a station\'s MAC');
 });
 
 t.test('JSON shapes', async (t) => {

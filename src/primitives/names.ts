@@ -73,6 +73,17 @@ export function isMac(v: unknown): v is string {
 }
 
 /**
+ * The locally administered unicast MAC made of the first 6 of `bytes` (a
+ * hash, random bytes): their group bit cleared and local bit set, in colon
+ * form, lower case.
+ */
+export function localMac(bytes: ArrayLike<number>): string {
+  const b = Array.from({ length: 6 }, (_, i) => (bytes[i] ?? 0) & 0xff);
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/**
  * Whether `v` is a MAC that can name one station: well formed, the group
  * (multicast/broadcast) bit clear, and not all zeros (which a VXLAN FDB
  * reads as the flood entry).
