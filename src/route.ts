@@ -6,7 +6,7 @@
  */
 import { type Scope, cidr, familyArg, scopeArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
-import { parseIp } from './primitives/ip.js';
+import { ipFamily } from './primitives/ip.js';
 import * as v from './validate.js';
 
 /** Route types (rtm_type). */
@@ -199,7 +199,7 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
   }
   if (s.family) return s.family;
   const gw = s.gateway ?? s.nexthops?.[0]?.gateway;
-  const f = typeof gw === 'string' ? parseIp(gw)?.family : undefined;
+  const f = typeof gw === 'string' ? ipFamily(gw) : undefined;
   if (f) return f;
   throw new RtnlInputError('family', "required for a 'default' route without a gateway");
 }
@@ -252,7 +252,7 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
 
 /** @internal */
 export function routeGetArg(dst: string, o: RouteGetOptions = {}): Record<string, unknown> {
-  const family = parseIp(v.ip('dst', dst))!.family;
+  const family = ipFamily(v.ip('dst', dst))!;
   v.noExtraKeys(o, '', GET_KEYS);
   const out: Record<string, unknown> = { family, dst };
   if (o.src !== undefined) out.src = v.ip('src', o.src, family);

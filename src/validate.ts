@@ -1,7 +1,7 @@
 // Checks run on every argument before it crosses into native code, so that
 // bad input fails with a clear RtnlInputError and nothing is half-made.
 import { RtnlInputError } from './errors.js';
-import { parseIp } from './primitives/ip.js';
+import { ipFamily } from './primitives/ip.js';
 import { isPlainObject, show } from './primitives/json.js';
 import { IFINDEX_MAX, cStringProblem, ifnameProblem, isIfindex, isMac } from './primitives/names.js';
 
@@ -52,7 +52,7 @@ export function mac(field: string, v: unknown): string {
 
 export function ip(field: string, v: unknown, family?: 4 | 6): string {
   // No zone ("fe80::1%eth0"): netlink carries none.
-  const f = typeof v === 'string' ? parseIp(v)?.family : undefined;
+  const f = typeof v === 'string' ? ipFamily(v) : undefined;
   if (!f || (family && f !== family)) throw new RtnlInputError(field, `expected an IPv${family ?? '4 or IPv6'} address, got ${show(v)}`);
   return v as string;
 }

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import {
-  IFNAME_MAX_BYTES, alive, bits, contains, cStringProblem, formatIp, ifnameProblem, isFileName, isIfindex, isIfname, isMac, localMac,
+  IFNAME_MAX_BYTES, alive, bits, contains, cStringProblem, formatIp, ifnameProblem, ipFamily, isFileName, isIfindex, isIfname, isMac, localMac,
   isNetwork, isObj, isPlainObject, isStringArray, isUnicastMac, lastOf, parseCidr, parseIp, replaceFile, show, withPrefix, writeFileAtomic,
 } from '../src/primitives/index.js';
 import { testNs } from './lib.js';
@@ -54,7 +54,7 @@ t.test('parseIp accepts exactly what node:net does (zones aside)', async (t) => 
   const rnd = (k: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % k; };
   const seeds = ['1.2.3.4', '::', '::1', '1:2:3:4:5:6:7:8', '::ffff:1.2.3.4', '2001:db8::1', 'fe80::1:2', '1:2:3:4:5:6:1.2.3.4', '255.255.255.255'];
   const alphabet = '0123456789abcdefABCDEF:.x ';
-  const differ: string[] = [];
+  const differ: string[] = [], misread: string[] = [];
   let valid = 0;
   for (let i = 0; i < 50_000; i++) {
     let s = seeds[rnd(seeds.length)]!;
@@ -64,10 +64,16 @@ t.test('parseIp accepts exactly what node:net does (zones aside)', async (t) => 
       s = s.slice(0, at) + (op === 1 ? '' : alphabet[rnd(alphabet.length)]) + s.slice(op === 0 ? at : at + 1);
     }
     const ip = parseIp(s);
-    if ((ip?.family ?? 0) !== isIP(s)) differ.push(s);
-    if (ip) valid++;
+    if ((ip?.family ?? 0) !== isIP(s) || ipFamily(s) !== ip?.family) differ.push(s);
+    if (!ip) continue;
+    valid++;
+    // The WHATWG URL parser as a second reader and printer: its IPv6 text is RFC 5952's too, but for mapped addresses.
+    const url = new URL(`http://${ip.family === 6 ? `[${s}]` : s}/`).hostname.replace(/^\[(.*)\]$/, '$1');
+    const mapped = ip.family === 6 && ip.value >> 32n === 0xffffn;
+    if (!mapped && formatIp(ip) !== url) misread.push(`${s}: ${formatIp(ip)}, URL ${url}`);
   }
   t.same(differ.slice(0, 10), [], 'no string on which they differ');
+  t.same(misread.slice(0, 10), [], 'each address read and printed as the URL parser does');
   t.ok(valid > 5000 && valid < 45_000, `both kinds were tried (${valid} of 50000 valid)`);
 });
 

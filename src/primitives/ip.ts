@@ -21,41 +21,94 @@ export interface Cidr {
 /** Bits in an address of `family`. */
 export const bits = (family: 4 | 6): number => (family === 4 ? 32 : 128);
 
-/** Parses a textual IPv4 or IPv6 address (no zone); undefined when not one. */
-export function parseIp(s: string): Ip | undefined {
-  if (!s.includes(':')) {
-    const v = v4(s);
-    return v === undefined ? undefined : { family: 4, value: v };
-  }
-  let text = s;
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.', lastColon)) {
-    // An embedded IPv4 tail (e.g. ::ffff:1.2.3.4) is two groups.
-    const t = v4(text.slice(lastColon + 1));
-    if (t === undefined) return undefined;
-    text = `${text.slice(0, lastColon + 1)}${(t >> 16n).toString(16)}:${(t & 0xffffn).toString(16)}`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const group = (h: string): number[] | undefined => {
-    if (h === '') return [];
-    const gs = h.split(':');
-    return gs.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g)) ? gs.map((g) => parseInt(g, 16)) : undefined;
-  };
-  const head = group(halves[0]!);
-  const tail = halves.length === 2 ? group(halves[1]!) : [];
-  if (!head || !tail) return undefined;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
-  const groups = [...head, ...new Array<number>(fill).fill(0), ...tail];
-  return { family: 6, value: groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n) };
+/** Groups read by {@link scan}: one buffer, no allocation per address (validation reads thousands a batch). */
+const groups = new Uint16Array(8);
+
+/** The family of a textual IPv4 or IPv6 address (no zone), or undefined when it is not one: the check alone, without the value. */
+export function ipFamily(s: string): 4 | 6 | undefined {
+  return scan(s);
 }
 
-/** Dotted quad to value; no leading zeros (as Go). */
-function v4(s: string): bigint | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+/** Parses a textual IPv4 or IPv6 address (no zone); undefined when not one. */
+export function parseIp(s: string): Ip | undefined {
+  const family = scan(s);
+  if (family === undefined) return undefined;
+  let value = 0n;
+  for (let i = family === 4 ? 6 : 0; i < 8; i++) value = (value << 16n) | BigInt(groups[i]!);
+  return { family, value };
+}
+
+/**
+ * Reads `s` into {@link groups} (IPv4: the last two) and returns its family.
+ * IPv4 is a dotted quad without leading zeros (as Go and inet_pton read it);
+ * IPv6 is up to eight groups of 1-4 hex digits, one `::` for one or more zero
+ * groups, and an optional dotted-quad tail counting as two.
+ */
+function scan(s: string): 4 | 6 | undefined {
+  if (!s.includes(':')) {
+    const v = v4(s, 0);
+    if (v < 0) return undefined;
+    groups[6] = v / 65536;
+    groups[7] = v % 65536;
+    return 4;
+  }
+  let i = 0, n = 0, gap = -1;
+  if (s.charCodeAt(0) === COLON) {
+    if (s.charCodeAt(1) !== COLON) return undefined;
+    gap = 0;
+    i = 2;
+  }
+  while (i < s.length) {
+    if (n === 8) return undefined;
+    let j = i, g = 0;
+    for (let d; j < s.length && j - i < 5 && (d = hexDigit(s.charCodeAt(j))) >= 0; j++) g = g * 16 + d;
+    if (s.charCodeAt(j) === DOT) {
+      const v = n > 6 ? -1 : v4(s, i);
+      if (v < 0) return undefined;
+      groups[n++] = v / 65536;
+      groups[n++] = v % 65536;
+      break;
+    }
+    if (j === i || j - i > 4) return undefined;
+    groups[n++] = g;
+    if (j === s.length) break;
+    if (s.charCodeAt(j) !== COLON) return undefined;
+    i = j + 1;
+    if (s.charCodeAt(i) === COLON) {
+      if (gap >= 0) return undefined;
+      gap = n;
+      i++;
+    } else if (i === s.length) return undefined; // a trailing single ':'
+  }
+  if (gap < 0) return n === 8 ? 6 : undefined;
+  if (n > 7) return undefined; // '::' stands for one group at least
+  const tail = n - gap;
+  groups.copyWithin(8 - tail, gap, n);
+  groups.fill(0, gap, 8 - tail);
+  return 6;
+}
+
+const COLON = 58, DOT = 46;
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20; // ASCII lower case
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** The dotted quad from `start` to the end of `s`, as a number; -1 when it is not one. */
+function v4(s: string, start: number): number {
+  let value = 0, i = start;
+  for (let part = 0; part < 4; part++) {
+    if (part > 0 && s.charCodeAt(i++) !== DOT) return -1;
+    const begin = i;
+    let o = 0;
+    for (let c; i < s.length && i - begin < 4 && (c = s.charCodeAt(i) - 48) >= 0 && c <= 9; i++) o = o * 10 + c;
+    const len = i - begin;
+    if (len === 0 || len > 3 || o > 255 || (len > 1 && s.charCodeAt(begin) === 48)) return -1;
+    value = value * 256 + o;
+  }
+  return i === s.length ? value : -1;
 }
 
 /**
