@@ -15,8 +15,6 @@ export { type LogFields, type LogLevel, type Logger, jsonLogger } from './log.js
 export { type AgentStatus, type SyncSummary, DEFAULT_STATE_DIR, StateDir } from './state.js';
 export * from './lease.js';
 export * from './overlay.js';
-/** Whether a MAC can be a node's VTEP MAC: `isUnicastMac` of `rtnl/primitives`. */
-export { isUnicastMac as isVtepMac } from '../primitives/names.js';
 export * from './policy.js';
 export * from './registry.js';
 export * from './static.js';
