@@ -5,7 +5,7 @@
  * @module
  */
 import { RtnlInputError } from '../index.js';
-import { parseIp } from '../primitives/ip.js';
+import { ipFamily } from '../primitives/ip.js';
 import { show } from '../primitives/json.js';
 import { cStringProblem, isMac } from '../primitives/names.js';
 
@@ -25,7 +25,7 @@ export function uint(field: string, v: unknown, max: number, min: number): numbe
 
 /** An IPv4 or IPv6 address, as given. */
 export function ip(field: string, v: unknown): string {
-  if (typeof v !== 'string' || !parseIp(v)) throw new RtnlInputError(field, `expected an IPv4 or IPv6 address, got ${show(v)}`);
+  if (typeof v !== 'string' || !ipFamily(v)) throw new RtnlInputError(field, `expected an IPv4 or IPv6 address, got ${show(v)}`);
   return v;
 }
 
