@@ -4,8 +4,8 @@
  * kernel's "forever" both ways (note that `JSON.stringify` prints it as null).
  * @module
  */
-import { isIP } from 'node:net';
 import { RtnlInputError } from './errors.js';
+import { ipFamily } from './primitives/ip.js';
 import * as v from './validate.js';
 
 /** Address (and route) scopes as iproute2 names them; other scopes are numbers. */
@@ -79,7 +79,7 @@ export function cidr(field: string, x: unknown): { ip: string; len: number; fami
   // indexOf, not split: no array per address.
   const slash = x.indexOf('/');
   const ip = slash < 0 ? x : x.slice(0, slash), len = slash < 0 ? undefined : x.slice(slash + 1);
-  const family = isIP(ip) as 0 | 4 | 6;
+  const family = ipFamily(ip);
   if (!family || len?.includes('/')) throw new RtnlInputError(field, `expected an address like 10.0.0.1/24 or fd00::1/64, got ${x}`);
   const max = family === 4 ? 32 : 128;
   if (len === undefined) return { ip, len: max, family };
@@ -98,7 +98,7 @@ export function familyArg(field: string, x: unknown): 4 | 6 {
   return x;
 }
 
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const ifindex = v.ifindex;
 const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0xfffffffe));
 
 // Field sets and checkers made once, not per request.

@@ -97,7 +97,7 @@ export interface FdbEntry {
 
 // ---- validation: what the native codec reads ----
 
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const ifindex = v.ifindex;
 // v.ip lets through a zone (`fe80::1%eth0`), which has no place on the wire.
 const ipAddr = (f: string, x: unknown) => {
   if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${v.show(x)}`);

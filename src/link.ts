@@ -328,7 +328,7 @@ export interface LinkFilter {
 const u8 = (f: string, x: unknown) => v.uint(f, x, 0xff);
 const u16 = (f: string, x: unknown) => v.uint(f, x, 0xffff);
 const u32 = (f: string, x: unknown) => v.uint(f, x);
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const ifindex = v.ifindex;
 const port = (f: string, x: unknown) => v.uint(f, x, 0xffff, 1);
 const alias = (f: string, x: unknown) => v.str(f, x, 255);
 

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { RtnlInputError } from './errors.js';
 import { show } from './validate.js';
 import { addon } from './native.js';
+import { isFileName } from './primitives/names.js';
 
 /** Where named namespaces live, as in iproute2 (NETNS_RUN_DIR). */
 export const NETNS_RUN_DIR = '/run/netns';
@@ -60,7 +61,7 @@ export class Netns {
 }
 
 function nsName(name: unknown): string {
-  if (typeof name !== 'string' || !name || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || Buffer.byteLength(name) > 255)
+  if (!isFileName(name))
     throw new RtnlInputError('name', `${show(name)} is not a valid namespace name`);
   return name;
 }

@@ -4,9 +4,9 @@
  * multipath next hops.
  * @module
  */
-import { isIP } from 'node:net';
 import { type Scope, cidr, familyArg, scopeArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
+import { ipFamily } from './primitives/ip.js';
 import * as v from './validate.js';
 
 /** Route types (rtm_type). */
@@ -158,7 +158,7 @@ const TABLES = ['main', 'local', 'default'] as const;
 const METRICS: readonly (keyof RouteMetrics)[] = ['mtu', 'window', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering', 'hoplimit', 'initcwnd', 'features', 'rtoMin', 'initrwnd', 'quickack', 'congctl', 'fastopenNoCookie'];
 
 type Check = (f: string, x: unknown) => unknown;
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
+const ifindex = v.ifindex;
 const u32 = (f: string, x: unknown) => v.uint(f, x);
 const named = <T extends string>(names: readonly T[], max: number): Check => (f, x) => (typeof x === 'number' ? v.uint(f, x, max) : v.oneOf(f, x, names));
 const typeArg = named(TYPES, 0xff);
@@ -205,8 +205,8 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
   }
   if (s.family) return s.family;
   const gw = s.gateway ?? s.nexthops?.[0]?.gateway;
-  const f = typeof gw === 'string' ? isIP(gw) : 0;
-  if (f === 4 || f === 6) return f;
+  const f = typeof gw === 'string' ? ipFamily(gw) : undefined;
+  if (f) return f;
   throw new RtnlInputError('family', "required for a 'default' route without a gateway");
 }
 
@@ -258,7 +258,7 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
 
 /** @internal */
 export function routeGetArg(dst: string, o: RouteGetOptions = {}): Record<string, unknown> {
-  const family = isIP(v.ip('dst', dst)) as 4 | 6;
+  const family = ipFamily(v.ip('dst', dst))!;
   v.noExtraKeys(o, '', GET_KEYS);
   const out: Record<string, unknown> = { family, dst };
   if (o.src !== undefined) out.src = v.ip('src', o.src, family);

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { admitPeers, underlayProblem } from '../src/agent/policy.js';
 import type { Candidate, NetworkConfig, NodeRecord } from '../src/agent/types.js';
-import { parseIp } from '../src/ipam/ip.js';
+import { parseIp } from '../src/primitives/ip.js';
 
 const NET: NetworkConfig = { network: '10.244.0.0/16', subnetLen: 24 };
 const self: NodeRecord = { name: 'node1', underlay: '192.168.100.1', vtepMac: '02:00:00:00:00:01', subnet: '10.244.1.0/24' };

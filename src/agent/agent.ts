@@ -9,11 +9,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { NetlinkError } from '../errors.js';
-import { Handle } from '../handle.js';
-import { type Netns, openNetns } from '../netns.js';
-import { EtcdClient, type EtcdClientOptions } from '../etcd/client.js';
-import { EtcdAuthError, EtcdTlsError } from '../etcd/errors.js';
+import { EtcdAuthError, EtcdClient, type EtcdClientOptions, EtcdTlsError } from '../etcd/index.js';
+import { Handle, NetlinkError, type Netns, openNetns } from '../index.js';
+import { localMac } from '../primitives/names.js';
 import { type Daemon, startDaemon } from '../plugin/daemon.js';
 import { removeConflist, writeConflist } from './cni.js';
 import type { AgentOptions } from './cli.js';
@@ -32,9 +30,7 @@ import type { Candidate, Members, Membership, NetworkConfig, NodeRecord, Rejecte
  * so peers never need an update when an agent recreates its device.
  */
 export function vtepMacFor(nodeName: string, vni: number): string {
-  const b = createHash('sha256').update(`${nodeName}/${vni}`).digest().subarray(0, 6);
-  b[0] = (b[0]! & 0xfc) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return localMac(createHash('sha256').update(`${nodeName}/${vni}`).digest());
 }
 
 /** The node's underlay address: `--public-ip`, else the first global address of `--iface` or of the default route's device. */

@@ -8,8 +8,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { UsageError, intFlag, parseCommandLine } from '../cli.js';
-import type { EtcdTlsOptions } from '../etcd/client.js';
-import { parseEndpoint } from '../etcd/client.js';
+import { type EtcdTlsOptions, parseEndpoint } from '../etcd/index.js';
+import { ifnameProblem } from '../primitives/names.js';
 import type { CniHandOff } from './cni.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_STATE_DIR } from './state.js';
@@ -198,7 +198,8 @@ export function parseCommand(argv: string[]): Command {
   const level = (f['log-level'] ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}`);
   const device = f.device;
-  if (device !== undefined && (device.length > 15 || /[/:\s]/.test(device))) throw new UsageError(`--device: ${JSON.stringify(device)} is not an interface name`);
+  const problem = device === undefined ? undefined : ifnameProblem(device);
+  if (problem) throw new UsageError(`--device: ${JSON.stringify(device)} is not an interface name: it ${problem}`);
   const opts: AgentOptions = {
     nodeName: f['node-name'] ?? os.hostname(),
     source, stateDir, logLevel: level,

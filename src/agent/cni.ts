@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { replaceFile } from './state.js';
+import { writeFileAtomic } from '../primitives/file.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
 /** Where and how the conflist is written. */
@@ -55,7 +55,7 @@ export function writeConflist(c: CniHandOff, self: NodeRecord, net: NetworkConfi
   try { old = fs.readFileSync(file, 'utf8'); } catch { /* absent */ }
   if (old === text) return file;
   fs.mkdirSync(c.confDir, { recursive: true });
-  replaceFile(file, text);
+  writeFileAtomic(file, text);
   return file;
 }
 

@@ -15,12 +15,11 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type Ip, bits, formatIp, isNetwork, parseCidr, withPrefix } from '../ipam/ip.js';
-import { RtnlInputError } from '../errors.js';
-import { Backoff } from '../etcd/backoff.js';
-import { type EtcdClient, type KeyValue, type TxnOpResult, compare, op } from '../etcd/client.js';
-import { EtcdError } from '../etcd/errors.js';
-import * as check from '../validate.js';
+import { Backoff, type EtcdClient, EtcdError, type KeyValue, type TxnOpResult, compare, op } from '../etcd/index.js';
+import { RtnlInputError } from '../index.js';
+import { type Ip, bits, formatIp, isNetwork, parseCidr, withPrefix } from '../primitives/ip.js';
+import { isObj } from '../primitives/json.js';
+import * as check from './check.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
 /** The key holding the network settings. */
@@ -46,7 +45,7 @@ function networkCidr(field: string, v: unknown): { text: string; net: Ip; prefix
 }
 
 function object(field: string, v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new RtnlInputError(field, `expected a JSON object, got ${JSON.stringify(v)}`);
+  if (!isObj(v)) throw new RtnlInputError(field, `expected a JSON object, got ${JSON.stringify(v)}`);
   return v as Record<string, unknown>;
 }
 

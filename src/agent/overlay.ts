@@ -10,7 +10,8 @@
  * @module
  */
 import { type Batch, type FdbEntry, type Handle, type Link, type Neighbour, NetlinkError, type Netns, type Route, RtnlInputError, type RtnlEvent, type Subscription, assertBatch, subscribe } from '../index.js';
-import { type Cidr, bits, contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
+import { type Cidr, bits, contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../primitives/ip.js';
+import { isUnicastMac as isVtepMac } from '../primitives/names.js';
 import type { NodeRecord } from './types.js';
 
 /**
@@ -127,9 +128,6 @@ const canonIp = (s: string): string | undefined => {
   const ip = parseIp(s);
   return ip && formatIp(ip);
 };
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-/** Whether m (lower case) can name one VTEP: a well-formed MAC, not multicast/broadcast, not all zeros. */
-export const isVtepMac = (m: string): boolean => MAC_RE.test(m) && (parseInt(m.slice(0, 2), 16) & 1) === 0 && m !== '00:00:00:00:00:00';
 
 /**
  * The overlay of one node: {@link Overlay.ensure} makes the VXLAN device,

@@ -7,8 +7,8 @@
  * Every refusal carries its reason, for the log and `rtnl-agent status`.
  * @module
  */
-import { type Ip, contains, formatIp, isNetwork, parseCidr, parseIp } from '../ipam/ip.js';
-import { isVtepMac } from './overlay.js';
+import { type Ip, contains, formatIp, isNetwork, parseCidr, parseIp } from '../primitives/ip.js';
+import { isUnicastMac as isVtepMac } from '../primitives/names.js';
 import type { Candidate, NetworkConfig, NodeRecord, RejectedRecord } from './types.js';
 
 /** What {@link admitPeers} decided. */

@@ -6,8 +6,7 @@
  * disconnected is lost.
  * @module
  */
-import { Backoff } from '../etcd/backoff.js';
-import type { EtcdClient, KeyValue, Watch, WatchEvent } from '../etcd/client.js';
+import { Backoff, type EtcdClient, type KeyValue, type Watch, type WatchEvent } from '../etcd/index.js';
 import { parseNodeRecord, subnetKey, subnetsPrefix } from './lease.js';
 import type { Candidate, Members, Membership, RejectedRecord } from './types.js';
 

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../primitives/file.js';
 import type { NodeRecord, RejectedRecord } from './types.js';
 
 /** Where the agent keeps its state unless `--state-dir` says otherwise. */
@@ -51,15 +52,8 @@ export interface AgentStatus {
   problem?: string;
 }
 
-/** Replaces `file` atomically (temp file + rename): a reader sees the old content or the new, never half. */
-export function replaceFile(file: string, text: string, mode = 0o644): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text, { mode });
-  fs.renameSync(tmp, file);
-}
-
 function writeJson(file: string, value: unknown): void {
-  replaceFile(file, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 function readJson<T>(file: string): T | undefined {

@@ -8,9 +8,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
+import { contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../primitives/ip.js';
+import { isObj as isObject } from '../primitives/json.js';
+import { isUnicastMac as isVtepMac } from '../primitives/names.js';
 import { validateNetworkConfig } from './lease.js';
-import { isVtepMac } from './overlay.js';
 import type { Members, Membership, NetworkConfig, NodeRecord } from './types.js';
 
 /** A parsed static membership file. */
@@ -32,8 +33,6 @@ export class StaticFileError extends Error {
     this.path = file;
   }
 }
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /**
  * Parses and validates a static file's text: known fields only, the network

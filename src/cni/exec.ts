@@ -6,12 +6,13 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { isFileName } from '../primitives/names.js';
 import { parseResult } from './protocol.js';
 import { CniError, CniErrorCode, type CniCommand, type CniResult } from './types.js';
 
 /** Finds executable `type` in the directories of `cniPath` (':'-separated); undefined when absent. */
 export function findPlugin(type: string, cniPath: string): string | undefined {
-  if (!type || type.includes('/') || type === '.' || type === '..') return undefined;
+  if (!isFileName(type)) return undefined;
   for (const dir of cniPath.split(':').filter(Boolean)) {
     const file = join(dir, type);
     try {

@@ -9,6 +9,7 @@
 import { assertNodeFloor } from '../node-floor.js';
 assertNodeFloor();
 export * from './types.js';
-export { compareVersions, isSupportedVersion, parseCniArgs, parseEnv, parseConfig, parseResult, parseRoute, parseDns, convertResult, parseAttachments, type VersionedResult, type Obj } from './protocol.js';
-export { runPlugin, invokePlugin, type PluginHandlers, type HandlersOrLoader, type PluginContext, type GcContext, type PluginOptions, type PluginOutcome, type Maybe } from './skel.js';
-export { execIpam, findPlugin } from './exec.js';
+export { compareVersions, isSupportedVersion, parseCniArgs, parseEnv, parseConfig, parseResult, parseRoute, parseDns, convertResult, parseAttachments, type VersionedResult } from './protocol.js';
+export type { Obj } from '../primitives/json.js';
+export { runPlugin, invokePlugin, pluginMain, versionAnswer, type PluginHandlers, type HandlersOrLoader, type PluginContext, type GcContext, type PluginOptions, type PluginOutcome, type Maybe } from './skel.js';
+export { delegateOutcome, execIpam, findPlugin } from './exec.js';

@@ -9,6 +9,8 @@ import {
   type CniAttachment, type CniCommand, type CniDns, type CniEnv, type CniInterface, type CniIpConfig,
   type CniResult, type CniRoute, type CniVersion, type NetConf,
 } from './types.js';
+import { type Obj, isObj, isStringArray } from '../primitives/json.js';
+import { ifnameProblem } from '../primitives/names.js';
 
 const COMMANDS: readonly CniCommand[] = ['ADD', 'DEL', 'CHECK', 'STATUS', 'VERSION', 'GC'];
 
@@ -55,10 +57,7 @@ export function parseCniArgs(raw: string): Array<[string, string]> {
 
 /** Checks an interface name against Linux's rules, as the spec asks (error 4). */
 function checkIfname(name: string): void {
-  // Bytes, not characters (IFNAMSIZ); NUL would cut the name short in the kernel.
-  const bad = Buffer.byteLength(name) > 15 ? 'is longer than 15 bytes'
-    : name === '.' || name === '..' ? 'is "." or ".."'
-    : /[/:\s\0]/.test(name) ? 'contains "/", ":", whitespace or NUL' : '';
+  const bad = ifnameProblem(name);
   if (bad) throw new CniError(CniErrorCode.InvalidEnvironment, 'invalid CNI_IFNAME', `${JSON.stringify(name)} ${bad}`);
 }
 
@@ -91,10 +90,6 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
 
 // ---- JSON shape checks (the input is untrusted JSON) ----
 
-/** A parsed JSON object. */
-export type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function bad(field: string, what: string, code: number = CniErrorCode.InvalidNetworkConfig): CniError {
   return new CniError(code, `invalid ${field}`, what);
 }
@@ -114,8 +109,8 @@ function optNum(o: Obj, k: string, field: string, max = Number.MAX_SAFE_INTEGER)
 function optStrs(o: Obj, k: string, field: string): string[] | undefined {
   const v = o[k];
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw bad(`${field}.${k}`, 'must be a list of strings');
-  return v as string[];
+  if (!isStringArray(v)) throw bad(`${field}.${k}`, 'must be a list of strings');
+  return v;
 }
 function optArr(o: Obj, k: string, field: string): Obj[] {
   const v = o[k];

@@ -3,9 +3,9 @@
  * host-local does), or random probing for blocks too large to walk.
  * @module
  */
-import { CniError } from '../cni/types.js';
+import { CniError } from '../cni/index.js';
 import { rangeText, type Range } from './config.js';
-import { formatIp, lastOf, type Ip } from './ip.js';
+import { formatIp, lastOf, type Ip } from '../primitives/ip.js';
 import type { Store } from './store.js';
 
 /** Plugin-specific error codes of the IPAM plugin. */

@@ -5,9 +5,9 @@
  * @module
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { parseRoute } from '../cni/protocol.js';
-import { CniError, CniErrorCode, type CniDns, type CniEnv, type CniRoute, type NetConf } from '../cni/types.js';
-import { bits, contains, formatIp, lastOf, parseCidr, parseIp, withPrefix, type Cidr, type Ip } from './ip.js';
+import { CniError, CniErrorCode, parseRoute, type CniDns, type CniEnv, type CniRoute, type NetConf } from '../cni/index.js';
+import { bits, contains, formatIp, lastOf, parseCidr, parseIp, withPrefix, type Cidr, type Ip } from '../primitives/ip.js';
+import { type Obj, isObj, isStringArray } from '../primitives/json.js';
 
 /** Where host-local keeps its store unless `dataDir` says otherwise. */
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -35,8 +35,6 @@ export interface IpamConfig {
   requested: Ip[];
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const invalid = (field: string, what: string): CniError => new CniError(CniErrorCode.InvalidNetworkConfig, `invalid ${field}`, what);
 
 function optString(o: Obj, k: string, field: string): string | undefined {
@@ -143,8 +141,8 @@ function requestedIp(text: string, field: string, code: number): Ip {
 
 function ipList(v: unknown, field: string): Ip[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw invalid(field, 'must be a list of strings');
-  return (v as string[]).map((s) => requestedIp(s, field, CniErrorCode.InvalidNetworkConfig));
+  if (!isStringArray(v)) throw invalid(field, 'must be a list of strings');
+  return v.map((s) => requestedIp(s, field, CniErrorCode.InvalidNetworkConfig));
 }
 
 /** Validates the `ipam` section of `conf` (errors: 7 invalid, 2 unsupported value, 4 bad CNI_ARGS IP). */

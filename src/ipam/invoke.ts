@@ -7,9 +7,7 @@
  * exec'd through CNI_PATH.
  * @module
  */
-import { delegateOutcome, execIpam } from '../cni/exec.js';
-import { invokePlugin } from '../cni/skel.js';
-import type { CniCommand, CniResult } from '../cni/types.js';
+import { delegateOutcome, execIpam, invokePlugin, type CniCommand, type CniResult } from '../cni/index.js';
 
 /** The IPAM type that {@link invokeIpam} runs in-process: rtnl-ipam's own. */
 export const IPAM_TYPE = 'rtnl-ipam';

@@ -25,7 +25,7 @@
  * set is exhausted or the store is not writable.
  * @module
  */
-import { pluginMain } from '../cni/skel.js';
+import { pluginMain } from '../cni/index.js';
 
 // Loaded once a command needs them: VERSION answers with the skeleton alone.
 void pluginMain('rtnl-ipam', 'rtnl-ipam', () => (require('./plugin.js') as typeof import('./plugin.js')).ipamHandlers);

@@ -4,11 +4,10 @@
  * GC releases what no valid attachment holds, STATUS reports exhaustion.
  * @module
  */
-import type { PluginContext, GcContext, PluginHandlers } from '../cni/skel.js';
-import { CniError, CniErrorCode, type CniIpConfig, type CniResult } from '../cni/types.js';
+import { CniError, CniErrorCode, type CniIpConfig, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { allocate, hasFree, IpamErrorCode, rangeFor, rangeSetText, usable } from './allocator.js';
 import { loadIpamConfig, type IpamConfig, type Range } from './config.js';
-import { formatIp, parseCidr, withPrefix, type Ip } from './ip.js';
+import { formatIp, parseCidr, withPrefix, type Ip } from '../primitives/ip.js';
 import { Store, type Entry } from './store.js';
 
 function open(ctx: PluginContext): { cfg: IpamConfig; store: Store } {

@@ -18,8 +18,10 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { CniError, CniErrorCode } from '../cni/types.js';
-import { formatIp, parseIp, type Ip } from './ip.js';
+import { CniError, CniErrorCode } from '../cni/index.js';
+import { alive, errno } from '../primitives/file.js';
+import { formatIp, parseIp, type Ip } from '../primitives/ip.js';
+import { isFileName } from '../primitives/names.js';
 
 const LAST_PREFIX = 'last_reserved_ip.';
 const TMP_PREFIX = '.rtnl-tmp.';
@@ -60,8 +62,6 @@ function crashPoint(name: string): void {
 
 let tmpSeq = 0;
 
-const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
-
 /** A network's directory in the store. */
 export class Store {
   /** The directory: `<dataDir>/<network>`. */
@@ -73,7 +73,7 @@ export class Store {
    * must be a single path component: one with `/` or equal to `.`/`..` is error 7.
    */
   constructor(dataDir: string, network: string) {
-    if (!network || network.includes('/') || network.includes('\0') || network === '.' || network === '..' || network.includes('..')) {
+    if (!isFileName(network) || network.includes('..')) {
       throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid name', `network name ${JSON.stringify(network)} cannot name a store directory`);
     }
     this.dir = join(dataDir, network);
@@ -238,16 +238,5 @@ export class Store {
     } catch {
       return false;
     }
-  }
-}
-
-/** Whether process pid exists (EPERM: it does, someone else's). Shared with the plugin's lock. */
-export function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errno(e) === 'EPERM';
   }
 }

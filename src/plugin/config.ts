@@ -25,6 +25,8 @@
  * @module
  */
 import { CniError, CniErrorCode, type CniEnv, type NetConf } from '../cni/index.js';
+import { type Obj, isObj } from '../primitives/json.js';
+import { ifnameProblem, isMac } from '../primitives/names.js';
 
 /** The plugin's modes. */
 export type PluginMode = 'bridge' | 'vxlan' | 'macvlan' | 'ipvlan';
@@ -96,10 +98,6 @@ function checkKeys(c: Obj): void {
   throw new CniError(CniErrorCode.InvalidNetworkConfig, `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}`,
     `the rtnl plugin does not know ${hints.join(', ')}; it knows ${OWN_KEYS.join(', ')} and the CNI spec's ${SPEC_KEYS.join(', ')}`);
 }
-const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const invalid = (field: string, what: string): CniError => new CniError(CniErrorCode.InvalidNetworkConfig, `invalid ${field}`, what);
 
 function opt<T>(c: Obj, k: string, type: 'string' | 'boolean' | 'number', def: T): T {
@@ -112,7 +110,8 @@ function opt<T>(c: Obj, k: string, type: 'string' | 'boolean' | 'number', def: T
 
 function ifnameField(c: Obj, k: string, def: string): string {
   const v = opt(c, k, 'string', def);
-  if (Buffer.byteLength(v) > 15 || /[/:\s\0]/.test(v) || v === '.' || v === '..') throw invalid(k, `${JSON.stringify(v)} is not an interface name`);
+  const problem = v === '' ? undefined : ifnameProblem(v); // '': no master (the default)
+  if (problem) throw invalid(k, `${JSON.stringify(v)} is not an interface name: it ${problem}`);
   return v;
 }
 
@@ -129,7 +128,7 @@ function podMac(conf: NetConf, env: CniEnv): string | undefined {
   const cni = (conf.args as { cni?: { mac?: unknown } } | undefined)?.cni?.mac;
   const mac = [rc, arg, cni, conf.mac].find((m) => m !== undefined && m !== '');
   if (mac === undefined) return undefined;
-  if (typeof mac !== 'string' || !MAC_RE.test(mac)) throw invalid('mac', `${JSON.stringify(mac)} is not a MAC address`);
+  if (!isMac(mac)) throw invalid('mac', `${JSON.stringify(mac)} is not a MAC address`);
   return mac.toLowerCase();
 }
 
@@ -163,7 +162,7 @@ export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
   if (!Array.isArray(peersRaw)) throw invalid('peers', 'must be a list of { underlayIp, vtepMac? }');
   const peers = peersRaw.map((p, i): VxlanPeer => {
     if (!isObj(p) || typeof p.underlayIp !== 'string' || !p.underlayIp) throw invalid(`peers[${i}]`, 'must be { underlayIp, vtepMac? }');
-    if (p.vtepMac !== undefined && (typeof p.vtepMac !== 'string' || !MAC_RE.test(p.vtepMac))) throw invalid(`peers[${i}].vtepMac`, 'is not a MAC address');
+    if (p.vtepMac !== undefined && !isMac(p.vtepMac)) throw invalid(`peers[${i}].vtepMac`, 'is not a MAC address');
     return p.vtepMac === undefined ? { underlayIp: p.underlayIp } : { underlayIp: p.underlayIp, vtepMac: p.vtepMac };
   });
   const master = ifnameField(c, 'master', '');

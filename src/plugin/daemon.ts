@@ -29,7 +29,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { dirname } from 'node:path';
 import { UsageError, intFlag, parseCommandLine, versionLine } from '../cli.js';
-import { invokePlugin, type PluginOutcome } from '../cni/skel.js';
+import { invokePlugin, type PluginOutcome } from '../cni/index.js';
 import { addon } from '../native.js';
 import { rtnlHandlers } from './plugin.js';
 

@@ -27,9 +27,8 @@
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCommandLine, UsageError, versionLine } from '../cli.js';
-import { isSupportedVersion } from '../cni/protocol.js';
-import { versionAnswer } from '../cni/skel.js';
-import { SUPPORTED_VERSIONS, type CniVersion } from '../cni/types.js';
+import { isSupportedVersion, SUPPORTED_VERSIONS, versionAnswer, type CniVersion } from '../cni/index.js';
+import { replaceFile, writeFileAtomic } from '../primitives/file.js';
 import { buildSnapshot } from './snapshot.js';
 
 /** What {@link install} does. */
@@ -153,13 +152,6 @@ function trySnapshot(file: string, entry: string, blob: string): boolean {
   }
 }
 
-function replaceAtomically(target: string, write: (tmp: string) => void): void {
-  const tmp = `${target}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { force: true });
-  write(tmp);
-  fs.renameSync(tmp, target);
-}
-
 /**
  * The sample conflist: bridge mode with rtnl-ipam, the pods' default route via
  * the bridge, then the reference `portmap` for the runtime's port mappings
@@ -191,7 +183,7 @@ export function install(o: InstallOptions, report: (line: string) => void = (lin
     const client = lookup?.path;
     if (!client) fs.rmSync(hidden, { force: true }); // an earlier install's, unused now
     if (o.symlink) {
-      replaceAtomically(target, (tmp) => fs.symlinkSync(join(ROOT, binLauncher), tmp));
+      replaceFile(target, (tmp) => fs.symlinkSync(join(ROOT, binLauncher), tmp));
       out.push(target);
       report(`${file}: symlink to ${binLauncher} (--symlink)`);
       continue;
@@ -200,10 +192,10 @@ export function install(o: InstallOptions, report: (line: string) => void = (lin
     const snapshot = o.snapshot && trySnapshot(file, join(ROOT, entry), blob);
     if (snapshot) out.push(blob);
     else fs.rmSync(blob, { force: true }); // one from an earlier install would not match this one
-    replaceAtomically(client ? hidden : target, (tmp) => fs.writeFileSync(tmp, launcher(file, binLauncher), { mode: 0o755 }));
+    writeFileAtomic(client ? hidden : target, launcher(file, binLauncher), 0o755);
     if (client) {
       out.push(hidden);
-      replaceAtomically(target, (tmp) => { fs.copyFileSync(client, tmp); fs.chmodSync(tmp, 0o755); });
+      replaceFile(target, (tmp) => { fs.copyFileSync(client, tmp); fs.chmodSync(tmp, 0o755); });
     }
     out.push(target);
     const how = snapshot ? 'launcher + startup snapshot' : `launcher only (${o.snapshot ? 'the startup snapshot failed, see above' : '--no-snapshot'})`;
@@ -214,7 +206,7 @@ export function install(o: InstallOptions, report: (line: string) => void = (lin
   if (o.confDir !== undefined) {
     fs.mkdirSync(o.confDir, { recursive: true });
     const target = join(o.confDir, `10-${o.name}.conflist`);
-    replaceAtomically(target, (tmp) => fs.writeFileSync(tmp, `${JSON.stringify(sampleConflist(o), null, 2)}\n`, { mode: 0o644 }));
+    writeFileAtomic(target, `${JSON.stringify(sampleConflist(o), null, 2)}\n`);
     out.push(target);
   }
   return out;

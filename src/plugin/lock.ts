@@ -16,9 +16,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { CniError, CniErrorCode } from '../cni/index.js';
-import { alive } from '../ipam/store.js';
+import { alive, errno } from '../primitives/file.js';
 
-const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let seq = 0;
 

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, CniErrorCode, type CniInterface, type CniResult, type GcContext, type PluginContext, type PluginHandlers } from '../cni/index.js';
 import { Handle, type Link, type Netns, RtnlInputError, assertBatch, openNetns } from '../index.js';
 import { invokeIpam } from '../ipam/invoke.js';
+import { localMac } from '../primitives/names.js';
 import { loadConfig, VXLAN_OVERHEAD, type RtnlNetConf } from './config.js';
 import { gcIpMasq, setupIpMasq, teardownIpMasq } from './ipmasq.js';
 import { SharedState } from './lock.js';
@@ -36,9 +37,7 @@ function bounded(text: string, max: number): string {
 
 /** A random locally administered unicast MAC (uniqueness, not secrecy: Math.random suffices). */
 function randomMac(): string {
-  const b = Array.from({ length: 6 }, () => Math.floor(Math.random() * 256));
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return localMac(Array.from({ length: 6 }, () => Math.floor(Math.random() * 256)));
 }
 
 /** A refused ADD: the attachment (or a namesake) exists; nothing of it is ours to undo. */

@@ -6,7 +6,7 @@
  */
 import { CniError, type CniInterface, type CniIpConfig, type CniResult, type CniRoute } from '../cni/index.js';
 import { NetlinkError, assertBatch, type Handle, type Link, type RouteSpec } from '../index.js';
-import { formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { formatIp, parseCidr, parseIp } from '../primitives/ip.js';
 
 /** Plugin-specific error codes (100 and up, as the spec reserves). */
 export const PluginErrorCode = {

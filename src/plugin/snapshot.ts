@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname } from 'node:path';
+import { replaceFile } from '../primitives/file.js';
 
 /** One bundled module: its resolved dependencies (specifier -> file) and its source. */
 type Bundled = [deps: Record<string, string>, source: string];
@@ -86,15 +87,14 @@ export function snapshotScript(entry: string): string {
  * meanwhile sees the old blob or the new one. Throws when Node cannot build it.
  */
 export function buildSnapshot(entry: string, blob: string): void {
-  const tmp = `${blob}.tmp-${process.pid}`;
-  const script = `${tmp}.js`;
-  try {
-    fs.writeFileSync(script, snapshotScript(entry));
-    const r = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
-    if (r.status !== 0) throw new Error(`node --build-snapshot failed (${r.signal ?? `exit ${r.status}`}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-    fs.renameSync(tmp, blob);
-  } finally {
-    fs.rmSync(script, { force: true });
-    fs.rmSync(tmp, { force: true });
-  }
+  replaceFile(blob, (tmp) => {
+    const script = `${tmp}.js`;
+    try {
+      fs.writeFileSync(script, snapshotScript(entry));
+      const r = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--build-snapshot', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+      if (r.status !== 0) throw new Error(`node --build-snapshot failed (${r.signal ?? `exit ${r.status}`}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    } finally {
+      fs.rmSync(script, { force: true });
+    }
+  });
 }
