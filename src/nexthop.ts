@@ -6,11 +6,11 @@
  * route that uses it.
  * @module
  */
-import { isIP } from 'node:net';
 import { familyArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
 import type { NexthopFlag, RouteProtocol } from './route.js';
 import { protocolArg } from './route.js';
+import { ipFamily } from './primitives/ip.js';
 import * as v from './validate.js';
 
 /** How a group spreads flows: `mpath` (hash-threshold, the default) or `resilient` (hash buckets that move slowly). */
@@ -94,7 +94,7 @@ export interface NexthopFilter {
   family?: 4 | 6;
   /** Only next hops out of this ifindex. */
   link?: number;
-  /** Only next hops whose device is a port of this master (ifindex, e.g. a VRF). */
+  /** Only next hops whose device is a port of this master (v.ifindex, e.g. a VRF). */
   master?: number;
   /** Only groups. */
   groups?: boolean;
@@ -104,7 +104,6 @@ export interface NexthopFilter {
 
 // ---- validation: what the native codec reads ----
 
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
 const id = (f: string, x: unknown) => v.uint(f, x, 0xffffffff, 1);
 const seconds = (f: string, x: unknown) => v.uint(f, x, Math.floor(0xffffffff / 100)); // clock_t ticks in a u32
 const ONLINK = ['onlink'] as const;
@@ -133,7 +132,7 @@ function resilientArg(f: string, x: unknown): Record<string, unknown> {
 // Field sets and checkers made once, not per request.
 const SPEC_KEYS = new Set(['id', 'family', 'gateway', 'link', 'flags', 'blackhole', 'fdb', 'group', 'groupType', 'resilient', 'protocol']);
 const specChecks = {
-  id, gateway: v.ip, link: ifindex, blackhole: v.bool, fdb: v.bool, group: groupArg,
+  id, gateway: v.ip, link: v.ifindex, blackhole: v.bool, fdb: v.bool, group: groupArg,
   groupType: (f: string, x: unknown) => v.oneOf(f, x, GROUP_TYPES), resilient: resilientArg, protocol: protocolArg,
   flags: (f: string, x: unknown) => {
     if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
@@ -141,7 +140,7 @@ const specChecks = {
   },
 };
 const FILTER_KEYS = new Set(['id', 'family', 'link', 'master', 'groups', 'fdb']);
-const filterChecks = { id, family: familyArg, link: ifindex, master: ifindex, groups: v.bool, fdb: v.bool };
+const filterChecks = { id, family: familyArg, link: v.ifindex, master: v.ifindex, groups: v.bool, fdb: v.bool };
 
 /** @internal Validates a next-hop spec into the native codec's argument. */
 export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
@@ -157,7 +156,7 @@ export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
     if (out.blackhole && (out.gateway !== undefined || out.link !== undefined)) throw new RtnlInputError('blackhole', 'takes no gateway or link');
     if (!out.blackhole && out.gateway === undefined && out.link === undefined) throw new RtnlInputError('nexthop', 'needs a gateway, a link, blackhole or a group');
     // The family: the gateway's, else as given, else IPv4 (as `ip nexthop`).
-    const gw = out.gateway === undefined ? undefined : (isIP(out.gateway as string) as 4 | 6);
+    const gw = out.gateway === undefined ? undefined : ipFamily(out.gateway as string);
     const family = s.family === undefined ? (gw ?? 4) : familyArg('family', s.family);
     if (gw && gw !== family) throw new RtnlInputError('gateway', `must be IPv${family}`);
     out.family = family;

@@ -226,7 +226,6 @@ export type TcClass = HtbClass | (TcBase & { kind: 'generic'; tcKind: string });
 
 // ---- validation: what the native codec reads ----
 
-const ifindex = (f: string, x: unknown) => v.uint(f, x, 0x7fffffff, 1);
 const u32 = (f: string, x: unknown) => v.uint(f, x);
 const rate = (f: string, x: unknown) => v.uint(f, x, Number.MAX_SAFE_INTEGER, 1);
 const size = (f: string, x: unknown) => v.uint(f, x, 0xffffffff, 1);
@@ -247,19 +246,19 @@ const classHandle = (f: string, x: unknown) => {
 const parent = (f: string, x: unknown) => (x === 'root' || x === 'ingress' || x === 'clsact' ? x : handle(f, x));
 
 const qdiscChecks: Record<QdiscKind, Record<string, (f: string, x: unknown) => unknown>> = {
-  tbf: { link: ifindex, parent, handle: qdiscHandle, rate, burst: size, latency: u32, limit: u32, peakrate: rate, mtu: size },
-  htb: { link: ifindex, parent, handle: qdiscHandle, defaultClass: (f, x) => v.uint(f, x, 0xffff), r2q: (f, x) => v.uint(f, x, 0xffffffff, 1), directQlen: u32 },
-  ingress: { link: ifindex },
-  clsact: { link: ifindex },
+  tbf: { link: v.ifindex, parent, handle: qdiscHandle, rate, burst: size, latency: u32, limit: u32, peakrate: rate, mtu: size },
+  htb: { link: v.ifindex, parent, handle: qdiscHandle, defaultClass: (f, x) => v.uint(f, x, 0xffff), r2q: (f, x) => v.uint(f, x, 0xffffffff, 1), directQlen: u32 },
+  ingress: { link: v.ifindex },
+  clsact: { link: v.ifindex },
 };
 const qdiscKeys = Object.fromEntries(QDISC_KINDS.map((k) => [k, new Set(['kind', ...Object.keys(qdiscChecks[k])])])) as Record<QdiscKind, Set<string>>;
-const classChecks = { link: ifindex, handle: classHandle, parent: handle, rate, ceil: rate, burst: size, cburst: size, prio: u32, quantum: u32 };
+const classChecks = { link: v.ifindex, handle: classHandle, parent: handle, rate, ceil: rate, burst: size, cburst: size, prio: u32, quantum: u32 };
 const CLASS_KEYS = new Set(['kind', ...Object.keys(classChecks)]);
 const REF_KEYS = new Set(['link', 'parent', 'handle', 'kind']);
-const refChecks = { link: ifindex, parent, handle, kind: (f: string, x: unknown) => v.str(f, x, 15) };
+const refChecks = { link: v.ifindex, parent, handle, kind: (f: string, x: unknown) => v.str(f, x, 15) };
 const CLASS_REF_KEYS = new Set(['link', 'handle']);
 const FILTER_KEYS = new Set(['link', 'stats']);
-const filterChecks = { link: ifindex, stats: v.bool };
+const filterChecks = { link: v.ifindex, stats: v.bool };
 
 function object(field: string, x: unknown, what: string): asserts x is Record<string, unknown> {
   if (!x || typeof x !== 'object') throw new RtnlInputError(field, `expected ${what}`);
@@ -312,7 +311,7 @@ export function classRefArg(r: ClassRef): Record<string, unknown> {
   object('ref', r, '{ link, handle }');
   v.noExtraKeys(r, '', CLASS_REF_KEYS);
   required(r as unknown as Record<string, unknown>, ['link', 'handle'], 'a class to delete');
-  return v.pick(r, '', { link: ifindex, handle: classHandle });
+  return v.pick(r, '', { link: v.ifindex, handle: classHandle });
 }
 
 /** @internal */
