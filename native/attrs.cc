@@ -3,6 +3,7 @@
 #include "keys.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <algorithm>
 
@@ -11,18 +12,49 @@
 
 namespace rtnl {
 
-namespace {
-
-[[noreturn]] void badValue(Napi::Env env, const char* key, const char* want) {
-  throw Napi::TypeError::New(env, std::string(key) + ": expected " + want);
+[[noreturn]] void unvalidated(Napi::Env env, const char* key) {
+  throw Napi::Error::New(env, std::string("rtnl internal error: ") + key + " reached the encoder unvalidated");
 }
 
-uint32_t toU32(const Napi::Value& v, const char* key, double max) {
-  if (!v.IsNumber()) badValue(v.Env(), key, "a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d)))
-    badValue(v.Env(), key, "an integer in range");
-  return static_cast<uint32_t>(d);
+namespace {
+
+// A JS number as an unsigned integer of the wire's width (TS checked its range).
+uint32_t num(const Napi::Value& v) { return v.As<Napi::Number>().Uint32Value(); }
+
+const char* wireName(Wire w) {
+  switch (w) {
+    case Wire::U8: return "u8";
+    case Wire::U16: return "u16";
+    case Wire::U32: return "u32";
+    case Wire::S32: return "s32";
+    case Wire::U64: return "u64";
+    case Wire::Be16: return "be16";
+    case Wire::Be32: return "be32";
+    case Wire::Bool8: return "bool8";
+    case Wire::Bool32: return "bool32";
+    case Wire::Flag: return "flag";
+    case Wire::Str: return "str";
+    case Wire::IfName: return "ifname";
+    case Wire::Mac: return "mac";
+    case Wire::Ip: return "ip";
+    case Wire::Enum: return "enum";
+  }
+  return "";
+}
+
+// A spec's limits, max 0 meaning the wire type's full range.
+std::pair<double, double> limits(const AttrSpec& s) {
+  if (s.max != 0 || s.min != 0) return {s.min, s.max};
+  switch (s.wire) {
+    case Wire::U8: return {0, 0xff};
+    case Wire::U16: case Wire::Be16: return {0, 0xffff};
+    case Wire::U32: case Wire::Be32: return {0, 0xffffffffu};
+    case Wire::S32: return {-2147483648.0, 2147483647.0};
+    case Wire::U64: return {0, 9007199254740991.0};  // Number.MAX_SAFE_INTEGER
+    case Wire::Str: return {0, 255};
+    case Wire::IfName: return {1, IFNAMSIZ - 1};
+    default: return {0, 0};
+  }
 }
 
 }  // namespace
@@ -39,56 +71,30 @@ AttrTable::AttrTable(std::initializer_list<AttrSpec> specs) : specs_(specs) {
 }
 
 void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
-  Napi::Env env = obj.Env();
   for (const AttrSpec& s : std::span(specs_).first(std::min(n, specs_.size()))) {
     Napi::Value v = get(obj, s.key);
     if (v.IsUndefined()) continue;
     switch (s.wire) {
-      case Wire::U8: w.put<uint8_t>(s.type, toU32(v, s.key, 0xff)); break;
-      case Wire::U16: w.put<uint16_t>(s.type, toU32(v, s.key, 0xffff)); break;
-      case Wire::U32: w.put<uint32_t>(s.type, toU32(v, s.key, 0xffffffffu)); break;
-      case Wire::S32: {
-        if (!v.IsNumber()) badValue(env, s.key, "a number");
-        w.put<int32_t>(s.type, v.As<Napi::Number>().Int32Value());
-        break;
-      }
-      case Wire::U64: {
-        if (v.IsBigInt()) {
-          bool lossless;
-          w.put<uint64_t>(s.type, v.As<Napi::BigInt>().Uint64Value(&lossless));
-        } else {
-          w.put<uint64_t>(s.type, toU32(v, s.key, 9007199254740991.0));
-        }
-        break;
-      }
-      case Wire::Be16: w.put<uint16_t>(s.type, htons(toU32(v, s.key, 0xffff))); break;
-      case Wire::Be32: w.put<uint32_t>(s.type, htonl(toU32(v, s.key, 0xffffffffu))); break;
-      case Wire::Bool8:
-      case Wire::Bool32:
-      case Wire::Flag: {
-        if (!v.IsBoolean()) badValue(env, s.key, "a boolean");
-        bool b = v.As<Napi::Boolean>().Value();
-        if (s.wire == Wire::Bool8) w.put<uint8_t>(s.type, b);
-        else if (s.wire == Wire::Bool32) w.put<uint32_t>(s.type, b);
-        else if (b) w.putFlag(s.type);
-        break;
-      }
-      case Wire::Str: {
-        if (!v.IsString()) badValue(env, s.key, "a string");
-        putString(w, s.type, v);
-        break;
-      }
+      case Wire::U8: w.put<uint8_t>(s.type, num(v)); break;
+      case Wire::U16: w.put<uint16_t>(s.type, num(v)); break;
+      case Wire::U32: w.put<uint32_t>(s.type, num(v)); break;
+      case Wire::S32: w.put<int32_t>(s.type, v.As<Napi::Number>().Int32Value()); break;
+      case Wire::U64: w.put<uint64_t>(s.type, v.As<Napi::Number>().Int64Value()); break;
+      case Wire::Be16: w.put<uint16_t>(s.type, htons(num(v))); break;
+      case Wire::Be32: w.put<uint32_t>(s.type, htonl(num(v))); break;
+      case Wire::Bool8: w.put<uint8_t>(s.type, v.As<Napi::Boolean>().Value()); break;
+      case Wire::Bool32: w.put<uint32_t>(s.type, v.As<Napi::Boolean>().Value()); break;
+      case Wire::Flag: if (v.As<Napi::Boolean>().Value()) w.putFlag(s.type); break;
+      case Wire::Str:
+      case Wire::IfName: putString(w, s.type, v); break;
       case Wire::Mac: {
         uint8_t mac[32];
-        size_t n = parseMac(v, mac);
-        if (!n) badValue(env, s.key, "a MAC address like 02:00:00:00:00:01");
-        w.put(s.type, mac, n);
+        w.put(s.type, mac, parseMac(v, mac));
         break;
       }
       case Wire::Ip: {
-        uint8_t ip[16];
+        uint8_t ip[16]{};
         int fam = parseIp(v, ip);
-        if (!fam) badValue(env, s.key, "an IPv4 or IPv6 address");
         if (fam == AF_INET6 && s.type6) w.put(s.type6, ip, 16);
         else w.put(s.type, ip, fam == AF_INET ? 4 : 16);
         break;
@@ -102,6 +108,27 @@ void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
       }
     }
   }
+}
+
+void AttrTable::schema(Napi::Array out) const {
+  Napi::Env env = out.Env();
+  for (const AttrSpec& s : specs_) {
+    auto [min, max] = limits(s);
+    Napi::Object a = Napi::Object::New(env);
+    a.Set("key", s.key);
+    a.Set("wire", wireName(s.wire));
+    a.Set("min", min);
+    a.Set("max", max);
+    if (s.wire == Wire::Enum) a.Set("names", nameList(env, s.names));
+    out.Set(out.Length(), a);
+  }
+}
+
+Napi::Array schemaOf(Napi::Env env, std::initializer_list<const AttrTable*> tables) {
+  Napi::Array out = Napi::Array::New(env);
+  for (const AttrTable* t : tables)
+    if (t) t->schema(out);
+  return out;
 }
 
 const AttrSpec* AttrTable::spec(const rtattr* a) const {
@@ -140,7 +167,8 @@ Napi::Value AttrTable::value(Napi::Env env, const rtattr* a, const AttrSpec& s) 
     case Wire::Bool8: v = Napi::Boolean::New(env, attrGet<uint8_t>(a) != 0); break;
     case Wire::Bool32: v = Napi::Boolean::New(env, attrGet<uint32_t>(a) != 0); break;
     case Wire::Flag: v = Napi::Boolean::New(env, true); break;
-    case Wire::Str: v = Napi::String::New(env, std::string(attrStr(a))); break;
+    case Wire::Str:
+    case Wire::IfName: v = Napi::String::New(env, std::string(attrStr(a))); break;
     case Wire::Mac: v = macString(env, static_cast<const uint8_t*>(p), n); break;
     case Wire::Ip: v = ipString(env, p, n); break;
     case Wire::Enum: {
@@ -162,9 +190,45 @@ uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
     for (const auto& n : names)
       if (std::strcmp(s, n.name) == 0) return n.value;
   }
-  std::string want = "one of";
-  for (const auto& n : names) want += std::string(" '") + n.name + "'";
-  badValue(v.Env(), key, want.c_str());
+  unvalidated(v.Env(), key);
+}
+
+Napi::Array nameList(Napi::Env env, Names names) {
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (uint32_t i = 0; i < names.size(); i++) out.Set(i, names[i].name);
+  return out;
+}
+
+namespace {
+std::vector<std::pair<const char*, SchemaFill>>& schemaFills() {
+  static std::vector<std::pair<const char*, SchemaFill>> fills;
+  return fills;
+}
+}  // namespace
+
+namespace {
+std::vector<Kind>& kindRegistry() {
+  static std::vector<Kind> kinds;
+  return kinds;
+}
+}  // namespace
+
+RegisterKinds::RegisterKinds(std::initializer_list<Kind> kinds) {
+  kindRegistry().insert(kindRegistry().end(), kinds);
+}
+
+std::span<const Kind> linkKinds() { return kindRegistry(); }
+
+RegisterSchema::RegisterSchema(const char* name, SchemaFill fill) { schemaFills().emplace_back(name, fill); }
+
+Napi::Object schemaObject(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  for (auto [name, fill] : schemaFills()) {
+    Napi::Object o = out.Has(name) ? out.Get(name).As<Napi::Object>() : Napi::Object::New(env);
+    fill(env, o);
+    out.Set(name, o);
+  }
+  return out;
 }
 
 Napi::Value enumName(Napi::Env env, uint32_t v, Names names) {
@@ -182,7 +246,6 @@ Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names) {
 }
 
 uint32_t flagBits(const Napi::Value& v, Names names, const char* key) {
-  if (!v.IsArray()) badValue(v.Env(), key, "an array of flag names");
   Napi::Array a = v.As<Napi::Array>();
   uint32_t bits = 0;
   for (uint32_t i = 0; i < a.Length(); i++) bits |= enumValue(a.Get(i), names, key);

@@ -13,18 +13,16 @@ namespace rtnl {
 
 namespace {
 
-// Scopes as iproute2 names them (shared with routes in meaning, not code).
-const EnumName kScopes[] = {{RT_SCOPE_UNIVERSE, "universe"}, {RT_SCOPE_SITE, "site"}, {RT_SCOPE_LINK, "link"},
-                            {RT_SCOPE_HOST, "host"}, {RT_SCOPE_NOWHERE, "nowhere"}};
-
 // IFA_F_SECONDARY and IFA_F_TEMPORARY share a bit: IPv4 calls it secondary,
-// IPv6 temporary. The first entry differs between the two tables.
+// IPv6 temporary. The first entry differs between the two tables; the next
+// six are the flags an address can be created with, the rest the kernel's.
+constexpr size_t kSettable = 6;
 #define RTNL_IFA_FLAGS                                                                              \
-  {IFA_F_NODAD, "nodad"}, {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_DADFAILED, "dadfailed"},         \
-      {IFA_F_HOMEADDRESS, "homeaddress"}, {IFA_F_DEPRECATED, "deprecated"},                         \
-      {IFA_F_TENTATIVE, "tentative"}, {IFA_F_PERMANENT, "permanent"},                               \
+  {IFA_F_NODAD, "nodad"}, {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_HOMEADDRESS, "homeaddress"},     \
       {IFA_F_MANAGETEMPADDR, "managetempaddr"}, {IFA_F_NOPREFIXROUTE, "noprefixroute"},             \
-      {IFA_F_MCAUTOJOIN, "mcautojoin"}, {IFA_F_STABLE_PRIVACY, "stableprivacy"}
+      {IFA_F_MCAUTOJOIN, "mcautojoin"}, {IFA_F_DADFAILED, "dadfailed"},                             \
+      {IFA_F_DEPRECATED, "deprecated"}, {IFA_F_TENTATIVE, "tentative"},                             \
+      {IFA_F_PERMANENT, "permanent"}, {IFA_F_STABLE_PRIVACY, "stableprivacy"}
 const EnumName kFlags4[] = {{IFA_F_SECONDARY, "secondary"}, RTNL_IFA_FLAGS};
 const EnumName kFlags6[] = {{IFA_F_TEMPORARY, "temporary"}, RTNL_IFA_FLAGS};
 #undef RTNL_IFA_FLAGS
@@ -51,7 +49,6 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   auto* ifa = enc.w.begin<ifaddrmsg>(type, flags, enc.seq);
   uint8_t local[16], peer[16];
   int fam = parseIp(get(arg, "local"), local);
-  if (!fam) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
   size_t n = fam == AF_INET ? 4 : 16;
   ifa->ifa_family = fam;
   ifa->ifa_prefixlen = u32(arg, "prefixLen");
@@ -59,8 +56,7 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   if (has(arg, "scope")) ifa->ifa_scope = scopeValue(get(arg, "scope"));
   enc.w.put(IFA_LOCAL, local, n);
   if (has(arg, "peer")) {
-    if (parseIp(get(arg, "peer"), peer) != fam)
-      throw Napi::TypeError::New(arg.Env(), "peer: must be of the address's family");
+    parseIp(get(arg, "peer"), peer);
     enc.w.put(IFA_ADDRESS, peer, n);
   } else if (type != RTM_DELADDR) {
     // A delete leaves it out, so a point-to-point address can go without naming its peer.
@@ -68,8 +64,7 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   }
   if (has(arg, "broadcast")) {
     uint8_t b[16];
-    if (parseIp(get(arg, "broadcast"), b) != AF_INET)
-      throw Napi::TypeError::New(arg.Env(), "broadcast: expected an IPv4 address");
+    parseIp(get(arg, "broadcast"), b);
     enc.w.put(IFA_BROADCAST, b, 4);
   }
   if (has(arg, "label")) enc.w.putStr(IFA_LABEL, get(arg, "label").As<Napi::String>().Utf8Value());
@@ -150,6 +145,13 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWADDR, decodeAddr}, {RTM_DELADDR, decodeAddr}};
+
+RegisterSchema schema{"addr", [](Napi::Env env, Napi::Object out) {
+  out.Set("scopes", nameList(env, kScopes));
+  out.Set("flags4", nameList(env, kFlags4));
+  out.Set("flags6", nameList(env, kFlags6));
+  out.Set("settableFlags", nameList(env, Names(kFlags4).subspan(1, kSettable)));
+}};
 
 RegisterOps ops{
     {"addrAdd", false, false, encodeAddrAdd, nullptr},

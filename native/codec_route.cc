@@ -15,9 +15,6 @@ namespace rtnl {
 
 namespace {
 
-const EnumName kScopes[] = {{RT_SCOPE_UNIVERSE, "universe"}, {RT_SCOPE_SITE, "site"}, {RT_SCOPE_LINK, "link"},
-                            {RT_SCOPE_HOST, "host"}, {RT_SCOPE_NOWHERE, "nowhere"}};
-
 const EnumName kTypes[] = {{RTN_UNSPEC, "unspec"}, {RTN_UNICAST, "unicast"}, {RTN_LOCAL, "local"},
                            {RTN_BROADCAST, "broadcast"}, {RTN_ANYCAST, "anycast"}, {RTN_MULTICAST, "multicast"},
                            {RTN_BLACKHOLE, "blackhole"}, {RTN_UNREACHABLE, "unreachable"},
@@ -54,7 +51,8 @@ const AttrTable kMetrics{
     {"hoplimit", RTAX_HOPLIMIT, Wire::U32}, {"initcwnd", RTAX_INITCWND, Wire::U32},
     {"features", RTAX_FEATURES, Wire::U32}, {"rtoMin", RTAX_RTO_MIN, Wire::U32},
     {"initrwnd", RTAX_INITRWND, Wire::U32}, {"quickack", RTAX_QUICKACK, Wire::U32},
-    {"congctl", RTAX_CC_ALGO, Wire::Str},   {"fastopenNoCookie", RTAX_FASTOPEN_NO_COOKIE, Wire::U32},
+    {.key = "congctl", .type = RTAX_CC_ALGO, .wire = Wire::Str, .max = 15},  // TCP_CA_NAME_MAX - 1
+    {"fastopenNoCookie", RTAX_FASTOPEN_NO_COOKIE, Wire::U32},
 };
 
 // IPv6 router preference (RTA_PREF).
@@ -63,12 +61,15 @@ const EnumName kPrefs[] = {{ICMPV6_ROUTER_PREF_LOW, "low"}, {ICMPV6_ROUTER_PREF_
 
 // The attributes read as they are; the rest needs the family or a struct.
 const AttrTable kRoute{
-    {"link", RTA_OIF, Wire::U32},
-    {"iif", RTA_IIF, Wire::U32},
+    ifindexAttr("link", RTA_OIF),
     {"priority", RTA_PRIORITY, Wire::U32},
     {"prefsrc", RTA_PREFSRC, Wire::Ip},
-    {"mark", RTA_MARK, Wire::U32},
     {"pref", RTA_PREF, Wire::Enum, 0, kPrefs, 1},
+};
+// Reported only (route get).
+const AttrTable kRouteState{
+    {"iif", RTA_IIF, Wire::U32},
+    {"mark", RTA_MARK, Wire::U32},
 };
 
 // A name from names, or a raw number.
@@ -85,7 +86,6 @@ size_t addrLen(int fam) { return fam == AF_INET ? 4 : 16; }
 void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
   uint8_t ip[16];
   int fam = parseIp(v, ip);
-  if (!fam) throw Napi::TypeError::New(v.Env(), "gateway: expected an IPv4 or IPv6 address");
   if (fam == routeFam) return w.put(RTA_GATEWAY, ip, addrLen(fam));
   uint8_t via[sizeof(rtvia) + 16];
   auto* rv = reinterpret_cast<rtvia*>(via);
@@ -283,7 +283,7 @@ Napi::Value decodeRoute(Napi::Env env, const nlmsghdr* h) {
   o.set("flags", flagNames(env, rtm->rtm_flags, kRouteFlags));
   if (rtm->rtm_tos) o.set("tos", rtm->rtm_tos);
   for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
-    if (kRoute.decodeOne(env, a, o)) continue;
+    if (kRoute.decodeOne(env, a, o) || kRouteState.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
       case RTA_SRC: o.set("src", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_src_len)); break;
       case RTA_GATEWAY: o.set("gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
@@ -307,6 +307,17 @@ Napi::Value decodeListedRoute(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWROUTE, decodeRoute}, {RTM_DELROUTE, decodeRoute}};
+
+RegisterSchema schema{"route", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kRoute}));
+  out.Set("metrics", schemaOf(env, {&kMetrics}));
+  out.Set("types", nameList(env, kTypes));
+  out.Set("protocols", nameList(env, kProtocols));
+  out.Set("scopes", nameList(env, kScopes));
+  out.Set("tables", nameList(env, kTables));
+  out.Set("nexthopFlags", nameList(env, kNhFlags));
+  out.Set("flags", nameList(env, kRouteFlags));
+}};
 
 RegisterOps ops{
     {"routeAdd", false, false, encodeRouteAdd, nullptr},

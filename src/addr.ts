@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { RtnlInputError } from './errors.js';
+import { lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** Address (and route) scopes as iproute2 names them; other scopes are numbers. */
@@ -70,8 +71,12 @@ export interface AddrFilter {
   family?: 4 | 6;
 }
 
-const SETTABLE: readonly AddrSettableFlag[] = ['nodad', 'optimistic', 'homeaddress', 'managetempaddr', 'noprefixroute', 'mcautojoin'];
-const SCOPES: readonly Scope[] = ['universe', 'site', 'link', 'host', 'nowhere'];
+/** Every named {@link Scope}. */
+export const SCOPES: readonly Scope[] = lazyList(() => schema().addr.scopes);
+/** Every {@link AddrSettableFlag}. */
+export const ADDR_SETTABLE_FLAGS: readonly AddrSettableFlag[] = lazyList(() => schema().addr.settableFlags);
+const scopes = lazy(() => schema().addr.scopes);
+const settable = lazy(() => schema().addr.settableFlags);
 
 /** @internal An IP address with an optional `/len`, split; the length defaults to the host length. */
 export function cidr(field: string, x: unknown): { ip: string; len: number; family: 4 | 6 } {
@@ -89,7 +94,7 @@ export function cidr(field: string, x: unknown): { ip: string; len: number; fami
 
 /** @internal A scope name or number. */
 export function scopeArg(field: string, x: unknown): Scope | number {
-  return typeof x === 'number' ? v.uint(field, x, 0xff) : v.oneOf(field, x, SCOPES);
+  return typeof x === 'number' ? v.uint(field, x, 0xff) : v.oneOf(field, x, scopes() as readonly Scope[]);
 }
 
 /** @internal An IP family as a filter takes it. */
@@ -109,7 +114,8 @@ const specChecks = {
   broadcast: (f: string, x: unknown) => v.ip(f, x, 4), label: (f: string, x: unknown) => v.str(f, x, 15), scope: scopeArg,
   flags: (f: string, x: unknown) => {
     if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
-    return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, SETTABLE));
+    const names = settable();
+    return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, names));
   },
   validLft: lifetime, preferredLft: lifetime,
 };
