@@ -87,6 +87,7 @@ const AttrTable kBridge{
     {"multicastQuerier", IFLA_BR_MCAST_QUERIER, Wire::Bool8},
     {"nfCallIptables", IFLA_BR_NF_CALL_IPTABLES, Wire::Bool8},
     {"nfCallIp6tables", IFLA_BR_NF_CALL_IP6TABLES, Wire::Bool8},
+    {"multicastQueryUseIfaddr", IFLA_BR_MCAST_QUERY_USE_IFADDR, Wire::Bool8},
 };
 
 // In iproute2's order: the options it adds as it parses them (kVxlan, then

@@ -73,6 +73,8 @@ export interface BridgeOptions {
   multicastQuerier?: boolean;
   nfCallIptables?: boolean;
   nfCallIp6tables?: boolean;
+  /** Send multicast queries from the bridge's own IP address, not 0.0.0.0 (`mcast_query_use_ifaddr`). */
+  multicastQueryUseIfaddr?: boolean;
 }
 export interface BridgeSpec extends LinkCommonSpec, BridgeOptions {
   kind: 'bridge';

@@ -57,7 +57,7 @@ const unions = {
 const fields = {
   BridgeOptions: {
     stp: 1, forwardDelay: 1, helloTime: 1, maxAge: 1, ageingTime: 1, priority: 1, vlanFiltering: 1, vlanDefaultPvid: 1, groupFwdMask: 1,
-    multicastSnooping: 1, multicastQuerier: 1, nfCallIptables: 1, nfCallIp6tables: 1,
+    multicastSnooping: 1, multicastQuerier: 1, nfCallIptables: 1, nfCallIp6tables: 1, multicastQueryUseIfaddr: 1,
   } satisfies Record<keyof rtnl.BridgeOptions, 1>,
   // portRange is a struct, encoded by hand.
   VxlanOptions: {
