@@ -18,9 +18,6 @@ namespace rtnl {
 
 namespace {
 
-// A JS number as an unsigned integer of the wire's width (TS checked its range).
-uint32_t num(const Napi::Value& v) { return v.As<Napi::Number>().Uint32Value(); }
-
 const char* wireName(Wire w) {
   switch (w) {
     case Wire::U8: return "u8";
@@ -70,40 +67,57 @@ AttrTable::AttrTable(std::initializer_list<AttrSpec> specs) : specs_(specs) {
   }
 }
 
+// Each value is read with the call that takes its wire type, which fails on
+// undefined (absent): TS checked the types, so that is the only failure.
 void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
+  napi_env env = obj.Env();
   for (const AttrSpec& s : std::span(specs_).first(std::min(n, specs_.size()))) {
     Napi::Value v = get(obj, s.key);
-    if (v.IsUndefined()) continue;
+    uint32_t u;
+    bool b;
     switch (s.wire) {
-      case Wire::U8: w.put<uint8_t>(s.type, num(v)); break;
-      case Wire::U16: w.put<uint16_t>(s.type, num(v)); break;
-      case Wire::U32: w.put<uint32_t>(s.type, num(v)); break;
-      case Wire::S32: w.put<int32_t>(s.type, v.As<Napi::Number>().Int32Value()); break;
-      case Wire::U64: w.put<uint64_t>(s.type, v.As<Napi::Number>().Int64Value()); break;
-      case Wire::Be16: w.put<uint16_t>(s.type, htons(num(v))); break;
-      case Wire::Be32: w.put<uint32_t>(s.type, htonl(num(v))); break;
-      case Wire::Bool8: w.put<uint8_t>(s.type, v.As<Napi::Boolean>().Value()); break;
-      case Wire::Bool32: w.put<uint32_t>(s.type, v.As<Napi::Boolean>().Value()); break;
-      case Wire::Flag: if (v.As<Napi::Boolean>().Value()) w.putFlag(s.type); break;
+      case Wire::U8: if (optU32(v, u)) w.put<uint8_t>(s.type, u); break;
+      case Wire::U16: if (optU32(v, u)) w.put<uint16_t>(s.type, u); break;
+      case Wire::U32: if (optU32(v, u)) w.put<uint32_t>(s.type, u); break;
+      case Wire::Be16: if (optU32(v, u)) w.put<uint16_t>(s.type, htons(u)); break;
+      case Wire::Be32: if (optU32(v, u)) w.put<uint32_t>(s.type, htonl(u)); break;
+      case Wire::S32: {
+        int32_t i;
+        if (napi_get_value_int32(env, v, &i) == napi_ok) w.put<int32_t>(s.type, i);
+        break;
+      }
+      case Wire::U64: {
+        int64_t i;
+        if (napi_get_value_int64(env, v, &i) == napi_ok) w.put<uint64_t>(s.type, i);
+        break;
+      }
+      case Wire::Bool8:
+      case Wire::Bool32:
+      case Wire::Flag:
+        if (napi_get_value_bool(env, v, &b) != napi_ok) break;
+        if (s.wire == Wire::Bool8) w.put<uint8_t>(s.type, b);
+        else if (s.wire == Wire::Bool32) w.put<uint32_t>(s.type, b);
+        else if (b) w.putFlag(s.type);
+        break;
       case Wire::Str:
-      case Wire::IfName: putString(w, s.type, v); break;
+      case Wire::IfName: if (v.IsString()) putString(w, s.type, v); break;
       case Wire::Mac: {
         uint8_t mac[32];
-        w.put(s.type, mac, parseMac(v, mac));
+        if (size_t len = parseMac(v, mac)) w.put(s.type, mac, len);
         break;
       }
       case Wire::Ip: {
-        uint8_t ip[16]{};
+        uint8_t ip[16];
         int fam = parseIp(v, ip);
         if (fam == AF_INET6 && s.type6) w.put(s.type6, ip, 16);
-        else w.put(s.type, ip, fam == AF_INET ? 4 : 16);
+        else if (fam) w.put(s.type, ip, fam == AF_INET ? 4 : 16);
         break;
       }
       case Wire::Enum: {
-        uint32_t e = enumValue(v, s.names, s.key);
-        if (s.width == 1) w.put<uint8_t>(s.type, e);
-        else if (s.width == 2) w.put<uint16_t>(s.type, e);
-        else w.put<uint32_t>(s.type, e);
+        if (!optEnum(v, s.names, s.key, u)) break;
+        if (s.width == 1) w.put<uint8_t>(s.type, u);
+        else if (s.width == 2) w.put<uint16_t>(s.type, u);
+        else w.put<uint32_t>(s.type, u);
         break;
       }
     }
@@ -184,13 +198,22 @@ void AttrTable::decode(Napi::Env env, Attrs attrs, Napi::Object out) const {
   for (auto a : attrs) decodeOne(env, a, out);
 }
 
-uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
+bool optEnum(const Napi::Value& v, Names names, const char* key, uint32_t& out) {
   char s[64];
-  if (utf8(v, s, sizeof s) != SIZE_MAX) {
-    for (const auto& n : names)
-      if (std::strcmp(s, n.name) == 0) return n.value;
+  if (utf8(v, s, sizeof s) == SIZE_MAX) return false;
+  for (const auto& n : names) {
+    if (std::strcmp(s, n.name) == 0) {
+      out = n.value;
+      return true;
+    }
   }
   unvalidated(v.Env(), key);
+}
+
+uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
+  uint32_t out;
+  if (!optEnum(v, names, key, out)) unvalidated(v.Env(), key);
+  return out;
 }
 
 Napi::Array nameList(Napi::Env env, Names names) {
@@ -358,8 +381,14 @@ int parseIp(const Napi::Value& v, uint8_t out[16]) {
 // ---- the property-name cache (keys.h) ----
 
 napi_value KeyCache::get(napi_env env, const char* name) {
-  auto [it, fresh] = index_.try_emplace(name, static_cast<uint32_t>(index_.size()));
-  uint32_t i = it->second;
+  Slot& slot = slots_[(reinterpret_cast<uintptr_t>(name) >> 3) % std::size(slots_)];
+  bool fresh = false;
+  if (slot.name != name) {
+    auto [it, added] = index_.try_emplace(name, static_cast<uint32_t>(index_.size()));
+    slot = {name, it->second};
+    fresh = added;
+  }
+  uint32_t i = slot.index;
   if (!fresh && gen_ && local_[i].gen == gen_) return local_[i].v;
   napi_value store, v;
   if (!store_) {
@@ -417,6 +446,7 @@ napi_value KeyCache::builder(napi_env env) {
 }
 
 KeyCache::~KeyCache() {
+  if (last_ == this) last_ = nullptr, lastEnv_ = nullptr;
   if (store_) napi_delete_reference(env_, store_);
   if (builder_) napi_delete_reference(env_, builder_);
 }

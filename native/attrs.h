@@ -85,12 +85,18 @@ class AttrTable {
 // key: a static string (see keys.h).
 inline bool has(const Napi::Object& o, const char* key) { return !get(o, key).IsUndefined(); }
 inline uint32_t u32(const Napi::Object& o, const char* key) { return get(o, key).As<Napi::Number>().Uint32Value(); }
+// A value as a u32 if it is a number: false for undefined (TS checked the
+// type, so that is the only other case). One N-API call, where a `has`
+// then a read are three.
+inline bool optU32(const Napi::Value& v, uint32_t& out) { return napi_get_value_uint32(v.Env(), v, &out) == napi_ok; }
 
 // Enum helpers, for fixed headers that carry enums (ifi_type, ndm_state...).
 // The EnumName arrays are the only lists of these names: TS gets them from schema().
 using Names = std::span<const EnumName>;
 // The value of a name TS validated against names (schema() exports them).
 uint32_t enumValue(const Napi::Value& v, Names names, const char* key);
+// The same, false when v is not a string (undefined).
+bool optEnum(const Napi::Value& v, Names names, const char* key, uint32_t& out);
 // The names as a JS string[], for schema().
 Napi::Array nameList(Napi::Env env, Names names);
 // A value TS should have refused reached an encoder: a bug, not bad input.

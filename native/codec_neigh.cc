@@ -76,8 +76,8 @@ void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   uint8_t flags = 0;
   uint32_t ext = 0;
   neighFlagBits(get(arg, "flags"), flags, ext);
-  Napi::Value st = get(arg, "state");
-  uint16_t state = st.IsUndefined() ? 0 : enumValue(st, kNudStates, "state");
+  uint32_t state = 0;
+  optEnum(get(arg, "state"), kNudStates, "state", state);
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = family;  // from the address: never AF_BRIDGE
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -85,11 +85,8 @@ void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   ndm->ndm_flags = flags;
   // kNeigh's attributes in its order; the address as parsed above, not read again.
   enc.w.put(NDA_DST, ip, family == AF_INET ? 4 : 16);
-  Napi::Value ll = get(arg, "lladdr");
-  if (!ll.IsUndefined()) {
-    uint8_t mac[32];
-    enc.w.put(NDA_LLADDR, mac, parseMac(ll, mac));
-  }
+  uint8_t mac[32];
+  if (size_t n = parseMac(get(arg, "lladdr"), mac)) enc.w.put(NDA_LLADDR, mac, n);
   if (ext) enc.w.put<uint32_t>(NDA_FLAGS_EXT, ext);
   enc.w.end();
 }
@@ -117,10 +114,11 @@ void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
 // ---- bridge FDB ----
 
 void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
-  Napi::Value fl = get(arg, "flags"), st = get(arg, "state");
+  Napi::Value fl = get(arg, "flags");
   uint8_t flags = fl.IsUndefined() ? 0 : flagBits(fl, kFdbFlags, "flags");
   flags |= isString(get(arg, "target"), "master") ? NTF_MASTER : NTF_SELF;
-  uint16_t state = st.IsUndefined() ? 0 : enumValue(st, kFdbStates, "state");
+  uint32_t state = 0;
+  optEnum(get(arg, "state"), kFdbStates, "state", state);
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = AF_BRIDGE;  // always: an FDB call can never touch the ARP/NDP tables
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));

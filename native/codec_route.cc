@@ -82,10 +82,10 @@ int familyOf(const Napi::Object& arg) { return u32(arg, "family") == 6 ? AF_INET
 size_t addrLen(int fam) { return fam == AF_INET ? 4 : 16; }
 
 // A gateway of the route's own family is RTA_GATEWAY; of the other family
-// (IPv4 over an IPv6 next hop) it is RTA_VIA with struct rtvia.
-void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
-  uint8_t ip[16];
-  int fam = parseIp(v, ip);
+// (IPv4 over an IPv6 next hop) it is RTA_VIA with struct rtvia. fam: the
+// gateway's, 0 for none.
+void putGateway(MsgWriter& w, const uint8_t ip[16], int fam, int routeFam) {
+  if (!fam) return;
   if (fam == routeFam) return w.put(RTA_GATEWAY, ip, addrLen(fam));
   uint8_t via[sizeof(rtvia) + 16];
   auto* rv = reinterpret_cast<rtvia*>(via);
@@ -95,10 +95,8 @@ void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
 }
 
 void putPrefix(Encoder& enc, const Napi::Object& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len, int fam) {
-  Napi::Value v = get(arg, key);
-  if (v.IsUndefined()) return;
   uint8_t ip[16];
-  parseIp(v, ip);
+  if (!parseIp(get(arg, key), ip)) return;  // absent
   len = static_cast<uint8_t>(u32(arg, lenKey));
   enc.w.put(type, ip, addrLen(fam));
 }
@@ -114,7 +112,8 @@ void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
     rtnh->rtnh_flags = nhFlags(nh);
     rtnh->rtnh_hops = has(nh, "weight") ? u32(nh, "weight") - 1 : 0;  // the kernel stores weight - 1
     rtnh->rtnh_ifindex = has(nh, "link") ? u32(nh, "link") : 0;
-    if (has(nh, "gateway")) putGateway(enc.w, get(nh, "gateway"), fam);
+    uint8_t gw[16];
+    putGateway(enc.w, gw, parseIp(get(nh, "gateway"), gw), fam);
     reinterpret_cast<rtnexthop*>(enc.w.bytes().data() + at)->rtnh_len =
         static_cast<uint16_t>(enc.w.bytes().size() - at);
   }
@@ -156,8 +155,10 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
       enc.w.put<uint32_t>(RTA_TABLE, t);
     }
   }
-  Napi::Value gateway = get(arg, "gateway"), nexthops = all ? get(arg, "nexthops") : arg.Env().Undefined();
-  bool gw = !gateway.IsUndefined(), hops = !nexthops.IsUndefined();
+  uint8_t gwIp[16];
+  int gwFam = parseIp(get(arg, "gateway"), gwIp);
+  Napi::Value nexthops = all ? get(arg, "nexthops") : arg.Env().Undefined();
+  bool gw = gwFam != 0, hops = !nexthops.IsUndefined();
   if (all && !(v = get(arg, "scope")).IsUndefined()) {
     m.rtm_scope = nameOrNumber(v, kScopes, "scope");
   } else if (!del) {
@@ -169,8 +170,8 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     else m.rtm_scope = RT_SCOPE_UNIVERSE;
   }
   if (all) kRoute.encode(arg, enc.w);
-  else if (!(v = get(arg, "link")).IsUndefined()) enc.w.put<uint32_t>(RTA_OIF, v.As<Napi::Number>().Uint32Value());  // kRoute's first
-  if (gw) putGateway(enc.w, gateway, fam);
+  else if (uint32_t link; optU32(get(arg, "link"), link)) enc.w.put<uint32_t>(RTA_OIF, link);  // kRoute's first
+  putGateway(enc.w, gwIp, gwFam, fam);
   if (all && !(v = get(arg, "metrics")).IsUndefined()) {
     size_t mx = enc.w.nestBegin(RTA_METRICS);
     kMetrics.encode(v.As<Napi::Object>(), enc.w);
