@@ -383,11 +383,12 @@ const compiled = lazy(() => {
   const peer = checks(s.common, ['name', 'mtu', 'address', 'txqlen']);
   const update = { ...flagChecks, ...checks(s.common, ['mtu', 'name', 'address', 'broadcast', 'txqlen', 'linkGroup']), ...checks(s.state, ['alias']) };
   const bridgePort = checks(s.bridgePort);
+  const kindNames = Object.keys(kinds) as LinkKind[];
   return {
-    common, kinds, kindNames: Object.keys(kinds) as LinkKind[], peer, peerKeys: new Set([...Object.keys(peer), 'netns']),
+    common, kinds, kindNames, peer, peerKeys: new Set([...Object.keys(peer), 'netns']),
     update, updateKeys: new Set([...Object.keys(update), 'master', 'netns', 'bridgePort']),
     bridgePort, bridgePortKeys: new Set(Object.keys(bridgePort)),
-    filter: { master: ifindex, kind: (f: string, x: unknown) => v.oneOf(f, x, Object.keys(kinds)), stats: v.bool },
+    filter: { master: ifindex, kind: (f: string, x: unknown) => v.oneOf(f, x, kindNames), stats: v.bool },
   };
 });
 const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
