@@ -1,6 +1,7 @@
 // RTM_{NEW,DEL,GET}ADDR: IPv4 and IPv6 interface addresses, their flags
 // (IFA_FLAGS, which supersedes the 8-bit ifa_flags) and lifetimes.
 #include <linux/if_addr.h>
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cmath>
@@ -26,6 +27,13 @@ constexpr size_t kSettable = 6;
 const EnumName kFlags4[] = {{IFA_F_SECONDARY, "secondary"}, RTNL_IFA_FLAGS};
 const EnumName kFlags6[] = {{IFA_F_TEMPORARY, "temporary"}, RTNL_IFA_FLAGS};
 #undef RTNL_IFA_FLAGS
+
+// The attributes read as they are (broadcast: IPv4 only, which TS checks);
+// the address, its peer, flags and lifetimes need the family or a struct.
+const AttrTable kAddr{
+    {"broadcast", IFA_BROADCAST, Wire::Ip},
+    {.key = "label", .type = IFA_LABEL, .wire = Wire::Str, .max = IFNAMSIZ - 1},
+};
 
 // The kernel's INFINITY_LIFE_TIME (net/addrconf.h, not in the UAPI headers).
 constexpr uint32_t kForever = 0xFFFFFFFF;
@@ -62,12 +70,7 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
     // A delete leaves it out, so a point-to-point address can go without naming its peer.
     enc.w.put(IFA_ADDRESS, local, n);
   }
-  if (has(arg, "broadcast")) {
-    uint8_t b[16];
-    parseIp(get(arg, "broadcast"), b);
-    enc.w.put(IFA_BROADCAST, b, 4);
-  }
-  if (has(arg, "label")) enc.w.putStr(IFA_LABEL, get(arg, "label").As<Napi::String>().Utf8Value());
+  kAddr.encode(arg, enc.w);
   if (has(arg, "flags")) {
     uint32_t bits = flagBits(get(arg, "flags"), fam == AF_INET ? Names(kFlags4) : Names(kFlags6), "flags");
     ifa->ifa_flags = bits & 0xff;
@@ -115,11 +118,10 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
   uint32_t flags = ifa->ifa_flags;
   const rtattr *local = nullptr, *address = nullptr;
   for (auto a : Attrs(IFA_RTA(ifa), IFA_PAYLOAD(h))) {
+    if (kAddr.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
       case IFA_LOCAL: local = a; break;
       case IFA_ADDRESS: address = a; break;
-      case IFA_BROADCAST: set(o, "broadcast", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
-      case IFA_LABEL: set(o, "label", std::string(attrStr(a))); break;
       case IFA_FLAGS: flags = attrGet<uint32_t>(a); break;
       case IFA_CACHEINFO: {
         auto ci = attrGet<ifa_cacheinfo>(a);
@@ -147,6 +149,7 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
 RegisterDecoders decoders{{RTM_NEWADDR, decodeAddr}, {RTM_DELADDR, decodeAddr}};
 
 RegisterSchema schema{"addr", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kAddr}));
   out.Set("scopes", nameList(env, kScopes));
   out.Set("flags4", nameList(env, kFlags4));
   out.Set("flags6", nameList(env, kFlags6));

@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { RtnlInputError } from './errors.js';
-import { lazy, lazyList, schema } from './schema.js';
+import { checks, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** Address (and route) scopes as iproute2 names them; other scopes are numbers. */
@@ -108,10 +108,12 @@ const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0
 
 // Field sets and checkers made once, not per request.
 const REF_KEYS = new Set(['link', 'address', 'peer']);
-const SPEC_KEYS = new Set([...REF_KEYS, 'broadcast', 'label', 'scope', 'flags', 'validLft', 'preferredLft']);
+const specKeys = lazy(() => new Set([...REF_KEYS, ...Object.keys(specChecks), ...Object.keys(attrChecks())]));
 const FILTER_KEYS = new Set(['link', 'family']);
+// broadcast and label from the addon's table; the header fields and lifetimes by hand.
+const attrChecks = lazy(() => checks(schema().addr.attrs));
 const specChecks = {
-  broadcast: (f: string, x: unknown) => v.ip(f, x, 4), label: (f: string, x: unknown) => v.str(f, x, 15), scope: scopeArg,
+  scope: scopeArg,
   flags: (f: string, x: unknown) => {
     if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
     const names = settable();
@@ -133,8 +135,11 @@ function addrBase(a: AddrRef, known: ReadonlySet<string>): Record<string, unknow
 
 /** @internal Validates an address spec into the native codec's argument. */
 export function addrSpecArg(a: AddrSpec): Record<string, unknown> {
-  const out = v.pick(a, '', specChecks, addrBase(a, SPEC_KEYS));
-  if (out.broadcast !== undefined && cidr('address', a.address).family !== 4) throw new RtnlInputError('broadcast', 'IPv4 addresses only');
+  const out = v.pick(a, '', attrChecks(), v.pick(a, '', specChecks, addrBase(a, specKeys())));
+  if (out.broadcast !== undefined) {
+    if (cidr('address', a.address).family !== 4) throw new RtnlInputError('broadcast', 'IPv4 addresses only');
+    v.ip('broadcast', out.broadcast, 4);
+  }
   const valid = (out.validLft ?? Infinity) as number, pref = (out.preferredLft ?? valid) as number;
   if (pref > valid) throw new RtnlInputError('preferredLft', `must not exceed validLft (${valid})`);
   return out;

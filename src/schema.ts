@@ -37,7 +37,7 @@ export interface KindSchema {
 /** What the addon's `schema()` returns, per message type. */
 export interface Schema {
   link: { common: AttrSchema[]; state: AttrSchema[]; bridgePort: AttrSchema[]; operStates: string[]; flags: string[]; kinds: Record<string, KindSchema> };
-  addr: { scopes: string[]; flags4: string[]; flags6: string[]; settableFlags: string[] };
+  addr: { attrs: AttrSchema[]; scopes: string[]; flags4: string[]; flags6: string[]; settableFlags: string[] };
   route: { attrs: AttrSchema[]; metrics: AttrSchema[]; types: string[]; protocols: string[]; scopes: string[]; tables: string[]; nexthopFlags: string[]; flags: string[] };
   neigh: { attrs: AttrSchema[]; states: string[]; flags: string[]; extFlags: string[]; writeFlags: string[] };
   fdb: { attrs: AttrSchema[]; states: string[]; flags: string[]; writeFlags: string[] };

@@ -171,6 +171,8 @@ t.test('the limits declared in C++ are enforced in TS, naming the field', (t) =>
     ['srcVni', (b) => b.fdbAdd({ mac: '02:00:00:00:00:01', link: 1, srcVni: 0x1000000 })],
     ['metrics.congctl', (b) => b.routeAdd({ dst: '10.0.0.0/8', link: 1, metrics: { congctl: 'x'.repeat(16) } })],
     ['link', (b) => b.routeAdd({ dst: '10.0.0.0/8', link: 0 })],
+    ['label', (b) => b.addrAdd({ link: 1, address: '10.0.0.1/24', label: 'x'.repeat(16) })],
+    ['broadcast', (b) => b.addrAdd({ link: 1, address: '10.0.0.1/24', broadcast: 'fd00::1' })],
     ['lladdr', (b) => b.neighAdd({ address: '10.0.0.1', link: 1, lladdr: '02:00' })],
     ['flags[0]', (b) => b.neighAdd({ address: '10.0.0.1', link: 1, flags: ['offload' as never] })],
   ];
