@@ -101,6 +101,10 @@ bool optEnum(const Napi::Value& v, Names names, const char* key, uint32_t& out);
 Napi::Array nameList(Napi::Env env, Names names);
 // A value TS should have refused reached an encoder: a bug, not bad input.
 [[noreturn]] void unvalidated(Napi::Env env, const char* key);
+Napi::Value enumName(Napi::Env env, uint32_t v, Names names);
+// Flag sets: a string[] of the names whose bits are set.
+Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names);
+uint32_t flagBits(const Napi::Value& v, Names names, const char* key);
 
 // Scopes as iproute2 names them: of addresses (ifa_scope) and routes (rtm_scope).
 inline constexpr EnumName kScopes[] = {{RT_SCOPE_UNIVERSE, "universe"}, {RT_SCOPE_SITE, "site"},
@@ -131,10 +135,6 @@ struct RegisterKinds {
   RegisterKinds(std::initializer_list<Kind> kinds);
 };
 std::span<const Kind> linkKinds();
-Napi::Value enumName(Napi::Env env, uint32_t v, Names names);
-// Flag sets: a string[] of the names whose bits are set.
-Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names);
-uint32_t flagBits(const Napi::Value& v, Names names, const char* key);
 
 // A JS string as an attribute: NUL-terminated (nul) or not.
 void putString(MsgWriter& w, uint16_t type, const Napi::Value& v, bool nul = true);
