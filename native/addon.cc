@@ -7,6 +7,7 @@
 
 #include <system_error>
 
+#include "attrs.h"
 #include "events.h"
 #include "handle.h"
 #include "instance.h"
@@ -106,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Subscription", SubscriptionClass(env));
   exports.Set("peerCred", Napi::Function::New<PeerCred>(env));
   exports.Set("nsIdentity", Napi::Function::New<NsIdentity>(env));
+  exports.Set("schema", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return schemaObject(info.Env()); }));
   return exports;
 }
 
@@ -129,7 +131,6 @@ RegisterDecoders::RegisterDecoders(std::initializer_list<std::pair<uint16_t, Msg
 
 int Encoder::nsFd(const Napi::Value& v) {
   if (v.IsNumber()) return v.As<Napi::Number>().Int32Value();
-  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), "netns: expected an fd or a path");
   std::string path = v.As<Napi::String>().Utf8Value();
   int fd = sysCall(v.Env(), "netnsOpen", path, [&] { return nsOpen(path); });
   fds.push_back(fd);

@@ -3,6 +3,7 @@
 #include "keys.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <algorithm>
 
@@ -11,18 +12,53 @@
 
 namespace rtnl {
 
-namespace {
-
-[[noreturn]] void badValue(Napi::Env env, const char* key, const char* want) {
-  throw Napi::TypeError::New(env, std::string(key) + ": expected " + want);
+[[noreturn]] void unvalidated(Napi::Env env, const char* key) {
+  throw Napi::Error::New(env, std::string("rtnl internal error: ") + key + " reached the encoder unvalidated");
 }
 
-uint32_t toU32(const Napi::Value& v, const char* key, double max) {
-  if (!v.IsNumber()) badValue(v.Env(), key, "a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<uint64_t>(d)))
-    badValue(v.Env(), key, "an integer in range");
-  return static_cast<uint32_t>(d);
+namespace {
+
+const char* wireName(Wire w) {
+  switch (w) {
+    case Wire::U8: return "u8";
+    case Wire::U16: return "u16";
+    case Wire::U32: return "u32";
+    case Wire::S32: return "s32";
+    case Wire::U64: return "u64";
+    case Wire::Be16: return "be16";
+    case Wire::Be32: return "be32";
+    case Wire::Bool8: return "bool8";
+    case Wire::Bool32: return "bool32";
+    case Wire::Flag: return "flag";
+    case Wire::Str: return "str";
+    case Wire::IfName: return "ifname";
+    case Wire::Mac: return "mac";
+    case Wire::Ip: return "ip";
+    case Wire::Enum: return "enum";
+  }
+  return "";
+}
+
+// The wire type's full range.
+std::pair<double, double> wireRange(Wire w) {
+  switch (w) {
+    case Wire::U8: return {0, 0xff};
+    case Wire::U16: case Wire::Be16: return {0, 0xffff};
+    case Wire::U32: case Wire::Be32: return {0, 0xffffffffu};
+    case Wire::S32: return {-2147483648.0, 2147483647.0};
+    case Wire::U64: return {0, 9007199254740991.0};  // Number.MAX_SAFE_INTEGER
+    case Wire::Str: return {0, 255};
+    case Wire::IfName: return {1, IFNAMSIZ - 1};
+    default: return {0, 0};
+  }
+}
+
+// A spec's limits: max 0 takes the wire type's maximum (so `.min = 1` alone
+// reads "1 and up"); min 0 with max 0 is the whole range.
+std::pair<double, double> limits(const AttrSpec& s) {
+  auto [lo, hi] = wireRange(s.wire);
+  if (s.max == 0 && s.min == 0) return {lo, hi};
+  return {s.min, s.max != 0 ? s.max : hi};
 }
 
 }  // namespace
@@ -38,70 +74,82 @@ AttrTable::AttrTable(std::initializer_list<AttrSpec> specs) : specs_(specs) {
   }
 }
 
+// Each value is read with the call that takes its wire type, which fails on
+// undefined (absent): TS checked the types, so that is the only failure.
 void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
-  Napi::Env env = obj.Env();
+  napi_env env = obj.Env();
   for (const AttrSpec& s : std::span(specs_).first(std::min(n, specs_.size()))) {
     Napi::Value v = get(obj, s.key);
-    if (v.IsUndefined()) continue;
+    uint32_t u;
+    bool b;
     switch (s.wire) {
-      case Wire::U8: w.put<uint8_t>(s.type, toU32(v, s.key, 0xff)); break;
-      case Wire::U16: w.put<uint16_t>(s.type, toU32(v, s.key, 0xffff)); break;
-      case Wire::U32: w.put<uint32_t>(s.type, toU32(v, s.key, 0xffffffffu)); break;
+      case Wire::U8: if (optU32(v, u)) w.put<uint8_t>(s.type, u); break;
+      case Wire::U16: if (optU32(v, u)) w.put<uint16_t>(s.type, u); break;
+      case Wire::U32: if (optU32(v, u)) w.put<uint32_t>(s.type, u); break;
+      case Wire::Be16: if (optU32(v, u)) w.put<uint16_t>(s.type, htons(u)); break;
+      case Wire::Be32: if (optU32(v, u)) w.put<uint32_t>(s.type, htonl(u)); break;
       case Wire::S32: {
-        if (!v.IsNumber()) badValue(env, s.key, "a number");
-        w.put<int32_t>(s.type, v.As<Napi::Number>().Int32Value());
+        int32_t i;
+        if (napi_get_value_int32(env, v, &i) == napi_ok) w.put<int32_t>(s.type, i);
         break;
       }
       case Wire::U64: {
-        if (v.IsBigInt()) {
-          bool lossless;
-          w.put<uint64_t>(s.type, v.As<Napi::BigInt>().Uint64Value(&lossless));
-        } else {
-          w.put<uint64_t>(s.type, toU32(v, s.key, 9007199254740991.0));
-        }
+        int64_t i;
+        if (napi_get_value_int64(env, v, &i) == napi_ok) w.put<uint64_t>(s.type, i);
         break;
       }
-      case Wire::Be16: w.put<uint16_t>(s.type, htons(toU32(v, s.key, 0xffff))); break;
-      case Wire::Be32: w.put<uint32_t>(s.type, htonl(toU32(v, s.key, 0xffffffffu))); break;
       case Wire::Bool8:
       case Wire::Bool32:
-      case Wire::Flag: {
-        if (!v.IsBoolean()) badValue(env, s.key, "a boolean");
-        bool b = v.As<Napi::Boolean>().Value();
+      case Wire::Flag:
+        if (napi_get_value_bool(env, v, &b) != napi_ok) break;
         if (s.wire == Wire::Bool8) w.put<uint8_t>(s.type, b);
         else if (s.wire == Wire::Bool32) w.put<uint32_t>(s.type, b);
         else if (b) w.putFlag(s.type);
         break;
-      }
-      case Wire::Str: {
-        if (!v.IsString()) badValue(env, s.key, "a string");
-        putString(w, s.type, v);
-        break;
-      }
+      case Wire::Str:
+      case Wire::IfName: if (v.IsString()) putString(w, s.type, v); break;
       case Wire::Mac: {
         uint8_t mac[32];
-        size_t n = parseMac(v, mac);
-        if (!n) badValue(env, s.key, "a MAC address like 02:00:00:00:00:01");
-        w.put(s.type, mac, n);
+        if (size_t len = parseMac(v, mac)) w.put(s.type, mac, len);
         break;
       }
       case Wire::Ip: {
         uint8_t ip[16];
         int fam = parseIp(v, ip);
-        if (!fam) badValue(env, s.key, "an IPv4 or IPv6 address");
         if (fam == AF_INET6 && s.type6) w.put(s.type6, ip, 16);
-        else w.put(s.type, ip, fam == AF_INET ? 4 : 16);
+        else if (fam) w.put(s.type, ip, fam == AF_INET ? 4 : 16);
         break;
       }
       case Wire::Enum: {
-        uint32_t e = enumValue(v, s.names, s.key);
-        if (s.width == 1) w.put<uint8_t>(s.type, e);
-        else if (s.width == 2) w.put<uint16_t>(s.type, e);
-        else w.put<uint32_t>(s.type, e);
+        if (!optEnum(v, s.names, s.key, u)) break;
+        if (s.width == 1) w.put<uint8_t>(s.type, u);
+        else if (s.width == 2) w.put<uint16_t>(s.type, u);
+        else w.put<uint32_t>(s.type, u);
         break;
       }
     }
   }
+}
+
+void AttrTable::schema(Napi::Array out) const {
+  Napi::Env env = out.Env();
+  for (const AttrSpec& s : specs_) {
+    auto [min, max] = limits(s);
+    Napi::Object a = Napi::Object::New(env);
+    a.Set("key", s.key);
+    a.Set("wire", wireName(s.wire));
+    a.Set("min", min);
+    a.Set("max", max);
+    if (s.wire == Wire::Enum) a.Set("names", nameList(env, s.names));
+    out.Set(out.Length(), a);
+  }
+}
+
+Napi::Array schemaOf(Napi::Env env, std::initializer_list<const AttrTable*> tables) {
+  Napi::Array out = Napi::Array::New(env);
+  for (const AttrTable* t : tables)
+    if (t) t->schema(out);
+  return out;
 }
 
 const AttrSpec* AttrTable::spec(const rtattr* a) const {
@@ -140,7 +188,8 @@ Napi::Value AttrTable::value(Napi::Env env, const rtattr* a, const AttrSpec& s) 
     case Wire::Bool8: v = Napi::Boolean::New(env, attrGet<uint8_t>(a) != 0); break;
     case Wire::Bool32: v = Napi::Boolean::New(env, attrGet<uint32_t>(a) != 0); break;
     case Wire::Flag: v = Napi::Boolean::New(env, true); break;
-    case Wire::Str: v = Napi::String::New(env, std::string(attrStr(a))); break;
+    case Wire::Str:
+    case Wire::IfName: v = Napi::String::New(env, std::string(attrStr(a))); break;
     case Wire::Mac: v = macString(env, static_cast<const uint8_t*>(p), n); break;
     case Wire::Ip: v = ipString(env, p, n); break;
     case Wire::Enum: {
@@ -156,15 +205,60 @@ void AttrTable::decode(Napi::Env env, Attrs attrs, Napi::Object out) const {
   for (auto a : attrs) decodeOne(env, a, out);
 }
 
-uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
+bool optEnum(const Napi::Value& v, Names names, const char* key, uint32_t& out) {
   char s[64];
-  if (utf8(v, s, sizeof s) != SIZE_MAX) {
-    for (const auto& n : names)
-      if (std::strcmp(s, n.name) == 0) return n.value;
+  if (utf8(v, s, sizeof s) == SIZE_MAX) return false;
+  for (const auto& n : names) {
+    if (std::strcmp(s, n.name) == 0) {
+      out = n.value;
+      return true;
+    }
   }
-  std::string want = "one of";
-  for (const auto& n : names) want += std::string(" '") + n.name + "'";
-  badValue(v.Env(), key, want.c_str());
+  unvalidated(v.Env(), key);
+}
+
+uint32_t enumValue(const Napi::Value& v, Names names, const char* key) {
+  uint32_t out;
+  if (!optEnum(v, names, key, out)) unvalidated(v.Env(), key);
+  return out;
+}
+
+Napi::Array nameList(Napi::Env env, Names names) {
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (uint32_t i = 0; i < names.size(); i++) out.Set(i, names[i].name);
+  return out;
+}
+
+namespace {
+std::vector<std::pair<const char*, SchemaFill>>& schemaFills() {
+  static std::vector<std::pair<const char*, SchemaFill>> fills;
+  return fills;
+}
+}  // namespace
+
+namespace {
+std::vector<Kind>& kindRegistry() {
+  static std::vector<Kind> kinds;
+  return kinds;
+}
+}  // namespace
+
+RegisterKinds::RegisterKinds(std::initializer_list<Kind> kinds) {
+  kindRegistry().insert(kindRegistry().end(), kinds);
+}
+
+std::span<const Kind> linkKinds() { return kindRegistry(); }
+
+RegisterSchema::RegisterSchema(const char* name, SchemaFill fill) { schemaFills().emplace_back(name, fill); }
+
+Napi::Object schemaObject(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  for (auto [name, fill] : schemaFills()) {
+    Napi::Object o = out.Has(name) ? out.Get(name).As<Napi::Object>() : Napi::Object::New(env);
+    fill(env, o);
+    out.Set(name, o);
+  }
+  return out;
 }
 
 Napi::Value enumName(Napi::Env env, uint32_t v, Names names) {
@@ -182,7 +276,6 @@ Napi::Array flagNames(Napi::Env env, uint32_t bits, Names names) {
 }
 
 uint32_t flagBits(const Napi::Value& v, Names names, const char* key) {
-  if (!v.IsArray()) badValue(v.Env(), key, "an array of flag names");
   Napi::Array a = v.As<Napi::Array>();
   uint32_t bits = 0;
   for (uint32_t i = 0; i < a.Length(); i++) bits |= enumValue(a.Get(i), names, key);
@@ -295,8 +388,14 @@ int parseIp(const Napi::Value& v, uint8_t out[16]) {
 // ---- the property-name cache (keys.h) ----
 
 napi_value KeyCache::get(napi_env env, const char* name) {
-  auto [it, fresh] = index_.try_emplace(name, static_cast<uint32_t>(index_.size()));
-  uint32_t i = it->second;
+  Slot& slot = slots_[(reinterpret_cast<uintptr_t>(name) >> 3) % std::size(slots_)];
+  bool fresh = false;
+  if (slot.name != name) {
+    auto [it, added] = index_.try_emplace(name, static_cast<uint32_t>(index_.size()));
+    slot = {name, it->second};
+    fresh = added;
+  }
+  uint32_t i = slot.index;
   if (!fresh && gen_ && local_[i].gen == gen_) return local_[i].v;
   napi_value store, v;
   if (!store_) {
@@ -354,6 +453,7 @@ napi_value KeyCache::builder(napi_env env) {
 }
 
 KeyCache::~KeyCache() {
+  if (last_ == this) last_ = nullptr, lastEnv_ = nullptr;
   if (store_) napi_delete_reference(env_, store_);
   if (builder_) napi_delete_reference(env_, builder_);
 }

@@ -1,6 +1,7 @@
 // RTM_{NEW,DEL,GET}ADDR: IPv4 and IPv6 interface addresses, their flags
 // (IFA_FLAGS, which supersedes the 8-bit ifa_flags) and lifetimes.
 #include <linux/if_addr.h>
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cmath>
@@ -13,21 +14,26 @@ namespace rtnl {
 
 namespace {
 
-// Scopes as iproute2 names them (shared with routes in meaning, not code).
-const EnumName kScopes[] = {{RT_SCOPE_UNIVERSE, "universe"}, {RT_SCOPE_SITE, "site"}, {RT_SCOPE_LINK, "link"},
-                            {RT_SCOPE_HOST, "host"}, {RT_SCOPE_NOWHERE, "nowhere"}};
-
 // IFA_F_SECONDARY and IFA_F_TEMPORARY share a bit: IPv4 calls it secondary,
-// IPv6 temporary. The first entry differs between the two tables.
+// IPv6 temporary. The first entry differs between the two tables; the next
+// six are the flags an address can be created with, the rest the kernel's.
+constexpr size_t kSettable = 6;
 #define RTNL_IFA_FLAGS                                                                              \
-  {IFA_F_NODAD, "nodad"}, {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_DADFAILED, "dadfailed"},         \
-      {IFA_F_HOMEADDRESS, "homeaddress"}, {IFA_F_DEPRECATED, "deprecated"},                         \
-      {IFA_F_TENTATIVE, "tentative"}, {IFA_F_PERMANENT, "permanent"},                               \
+  {IFA_F_NODAD, "nodad"}, {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_HOMEADDRESS, "homeaddress"},     \
       {IFA_F_MANAGETEMPADDR, "managetempaddr"}, {IFA_F_NOPREFIXROUTE, "noprefixroute"},             \
-      {IFA_F_MCAUTOJOIN, "mcautojoin"}, {IFA_F_STABLE_PRIVACY, "stableprivacy"}
+      {IFA_F_MCAUTOJOIN, "mcautojoin"}, {IFA_F_DADFAILED, "dadfailed"},                             \
+      {IFA_F_DEPRECATED, "deprecated"}, {IFA_F_TENTATIVE, "tentative"},                             \
+      {IFA_F_PERMANENT, "permanent"}, {IFA_F_STABLE_PRIVACY, "stableprivacy"}
 const EnumName kFlags4[] = {{IFA_F_SECONDARY, "secondary"}, RTNL_IFA_FLAGS};
 const EnumName kFlags6[] = {{IFA_F_TEMPORARY, "temporary"}, RTNL_IFA_FLAGS};
 #undef RTNL_IFA_FLAGS
+
+// The attributes read as they are (broadcast: IPv4 only, which TS checks);
+// the address, its peer, flags and lifetimes need the family or a struct.
+const AttrTable kAddr{
+    {"broadcast", IFA_BROADCAST, Wire::Ip},
+    {.key = "label", .type = IFA_LABEL, .wire = Wire::Str, .max = IFNAMSIZ - 1},
+};
 
 // The kernel's INFINITY_LIFE_TIME (net/addrconf.h, not in the UAPI headers).
 constexpr uint32_t kForever = 0xFFFFFFFF;
@@ -51,7 +57,6 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   auto* ifa = enc.w.begin<ifaddrmsg>(type, flags, enc.seq);
   uint8_t local[16], peer[16];
   int fam = parseIp(get(arg, "local"), local);
-  if (!fam) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
   size_t n = fam == AF_INET ? 4 : 16;
   ifa->ifa_family = fam;
   ifa->ifa_prefixlen = u32(arg, "prefixLen");
@@ -59,20 +64,13 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   if (has(arg, "scope")) ifa->ifa_scope = scopeValue(get(arg, "scope"));
   enc.w.put(IFA_LOCAL, local, n);
   if (has(arg, "peer")) {
-    if (parseIp(get(arg, "peer"), peer) != fam)
-      throw Napi::TypeError::New(arg.Env(), "peer: must be of the address's family");
+    parseIp(get(arg, "peer"), peer);
     enc.w.put(IFA_ADDRESS, peer, n);
   } else if (type != RTM_DELADDR) {
     // A delete leaves it out, so a point-to-point address can go without naming its peer.
     enc.w.put(IFA_ADDRESS, local, n);
   }
-  if (has(arg, "broadcast")) {
-    uint8_t b[16];
-    if (parseIp(get(arg, "broadcast"), b) != AF_INET)
-      throw Napi::TypeError::New(arg.Env(), "broadcast: expected an IPv4 address");
-    enc.w.put(IFA_BROADCAST, b, 4);
-  }
-  if (has(arg, "label")) enc.w.putStr(IFA_LABEL, get(arg, "label").As<Napi::String>().Utf8Value());
+  kAddr.encode(arg, enc.w);
   if (has(arg, "flags")) {
     uint32_t bits = flagBits(get(arg, "flags"), fam == AF_INET ? Names(kFlags4) : Names(kFlags6), "flags");
     ifa->ifa_flags = bits & 0xff;
@@ -120,11 +118,10 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
   uint32_t flags = ifa->ifa_flags;
   const rtattr *local = nullptr, *address = nullptr;
   for (auto a : Attrs(IFA_RTA(ifa), IFA_PAYLOAD(h))) {
+    if (kAddr.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
       case IFA_LOCAL: local = a; break;
       case IFA_ADDRESS: address = a; break;
-      case IFA_BROADCAST: set(o, "broadcast", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
-      case IFA_LABEL: set(o, "label", std::string(attrStr(a))); break;
       case IFA_FLAGS: flags = attrGet<uint32_t>(a); break;
       case IFA_CACHEINFO: {
         auto ci = attrGet<ifa_cacheinfo>(a);
@@ -150,6 +147,14 @@ Napi::Value decodeAddr(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWADDR, decodeAddr}, {RTM_DELADDR, decodeAddr}};
+
+RegisterSchema schema{"addr", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kAddr}));
+  out.Set("scopes", nameList(env, kScopes));
+  out.Set("flags4", nameList(env, kFlags4));
+  out.Set("flags6", nameList(env, kFlags6));
+  out.Set("settableFlags", nameList(env, Names(kFlags4).subspan(1, kSettable)));
+}};
 
 RegisterOps ops{
     {"addrAdd", false, false, encodeAddrAdd, nullptr},

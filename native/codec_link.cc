@@ -23,12 +23,13 @@ namespace {
 // follows iproute2's order, so requests compare byte for byte with `ip link
 // add`: the options it takes in command-line order first (kLink, then the
 // namespace), then group, parent and name (kLinkTail), then IFLA_LINKINFO.
+// The kernel keeps the MTU in an int: 2^31 and above would read as negative.
 const AttrTable kLink{
-    {"mtu", IFLA_MTU, Wire::U32},
+    {.key = "mtu", .type = IFLA_MTU, .wire = Wire::U32, .max = 0x7fffffff},
     {"address", IFLA_ADDRESS, Wire::Mac},
     {"broadcast", IFLA_BROADCAST, Wire::Mac},
     {"txqlen", IFLA_TXQLEN, Wire::U32},
-    {"master", IFLA_MASTER, Wire::U32},
+    ifindexAttr("master", IFLA_MASTER),
     {"numTxQueues", IFLA_NUM_TX_QUEUES, Wire::U32},
     {"numRxQueues", IFLA_NUM_RX_QUEUES, Wire::U32},
     {"gsoMaxSize", IFLA_GSO_MAX_SIZE, Wire::U32},
@@ -36,8 +37,8 @@ const AttrTable kLink{
 };
 const AttrTable kLinkTail{
     {"linkGroup", IFLA_GROUP, Wire::U32},
-    {"link", IFLA_LINK, Wire::U32},
-    {"name", IFLA_IFNAME, Wire::Str},
+    ifindexAttr("link", IFLA_LINK),  // the parent: accepted only by kinds that require it
+    {"name", IFLA_IFNAME, Wire::IfName},
 };
 
 // Read-only attributes, decoded but never sent.
@@ -80,21 +81,22 @@ const AttrTable kBridge{
     {"stp", IFLA_BR_STP_STATE, Wire::Bool32},
     {"priority", IFLA_BR_PRIORITY, Wire::U16},
     {"vlanFiltering", IFLA_BR_VLAN_FILTERING, Wire::Bool8},
-    {"vlanDefaultPvid", IFLA_BR_VLAN_DEFAULT_PVID, Wire::U16},
+    {.key = "vlanDefaultPvid", .type = IFLA_BR_VLAN_DEFAULT_PVID, .wire = Wire::U16, .max = 4094},
     {"groupFwdMask", IFLA_BR_GROUP_FWD_MASK, Wire::U16},
     {"multicastSnooping", IFLA_BR_MCAST_SNOOPING, Wire::Bool8},
     {"multicastQuerier", IFLA_BR_MCAST_QUERIER, Wire::Bool8},
     {"nfCallIptables", IFLA_BR_NF_CALL_IPTABLES, Wire::Bool8},
     {"nfCallIp6tables", IFLA_BR_NF_CALL_IP6TABLES, Wire::Bool8},
+    {"multicastQueryUseIfaddr", IFLA_BR_MCAST_QUERY_USE_IFADDR, Wire::Bool8},
 };
 
 // In iproute2's order: the options it adds as it parses them (kVxlan, then
 // portRange), then the ones it adds after the loop (kVxlanTail).
 const AttrTable kVxlan{
-    {"device", IFLA_VXLAN_LINK, Wire::U32},
+    ifindexAttr("device", IFLA_VXLAN_LINK),
     {"ttl", IFLA_VXLAN_TTL, Wire::U8},
     {"tos", IFLA_VXLAN_TOS, Wire::U8},
-    {"label", IFLA_VXLAN_LABEL, Wire::Be32},
+    {.key = "label", .type = IFLA_VXLAN_LABEL, .wire = Wire::Be32, .max = 0xfffff},  // 20-bit flow label
     {"ageing", IFLA_VXLAN_AGEING, Wire::U32},
     {"limit", IFLA_VXLAN_LIMIT, Wire::U32},
     {"proxy", IFLA_VXLAN_PROXY, Wire::Bool8},
@@ -109,12 +111,12 @@ const AttrTable kVxlan{
 };
 // "remote" and "group" share IFLA_VXLAN_GROUP(6); decode names it by address type.
 const AttrTable kVxlanTail{
-    {"vni", IFLA_VXLAN_ID, Wire::U32},
+    {.key = "vni", .type = IFLA_VXLAN_ID, .wire = Wire::U32, .max = 0xffffff},  // 24 bits
     {"local", IFLA_VXLAN_LOCAL, Wire::Ip, IFLA_VXLAN_LOCAL6},
     {"remote", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
     {"group", IFLA_VXLAN_GROUP, Wire::Ip, IFLA_VXLAN_GROUP6},
     {"learning", IFLA_VXLAN_LEARNING, Wire::Bool8},
-    {"port", IFLA_VXLAN_PORT, Wire::Be16},
+    {.key = "port", .type = IFLA_VXLAN_PORT, .wire = Wire::Be16, .min = 1, .max = 0xffff},
 };
 
 const EnumName kMacvlanModes[] = {{MACVLAN_MODE_PRIVATE, "private"}, {MACVLAN_MODE_VEPA, "vepa"},
@@ -130,19 +132,20 @@ const AttrTable kIpvlan{{"mode", IFLA_IPVLAN_MODE, Wire::Enum, 0, kIpvlanModes, 
 
 // IFLA_VLAN_PROTOCOL is big endian (__be16): the values are stored swapped.
 const EnumName kVlanProtocols[] = {{htons(ETH_P_8021Q), "802.1Q"}, {htons(ETH_P_8021AD), "802.1ad"}};
-const AttrTable kVlan{{"id", IFLA_VLAN_ID, Wire::U16},
+const AttrTable kVlan{{.key = "id", .type = IFLA_VLAN_ID, .wire = Wire::U16, .min = 1, .max = 4094},
                       {"protocol", IFLA_VLAN_PROTOCOL, Wire::Enum, 0, kVlanProtocols, 2}};
 
 // A bridge port's settings (IFLA_INFO_SLAVE_DATA when the master is a
 // bridge), in the order iproute2's `type bridge_slave` usage lists them.
-// Widths follow the kernel's br_port_policy.
+// Widths follow the kernel's br_port_policy, limits the bridge driver
+// (BR_MAX_PORT_PRIORITY, BR_MIN/MAX_PATH_COST).
 const EnumName kPortStates[] = {{BR_STATE_DISABLED, "disabled"}, {BR_STATE_LISTENING, "listening"},
                                 {BR_STATE_LEARNING, "learning"}, {BR_STATE_FORWARDING, "forwarding"},
                                 {BR_STATE_BLOCKING, "blocking"}};
 const AttrTable kBridgePort{
     {"state", IFLA_BRPORT_STATE, Wire::Enum, 0, kPortStates, 1},
-    {"priority", IFLA_BRPORT_PRIORITY, Wire::U16},
-    {"cost", IFLA_BRPORT_COST, Wire::U32},
+    {.key = "priority", .type = IFLA_BRPORT_PRIORITY, .wire = Wire::U16, .max = 63},
+    {.key = "cost", .type = IFLA_BRPORT_COST, .wire = Wire::U32, .min = 1, .max = 0xffff},
     {"guard", IFLA_BRPORT_GUARD, Wire::Bool8},
     {"hairpin", IFLA_BRPORT_MODE, Wire::Bool8},
     {"fastLeave", IFLA_BRPORT_FAST_LEAVE, Wire::Bool8},
@@ -163,17 +166,18 @@ const AttrTable kBridgePortState{
     {"no", IFLA_BRPORT_NO, Wire::U16},
 };
 
-struct Kind {
-  const char* name;
-  const AttrTable* data;  // IFLA_INFO_DATA, or nullptr for kinds without any
-  const AttrTable* tail = nullptr;  // more of IFLA_INFO_DATA, sent after kind-specific extras
-};
-const Kind kKinds[] = {{"veth", nullptr},       {"bridge", &kBridge}, {"vxlan", &kVxlan, &kVxlanTail},
-                       {"macvlan", &kMacvlan},  {"macvtap", &kMacvlan}, {"ipvlan", &kIpvlan},
-                       {"ipvtap", &kIpvlan},    {"vlan", &kVlan},     {"dummy", nullptr}};
+RegisterKinds kinds{{"veth", nullptr, nullptr, "peer"},
+                    {"bridge", &kBridge},
+                    {"vxlan", &kVxlan, &kVxlanTail, "vni"},
+                    {"macvlan", &kMacvlan, nullptr, "link"},
+                    {"macvtap", &kMacvlan, nullptr, "link"},
+                    {"ipvlan", &kIpvlan, nullptr, "link"},
+                    {"ipvtap", &kIpvlan, nullptr, "link"},
+                    {"vlan", &kVlan, nullptr, "link id"},
+                    {"dummy", nullptr}};
 
 const Kind* findKind(std::string_view name) {
-  for (const Kind& k : kKinds)
+  for (const Kind& k : linkKinds())
     if (name == k.name) return &k;
   return nullptr;
 }
@@ -207,7 +211,7 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
 void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   std::string kind = get(arg, "kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
-  if (!k) throw Napi::TypeError::New(arg.Env(), "kind: unknown link kind '" + kind + "'");
+  if (!k) unvalidated(arg.Env(), "kind");
   size_t info = enc.w.nestBegin(IFLA_LINKINFO);
   putUnterminated(enc.w, IFLA_INFO_KIND, kind);
   bool isVeth = kind == "veth";
@@ -397,6 +401,31 @@ constexpr MsgDecoder decodeLink = decodeLinkMsg<true>;
 constexpr MsgDecoder decodeLinkNoStats = decodeLinkMsg<false>;
 
 RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
+
+// schema().link: the attributes of every link (common; state: read-only but
+// alias), a bridge port's, the reported enums, and each kind's attributes and
+// required keys.
+RegisterSchema schema{"link", [](Napi::Env env, Napi::Object out) {
+  out.Set("common", schemaOf(env, {&kLink, &kLinkTail}));
+  out.Set("state", schemaOf(env, {&kLinkState}));
+  out.Set("bridgePort", schemaOf(env, {&kBridgePort}));
+  out.Set("operStates", nameList(env, kOperStates));
+  out.Set("flags", nameList(env, kIfFlags));
+  Napi::Object kinds = Napi::Object::New(env);
+  for (const Kind& k : linkKinds()) {
+    Napi::Array required = Napi::Array::New(env);
+    for (std::string_view r = k.required; !r.empty();) {
+      size_t sp = r.find(' ');
+      required.Set(required.Length(), std::string(r.substr(0, sp)));
+      r = sp == r.npos ? std::string_view() : r.substr(sp + 1);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("attrs", schemaOf(env, {k.data, k.tail}));
+    o.Set("required", required);
+    kinds.Set(k.name, o);
+  }
+  out.Set("kinds", kinds);
+}};
 
 RegisterOps ops{
     {"linkAdd", false, false, encodeLinkAdd, nullptr},

@@ -48,16 +48,15 @@ const AttrTable kNeigh{
 const AttrTable kFdb{
     {"mac", NDA_LLADDR, Wire::Mac},
     {"dst", NDA_DST, Wire::Ip},
-    {"vni", NDA_VNI, Wire::U32},
-    {"port", NDA_PORT, Wire::Be16},
-    {"srcVni", NDA_SRC_VNI, Wire::U32},
-    {"vlan", NDA_VLAN, Wire::U16},
+    {.key = "vni", .type = NDA_VNI, .wire = Wire::U32, .max = 0xffffff},
+    {.key = "port", .type = NDA_PORT, .wire = Wire::Be16, .min = 1, .max = 0xffff},
+    {.key = "srcVni", .type = NDA_SRC_VNI, .wire = Wire::U32, .max = 0xffffff},
+    {.key = "vlan", .type = NDA_VLAN, .wire = Wire::U16, .min = 1, .max = 4094},
 };
 
 // Splits flag names between ndm_flags and NDA_FLAGS_EXT.
 void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
   if (v.IsUndefined()) return;
-  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "flags: expected an array of flag names");
   Napi::Array a = v.As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value name = a.Get(i);
@@ -73,14 +72,12 @@ void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
 
 void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
   uint8_t ip[16];
-  Napi::Value addr = get(arg, "address");
-  int family = addr.IsString() ? parseIp(addr, ip) : 0;
-  if (family != AF_INET && family != AF_INET6) throw Napi::TypeError::New(arg.Env(), "address: expected an IPv4 or IPv6 address");
+  int family = parseIp(get(arg, "address"), ip);
   uint8_t flags = 0;
   uint32_t ext = 0;
   neighFlagBits(get(arg, "flags"), flags, ext);
-  Napi::Value st = get(arg, "state");
-  uint16_t state = st.IsUndefined() ? 0 : enumValue(st, kNudStates, "state");
+  uint32_t state = 0;
+  optEnum(get(arg, "state"), kNudStates, "state", state);
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = family;  // from the address: never AF_BRIDGE
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -88,13 +85,8 @@ void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   ndm->ndm_flags = flags;
   // kNeigh's attributes in its order; the address as parsed above, not read again.
   enc.w.put(NDA_DST, ip, family == AF_INET ? 4 : 16);
-  Napi::Value ll = get(arg, "lladdr");
-  if (!ll.IsUndefined()) {
-    uint8_t mac[32];
-    size_t n = parseMac(ll, mac);
-    if (!n) throw Napi::TypeError::New(arg.Env(), "lladdr: expected a MAC address like 02:00:00:00:00:01");
-    enc.w.put(NDA_LLADDR, mac, n);
-  }
+  uint8_t mac[32];
+  if (size_t n = parseMac(get(arg, "lladdr"), mac)) enc.w.put(NDA_LLADDR, mac, n);
   if (ext) enc.w.put<uint32_t>(NDA_FLAGS_EXT, ext);
   enc.w.end();
 }
@@ -122,10 +114,11 @@ void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
 // ---- bridge FDB ----
 
 void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
-  Napi::Value fl = get(arg, "flags"), st = get(arg, "state");
+  Napi::Value fl = get(arg, "flags");
   uint8_t flags = fl.IsUndefined() ? 0 : flagBits(fl, kFdbFlags, "flags");
   flags |= isString(get(arg, "target"), "master") ? NTF_MASTER : NTF_SELF;
-  uint16_t state = st.IsUndefined() ? 0 : enumValue(st, kFdbStates, "state");
+  uint32_t state = 0;
+  optEnum(get(arg, "state"), kFdbStates, "state", state);
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = AF_BRIDGE;  // always: an FDB call can never touch the ARP/NDP tables
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -207,6 +200,23 @@ Napi::Value decodeNeighMsg(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWNEIGH, decodeNeighMsg}, {RTM_DELNEIGH, decodeNeighMsg}};
+
+// Both flag lists end with `offload`, which only hardware sets: writeFlags
+// are the others (and for neighbours the NDA_FLAGS_EXT ones).
+Names writable(Names flags) { return flags.first(flags.size() - 1); }
+RegisterSchema neighSchema{"neigh", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kNeigh}));
+  out.Set("states", nameList(env, kNudStates));
+  out.Set("flags", nameList(env, kNeighFlags));
+  out.Set("extFlags", nameList(env, kNeighExtFlags));
+  out.Set("writeFlags", nameList(env, writable(kNeighFlags)));
+}};
+RegisterSchema fdbSchema{"fdb", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kFdb}));
+  out.Set("states", nameList(env, kFdbStates));
+  out.Set("flags", nameList(env, kFdbFlags));
+  out.Set("writeFlags", nameList(env, writable(kFdbFlags)));
+}};
 
 RegisterOps ops{
     {"neighAdd", false, false, encodeNeighAdd, nullptr},

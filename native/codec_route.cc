@@ -16,9 +16,6 @@ namespace rtnl {
 
 namespace {
 
-const EnumName kScopes[] = {{RT_SCOPE_UNIVERSE, "universe"}, {RT_SCOPE_SITE, "site"}, {RT_SCOPE_LINK, "link"},
-                            {RT_SCOPE_HOST, "host"}, {RT_SCOPE_NOWHERE, "nowhere"}};
-
 const EnumName kTypes[] = {{RTN_UNSPEC, "unspec"}, {RTN_UNICAST, "unicast"}, {RTN_LOCAL, "local"},
                            {RTN_BROADCAST, "broadcast"}, {RTN_ANYCAST, "anycast"}, {RTN_MULTICAST, "multicast"},
                            {RTN_BLACKHOLE, "blackhole"}, {RTN_UNREACHABLE, "unreachable"},
@@ -55,7 +52,8 @@ const AttrTable kMetrics{
     {"hoplimit", RTAX_HOPLIMIT, Wire::U32}, {"initcwnd", RTAX_INITCWND, Wire::U32},
     {"features", RTAX_FEATURES, Wire::U32}, {"rtoMin", RTAX_RTO_MIN, Wire::U32},
     {"initrwnd", RTAX_INITRWND, Wire::U32}, {"quickack", RTAX_QUICKACK, Wire::U32},
-    {"congctl", RTAX_CC_ALGO, Wire::Str},   {"fastopenNoCookie", RTAX_FASTOPEN_NO_COOKIE, Wire::U32},
+    {.key = "congctl", .type = RTAX_CC_ALGO, .wire = Wire::Str, .max = 15},  // TCP_CA_NAME_MAX - 1
+    {"fastopenNoCookie", RTAX_FASTOPEN_NO_COOKIE, Wire::U32},
 };
 
 // IPv6 router preference (RTA_PREF).
@@ -64,13 +62,16 @@ const EnumName kPrefs[] = {{ICMPV6_ROUTER_PREF_LOW, "low"}, {ICMPV6_ROUTER_PREF_
 
 // The attributes read as they are; the rest needs the family or a struct.
 const AttrTable kRoute{
-    {"link", RTA_OIF, Wire::U32},
-    {"iif", RTA_IIF, Wire::U32},
+    ifindexAttr("link", RTA_OIF),
     {"priority", RTA_PRIORITY, Wire::U32},
     {"prefsrc", RTA_PREFSRC, Wire::Ip},
-    {"mark", RTA_MARK, Wire::U32},
     {"pref", RTA_PREF, Wire::Enum, 0, kPrefs, 1},
-    {"nhid", RTA_NH_ID, Wire::U32},
+    {.key = "nhid", .type = RTA_NH_ID, .wire = Wire::U32, .min = 1},
+};
+// Reported only (route get).
+const AttrTable kRouteState{
+    {"iif", RTA_IIF, Wire::U32},
+    {"mark", RTA_MARK, Wire::U32},
 };
 
 int familyOf(const Napi::Object& arg) { return u32(arg, "family") == 6 ? AF_INET6 : AF_INET; }
@@ -78,11 +79,10 @@ int familyOf(const Napi::Object& arg) { return u32(arg, "family") == 6 ? AF_INET
 size_t addrLen(int fam) { return fam == AF_INET ? 4 : 16; }
 
 // A gateway of the route's own family is RTA_GATEWAY; of the other family
-// (IPv4 over an IPv6 next hop) it is RTA_VIA with struct rtvia.
-void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
-  uint8_t ip[16];
-  int fam = parseIp(v, ip);
-  if (!fam) throw Napi::TypeError::New(v.Env(), "gateway: expected an IPv4 or IPv6 address");
+// (IPv4 over an IPv6 next hop) it is RTA_VIA with struct rtvia. fam: the
+// gateway's, 0 for none.
+void putGateway(MsgWriter& w, const uint8_t ip[16], int fam, int routeFam) {
+  if (!fam) return;
   if (fam == routeFam) return w.put(RTA_GATEWAY, ip, addrLen(fam));
   uint8_t via[sizeof(rtvia) + 16];
   auto* rv = reinterpret_cast<rtvia*>(via);
@@ -92,10 +92,8 @@ void putGateway(MsgWriter& w, const Napi::Value& v, int routeFam) {
 }
 
 void putPrefix(Encoder& enc, const Napi::Object& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len, int fam) {
-  Napi::Value v = get(arg, key);
-  if (v.IsUndefined()) return;
   uint8_t ip[16];
-  parseIp(v, ip);
+  if (!parseIp(get(arg, key), ip)) return;  // absent
   len = static_cast<uint8_t>(u32(arg, lenKey));
   enc.w.put(type, ip, addrLen(fam));
 }
@@ -111,7 +109,8 @@ void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
     rtnh->rtnh_flags = nhFlags(nh);
     rtnh->rtnh_hops = has(nh, "weight") ? u32(nh, "weight") - 1 : 0;  // the kernel stores weight - 1
     rtnh->rtnh_ifindex = has(nh, "link") ? u32(nh, "link") : 0;
-    if (has(nh, "gateway")) putGateway(enc.w, get(nh, "gateway"), fam);
+    uint8_t gw[16];
+    putGateway(enc.w, gw, parseIp(get(nh, "gateway"), gw), fam);
     reinterpret_cast<rtnexthop*>(enc.w.bytes().data() + at)->rtnh_len =
         static_cast<uint16_t>(enc.w.bytes().size() - at);
   }
@@ -153,8 +152,10 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
       enc.w.put<uint32_t>(RTA_TABLE, t);
     }
   }
-  Napi::Value gateway = get(arg, "gateway"), nexthops = all ? get(arg, "nexthops") : arg.Env().Undefined();
-  bool gw = !gateway.IsUndefined(), hops = !nexthops.IsUndefined();
+  uint8_t gwIp[16];
+  int gwFam = parseIp(get(arg, "gateway"), gwIp);
+  Napi::Value nexthops = all ? get(arg, "nexthops") : arg.Env().Undefined();
+  bool gw = gwFam != 0, hops = !nexthops.IsUndefined();
   if (all && !(v = get(arg, "scope")).IsUndefined()) {
     m.rtm_scope = nameOrNumber(v, kScopes, "scope");
   } else if (!del) {
@@ -166,8 +167,8 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     else m.rtm_scope = RT_SCOPE_UNIVERSE;
   }
   if (all) kRoute.encode(arg, enc.w);
-  else if (!(v = get(arg, "link")).IsUndefined()) enc.w.put<uint32_t>(RTA_OIF, v.As<Napi::Number>().Uint32Value());  // kRoute's first
-  if (gw) putGateway(enc.w, gateway, fam);
+  else if (uint32_t link; optU32(get(arg, "link"), link)) enc.w.put<uint32_t>(RTA_OIF, link);  // kRoute's first
+  putGateway(enc.w, gwIp, gwFam, fam);
   if (all && !(v = get(arg, "metrics")).IsUndefined()) {
     size_t mx = enc.w.nestBegin(RTA_METRICS);
     kMetrics.encode(v.As<Napi::Object>(), enc.w);
@@ -280,7 +281,7 @@ Napi::Value decodeRoute(Napi::Env env, const nlmsghdr* h) {
   o.set("flags", flagNames(env, rtm->rtm_flags, kRouteFlags));
   if (rtm->rtm_tos) o.set("tos", rtm->rtm_tos);
   for (auto a : Attrs(RTM_RTA(rtm), RTM_PAYLOAD(h))) {
-    if (kRoute.decodeOne(env, a, o)) continue;
+    if (kRoute.decodeOne(env, a, o) || kRouteState.decodeOne(env, a, o)) continue;
     switch (attrType(a)) {
       case RTA_SRC: o.set("src", cidrString(env, RTA_DATA(a), RTA_PAYLOAD(a), rtm->rtm_src_len)); break;
       case RTA_GATEWAY: o.set("gateway", ipString(env, RTA_DATA(a), RTA_PAYLOAD(a))); break;
@@ -304,6 +305,17 @@ Napi::Value decodeListedRoute(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWROUTE, decodeRoute}, {RTM_DELROUTE, decodeRoute}};
+
+RegisterSchema schema{"route", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kRoute}));
+  out.Set("metrics", schemaOf(env, {&kMetrics}));
+  out.Set("types", nameList(env, kTypes));
+  out.Set("protocols", nameList(env, kProtocols));
+  out.Set("scopes", nameList(env, kScopes));
+  out.Set("tables", nameList(env, kTables));
+  out.Set("nexthopFlags", nameList(env, kNhFlags));
+  out.Set("flags", nameList(env, kRouteFlags));
+}};
 
 RegisterOps ops{
     {"routeAdd", false, false, encodeRouteAdd, nullptr},

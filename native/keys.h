@@ -11,12 +11,23 @@
 
 namespace rtnl {
 
+class KeyCache;
+// The cache of env's addon instance (native/instance.h).
+KeyCache& keyCache(napi_env env);
+
 class KeyCache {
  public:
   // The internalized JS string for name. name must be a string with static
   // storage (a literal, a table's key): the cache is keyed by its address.
   napi_value get(napi_env env, const char* name);
   ~KeyCache();
+
+  // keyCache(env), remembered per thread for the env last asked about (an
+  // instance-data read is a call into Node per key otherwise).
+  static KeyCache& of(napi_env env) {
+    if (env != lastEnv_) last_ = &keyCache(env), lastEnv_ = env;
+    return *last_;
+  }
 
   // A JS function that builds a plain object from (key, value, ...) pairs
   // with one named store per known name (see ObjBuilder).
@@ -40,6 +51,15 @@ class KeyCache {
   uint64_t storeGen_ = 0;
   napi_ref builder_ = nullptr;
   size_t builderNames_ = 0;                            // names the builder was made for
+  // A direct-mapped cache of index_ by the name's address, checked first: a
+  // request reads a dozen keys, and hashing into index_ was a tenth of encoding.
+  struct Slot {
+    const char* name = nullptr;
+    uint32_t index = 0;
+  };
+  Slot slots_[128];
+  static inline thread_local napi_env lastEnv_ = nullptr;
+  static inline thread_local KeyCache* last_ = nullptr;
 };
 
 // Marks one native call (one JS handle scope) during which key handles may
@@ -57,10 +77,7 @@ class KeyScope {
   uint64_t saved_;
 };
 
-// The cache of env's addon instance (native/instance.h).
-KeyCache& keyCache(napi_env env);
-
-inline napi_value key(napi_env env, const char* name) { return keyCache(env).get(env, name); }
+inline napi_value key(napi_env env, const char* name) { return KeyCache::of(env).get(env, name); }
 
 // The JS string for a static string, made once: for names used as values
 // (enum names, flags, kinds), which then cost no string creation per object.

@@ -6,6 +6,7 @@
  */
 import { RtnlInputError } from './errors.js';
 import { ipFamily } from './primitives/ip.js';
+import { checks, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** Address (and route) scopes as iproute2 names them; other scopes are numbers. */
@@ -70,8 +71,12 @@ export interface AddrFilter {
   family?: 4 | 6;
 }
 
-const SETTABLE: readonly AddrSettableFlag[] = ['nodad', 'optimistic', 'homeaddress', 'managetempaddr', 'noprefixroute', 'mcautojoin'];
-const SCOPES: readonly Scope[] = ['universe', 'site', 'link', 'host', 'nowhere'];
+/** Every named {@link Scope}. */
+export const SCOPES: readonly Scope[] = lazyList(() => schema().addr.scopes);
+/** Every {@link AddrSettableFlag}. */
+export const ADDR_SETTABLE_FLAGS: readonly AddrSettableFlag[] = lazyList(() => schema().addr.settableFlags);
+const scopes = lazy(() => schema().addr.scopes);
+const settable = lazy(() => schema().addr.settableFlags);
 
 /** @internal An IP address with an optional `/len`, split; the length defaults to the host length. */
 export function cidr(field: string, x: unknown): { ip: string; len: number; family: 4 | 6 } {
@@ -89,7 +94,7 @@ export function cidr(field: string, x: unknown): { ip: string; len: number; fami
 
 /** @internal A scope name or number. */
 export function scopeArg(field: string, x: unknown): Scope | number {
-  return typeof x === 'number' ? v.uint(field, x, 0xff) : v.oneOf(field, x, SCOPES);
+  return typeof x === 'number' ? v.uint(field, x, 0xff) : v.oneOf(field, x, scopes() as readonly Scope[]);
 }
 
 /** @internal An IP family as a filter takes it. */
@@ -103,13 +108,16 @@ const lifetime = (f: string, x: unknown) => (x === Infinity ? x : v.uint(f, x, 0
 
 // Field sets and checkers made once, not per request.
 const REF_KEYS = new Set(['link', 'address', 'peer']);
-const SPEC_KEYS = new Set([...REF_KEYS, 'broadcast', 'label', 'scope', 'flags', 'validLft', 'preferredLft']);
+const specKeys = lazy(() => new Set([...REF_KEYS, ...Object.keys(specChecks), ...Object.keys(attrChecks())]));
 const FILTER_KEYS = new Set(['link', 'family']);
+// broadcast and label from the addon's table; the header fields and lifetimes by hand.
+const attrChecks = lazy(() => checks(schema().addr.attrs));
 const specChecks = {
-  broadcast: (f: string, x: unknown) => v.ip(f, x, 4), label: (f: string, x: unknown) => v.str(f, x, 15), scope: scopeArg,
+  scope: scopeArg,
   flags: (f: string, x: unknown) => {
     if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
-    return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, SETTABLE));
+    const names = settable();
+    return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, names));
   },
   validLft: lifetime, preferredLft: lifetime,
 };
@@ -127,8 +135,11 @@ function addrBase(a: AddrRef, known: ReadonlySet<string>): Record<string, unknow
 
 /** @internal Validates an address spec into the native codec's argument. */
 export function addrSpecArg(a: AddrSpec): Record<string, unknown> {
-  const out = v.pick(a, '', specChecks, addrBase(a, SPEC_KEYS));
-  if (out.broadcast !== undefined && cidr('address', a.address).family !== 4) throw new RtnlInputError('broadcast', 'IPv4 addresses only');
+  const out = v.pick(a, '', attrChecks(), v.pick(a, '', specChecks, addrBase(a, specKeys())));
+  if (out.broadcast !== undefined) {
+    if (cidr('address', a.address).family !== 4) throw new RtnlInputError('broadcast', 'IPv4 addresses only');
+    v.ip('broadcast', out.broadcast, 4);
+  }
   const valid = (out.validLft ?? Infinity) as number, pref = (out.preferredLft ?? valid) as number;
   if (pref > valid) throw new RtnlInputError('preferredLft', `must not exceed validLft (${valid})`);
   return out;

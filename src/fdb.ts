@@ -5,6 +5,7 @@
  * @module
  */
 import { RtnlInputError } from './errors.js';
+import { checks, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
 
 /**
@@ -20,7 +21,8 @@ export type FdbTarget = 'self' | 'master';
  * ages, forwarded to the port. `dynamic`: ages out like a learned entry.
  */
 export type FdbState = 'permanent' | 'static' | 'dynamic';
-const STATES: readonly FdbState[] = ['permanent', 'static', 'dynamic'];
+/** Every {@link FdbState}. */
+export const FDB_STATES: readonly FdbState[] = lazyList(() => schema().fdb.states);
 
 /**
  * Flags an entry can be written with: `extern_learn` (learned by a control
@@ -30,7 +32,6 @@ const STATES: readonly FdbState[] = ['permanent', 'static', 'dynamic'];
 export type FdbWriteFlag = 'extern_learn' | 'sticky' | 'router' | 'use';
 /** Flags the kernel reports on an entry: the writable ones and `offload` (in hardware). */
 export type FdbFlag = Exclude<FdbWriteFlag, 'use'> | 'offload';
-const WRITE_FLAGS: readonly FdbWriteFlag[] = ['extern_learn', 'sticky', 'router', 'use'];
 
 /** An FDB entry to write (`bridge fdb add/append/replace`). */
 export interface FdbSpec {
@@ -98,20 +99,15 @@ export interface FdbEntry {
 // ---- validation: what the native codec reads ----
 
 const ifindex = v.ifindex;
-// v.ip lets through a zone (`fe80::1%eth0`), which has no place on the wire.
-const ipAddr = (f: string, x: unknown) => {
-  if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${v.show(x)}`);
-  return x as string;
-};
-const vni = (f: string, x: unknown) => v.uint(f, x, 0xffffff);
+// NTF_SELF / NTF_MASTER: ndm_flags bits, not an attribute.
 const TARGETS = ['self', 'master'] as const;
-const keyChecks = {
-  mac: v.mac, link: ifindex, target: (f: string, x: unknown) => v.oneOf(f, x, TARGETS), dst: ipAddr,
-  vni, port: (f: string, x: unknown) => v.uint(f, x, 0xffff, 1), srcVni: vni, vlan: (f: string, x: unknown) => v.uint(f, x, 4094, 1),
-};
-// Field sets made once, not per request.
-const REF_KEYS = new Set(Object.keys(keyChecks));
-const SPEC_KEYS = new Set([...REF_KEYS, 'state', 'flags']);
+// Checkers (the attributes' from the addon's table) and field sets, made on first use.
+const compiled = lazy(() => {
+  const s = schema().fdb;
+  const keyChecks = { link: ifindex, target: (f: string, x: unknown) => v.oneOf(f, x, TARGETS), ...checks(s.attrs) };
+  const refKeys = new Set(Object.keys(keyChecks));
+  return { keyChecks, refKeys, specKeys: new Set([...refKeys, 'state', 'flags']), states: s.states, writeFlags: s.writeFlags };
+});
 const FILTER_KEYS = new Set(['link', 'master']);
 // The keys of most entries: with no other, `common` tells the codec not to
 // look for vni, port, srcVni and vlan (each look a crossing into the JS engine).
@@ -124,30 +120,31 @@ function markCommon(out: Record<string, unknown>): Record<string, unknown> {
 }
 const filterChecks = { link: ifindex, master: ifindex };
 
-function fdbKey(x: FdbRef, known: ReadonlySet<string>): Record<string, unknown> {
+function fdbKey(x: FdbRef, spec: boolean): Record<string, unknown> {
   if (!x || typeof x !== 'object') throw new RtnlInputError('spec', 'expected an FDB entry object');
-  v.noExtraKeys(x, '', known);
+  const c = compiled();
+  v.noExtraKeys(x, '', spec ? c.specKeys : c.refKeys);
   if (x.mac === undefined) throw new RtnlInputError('mac', 'required');
   if (x.link === undefined) throw new RtnlInputError('link', 'required');
-  const out = v.pick(x, '', keyChecks);
+  const out = v.pick(x, '', c.keyChecks);
   out.target ??= 'self';
   return out;
 }
 
 /** @internal */
 export function fdbSpecArg(s: FdbSpec): Record<string, unknown> {
-  const out = fdbKey(s, SPEC_KEYS);
-  out.state = s.state === undefined ? 'permanent' : v.oneOf('state', s.state, STATES);
+  const c = compiled(), out = fdbKey(s, true);
+  out.state = s.state === undefined ? 'permanent' : v.oneOf('state', s.state, c.states);
   if (s.flags !== undefined) {
     if (!Array.isArray(s.flags)) throw new RtnlInputError('flags', 'expected an array of flag names');
-    out.flags = s.flags.map((f, i) => v.oneOf(`flags[${i}]`, f, WRITE_FLAGS));
+    out.flags = s.flags.map((f, i) => v.oneOf(`flags[${i}]`, f, c.writeFlags));
   }
   return markCommon(out);
 }
 
 /** @internal */
 export function fdbRefArg(r: FdbRef): Record<string, unknown> {
-  return markCommon(fdbKey(r, REF_KEYS));
+  return markCommon(fdbKey(r, false));
 }
 
 /** @internal */

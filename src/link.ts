@@ -6,7 +6,11 @@
  */
 import { RtnlInputError } from './errors.js';
 import { type NsRef, nsNative } from './netns.js';
+import { type Check, type KindSchema, checks, enumNames, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
+
+// A kind attribute's enum names, from the addon.
+const kindEnum = (kind: string, key: string) => enumNames(schema().link.kinds[kind]!.attrs, key);
 
 /** A link by name or by ifindex. */
 export type LinkRef = string | number;
@@ -31,6 +35,10 @@ export interface LinkCommonSpec {
   linkGroup?: number;
   numTxQueues?: number;
   numRxQueues?: number;
+  /** Largest GSO packet the stack builds for the link, bytes. */
+  gsoMaxSize?: number;
+  /** Largest number of segments in a GSO packet. */
+  gsoMaxSegs?: number;
   /** Create the link directly in another namespace. */
   netns?: NsRef;
 }
@@ -65,6 +73,8 @@ export interface BridgeOptions {
   multicastQuerier?: boolean;
   nfCallIptables?: boolean;
   nfCallIp6tables?: boolean;
+  /** Send multicast queries from the bridge's own IP address, not 0.0.0.0 (`mcast_query_use_ifaddr`). */
+  multicastQueryUseIfaddr?: boolean;
 }
 export interface BridgeSpec extends LinkCommonSpec, BridgeOptions {
   kind: 'bridge';
@@ -112,6 +122,8 @@ export interface VxlanSpec extends LinkCommonSpec, VxlanOptions {
 
 /** macvlan/macvtap mode (`ip link ... type macvlan mode M`). */
 export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
+/** Every {@link MacvlanMode}. */
+export const MACVLAN_MODES: readonly MacvlanMode[] = lazyList(() => kindEnum('macvlan', 'mode'));
 export interface MacvlanSpec extends LinkCommonSpec {
   kind: 'macvlan' | 'macvtap';
   /** ifindex of the parent device. */
@@ -121,8 +133,12 @@ export interface MacvlanSpec extends LinkCommonSpec {
 
 /** ipvlan/ipvtap mode. */
 export type IpvlanMode = 'l2' | 'l3' | 'l3s';
+/** Every {@link IpvlanMode}. */
+export const IPVLAN_MODES: readonly IpvlanMode[] = lazyList(() => kindEnum('ipvlan', 'mode'));
 /** ipvlan/ipvtap port isolation (one of; `bridge` is the kernel default). */
 export type IpvlanFlag = 'bridge' | 'private' | 'vepa';
+/** Every {@link IpvlanFlag}. */
+export const IPVLAN_FLAGS: readonly IpvlanFlag[] = lazyList(() => kindEnum('ipvlan', 'flag'));
 export interface IpvlanSpec extends LinkCommonSpec {
   kind: 'ipvlan' | 'ipvtap';
   /** ifindex of the parent device. */
@@ -136,8 +152,12 @@ export interface VlanSpec extends LinkCommonSpec {
   /** ifindex of the parent device. */
   link: number;
   id: number;
-  protocol?: '802.1Q' | '802.1ad';
+  protocol?: VlanProtocol;
 }
+/** A vlan's protocol (`ip link ... type vlan protocol P`). */
+export type VlanProtocol = '802.1Q' | '802.1ad';
+/** Every {@link VlanProtocol}. */
+export const VLAN_PROTOCOLS: readonly VlanProtocol[] = lazyList(() => kindEnum('vlan', 'protocol'));
 
 export interface DummySpec extends LinkCommonSpec {
   kind: 'dummy';
@@ -147,13 +167,13 @@ export interface DummySpec extends LinkCommonSpec {
 export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec;
 /** The kinds rtnl can create. */
 export type LinkKind = LinkSpec['kind'];
-/** Every value {@link LinkKind} can take. */
-export const LINK_KINDS: readonly LinkKind[] = ['veth', 'bridge', 'vxlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan', 'dummy'];
+/** Every value {@link LinkKind} can take: the addon's kind registry. */
+export const LINK_KINDS: readonly LinkKind[] = lazyList(() => Object.keys(schema().link.kinds));
 
 /** A bridge port's spanning tree state (`ip link ... type bridge_slave state N`, named as iproute2 prints them). */
 export type BridgePortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
 /** Every value {@link BridgePortState} can take, in the kernel's order (BR_STATE_DISABLED = 0 ... BR_STATE_BLOCKING = 4). */
-export const BRIDGE_PORT_STATES: readonly BridgePortState[] = ['disabled', 'listening', 'learning', 'forwarding', 'blocking'];
+export const BRIDGE_PORT_STATES: readonly BridgePortState[] = lazyList(() => enumNames(schema().link.bridgePort, 'state'));
 
 /**
  * Settings of a bridge port (IFLA_BRPORT_*), as `ip link set dev X type
@@ -303,7 +323,7 @@ export interface BridgeLink extends LinkBase, BridgeOptions { kind: 'bridge' }
 export interface VxlanLink extends LinkBase, VxlanOptions { kind: 'vxlan' }
 export interface MacvlanLink extends LinkBase { kind: 'macvlan' | 'macvtap'; mode?: MacvlanMode }
 export interface IpvlanLink extends LinkBase { kind: 'ipvlan' | 'ipvtap'; mode?: IpvlanMode; flag?: IpvlanFlag }
-export interface VlanLink extends LinkBase { kind: 'vlan'; id?: number; protocol?: '802.1Q' | '802.1ad' }
+export interface VlanLink extends LinkBase { kind: 'vlan'; id?: number; protocol?: VlanProtocol }
 export interface DummyLink extends LinkBase { kind: 'dummy' }
 /** A link without a kind (loopback, physical NICs), whether a port or not. */
 export interface DeviceLink extends LinkBase { kind: 'device' }
@@ -324,54 +344,55 @@ export interface LinkFilter {
 }
 
 // ---- validation: spec -> the argument the native codec reads ----
+// The checks come from the addon's tables (src/schema.ts); what is written
+// here are the rules no table says.
 
-const u8 = (f: string, x: unknown) => v.uint(f, x, 0xff);
-const u16 = (f: string, x: unknown) => v.uint(f, x, 0xffff);
-const u32 = (f: string, x: unknown) => v.uint(f, x);
 const ifindex = v.ifindex;
-const port = (f: string, x: unknown) => v.uint(f, x, 0xffff, 1);
-const alias = (f: string, x: unknown) => v.str(f, x, 255);
-
-const common = {
-  name: v.ifname, mtu: v.mtu, address: v.mac, broadcast: v.mac, txqlen: u32, master: ifindex,
-  up: v.bool, promisc: v.bool, linkGroup: u32, numTxQueues: u32, numRxQueues: u32,
+// ifi_flags bits, not attributes.
+const flagChecks = { up: v.bool, promisc: v.bool };
+// A struct attribute (ifla_vxlan_port_range), encoded by hand.
+const portRange: Check = (f, x) => {
+  const r = x as { low?: unknown; high?: unknown };
+  const port = (g: string, y: unknown) => v.uint(g, y, 0xffff, 1);
+  const low = port(`${f}.low`, r?.low), high = port(`${f}.high`, r?.high);
+  if (low > high) throw new RtnlInputError(f, `low (${low}) is above high (${high})`);
+  return { low, high };
 };
-// No `up`: the kernel refuses to open a veth end before its peer exists (ENOTCONN); bring it up after.
-const peerChecks = { name: v.ifname, mtu: v.mtu, address: v.mac, txqlen: u32 };
+const structChecks: Partial<Record<LinkKind, Record<string, Check>>> = { vxlan: { portRange } };
 
-const kindChecks: Record<LinkKind, Record<string, (f: string, x: unknown) => unknown>> = {
-  veth: {},
-  bridge: {
-    stp: v.bool, forwardDelay: u32, helloTime: u32, maxAge: u32, ageingTime: u32, priority: u16,
-    vlanFiltering: v.bool, vlanDefaultPvid: (f, x) => v.uint(f, x, 4094), groupFwdMask: u16,
-    multicastSnooping: v.bool, multicastQuerier: v.bool, nfCallIptables: v.bool, nfCallIp6tables: v.bool,
-  },
-  vxlan: {
-    vni: (f, x) => v.uint(f, x, 0xffffff), remote: v.ip, group: v.ip, local: v.ip, device: ifindex, port,
-    ttl: u8, tos: u8, label: (f, x) => v.uint(f, x, 0xfffff), learning: v.bool, proxy: v.bool, rsc: v.bool,
-    l2miss: v.bool, l3miss: v.bool, udpCsum: v.bool, udp6ZeroCsumTx: v.bool, udp6ZeroCsumRx: v.bool,
-    ageing: u32, limit: u32, external: v.bool, gbp: v.bool,
-    portRange: (f, x) => {
-      const r = x as { low?: unknown; high?: unknown };
-      const low = port(`${f}.low`, r?.low), high = port(`${f}.high`, r?.high);
-      if (low > high) throw new RtnlInputError(f, `low (${low}) is above high (${high})`);
-      return { low, high };
-    },
-  },
-  macvlan: { link: ifindex, mode: (f, x) => v.oneOf(f, x, ['private', 'vepa', 'bridge', 'passthru', 'source']) },
-  macvtap: {},
-  ipvlan: { link: ifindex, mode: (f, x) => v.oneOf(f, x, ['l2', 'l3', 'l3s']), flag: (f, x) => v.oneOf(f, x, ['bridge', 'private', 'vepa']) },
-  ipvtap: {},
-  vlan: { link: ifindex, id: (f, x) => v.uint(f, x, 4094, 1), protocol: (f, x) => v.oneOf(f, x, ['802.1Q', '802.1ad']) },
-  dummy: {},
-};
-kindChecks.macvtap = kindChecks.macvlan;
-kindChecks.ipvtap = kindChecks.ipvlan;
-// Field sets made once, not per request: per kind for specs.
-const specKeys = {} as Record<LinkKind, ReadonlySet<string>>;
-for (const k of LINK_KINDS) specKeys[k] = new Set([...Object.keys(common), ...Object.keys(kindChecks[k]), 'kind', 'netns', 'peer']);
-const PEER_KEYS = new Set([...Object.keys(peerChecks), 'netns']);
-const required: Partial<Record<LinkKind, string[]>> = { vxlan: ['vni'], macvlan: ['link'], macvtap: ['link'], ipvlan: ['link'], ipvtap: ['link'], vlan: ['link', 'id'], veth: ['peer'] };
+interface KindChecks {
+  checks: Record<string, Check>;
+  required: readonly string[];
+  /** Every field a spec of the kind may have. */
+  keys: ReadonlySet<string>;
+}
+
+// Field sets and checkers made once (on first use), not per request.
+const compiled = lazy(() => {
+  const s = schema().link;
+  // `link` (the parent) belongs to the kinds that require it.
+  const common: Record<string, Check> = { ...checks(s.common.filter((a) => a.key !== 'link')), ...flagChecks };
+  const byKey = checks(s.common);
+  const kinds = {} as Record<LinkKind, KindChecks>;
+  for (const [kind, k] of Object.entries(s.kinds) as [LinkKind, KindSchema][]) {
+    const own: Record<string, Check> = { ...checks(k.attrs), ...structChecks[kind] };
+    for (const r of k.required) if (byKey[r]) own[r] = byKey[r];
+    kinds[kind] = { checks: own, required: k.required, keys: new Set([...Object.keys(common), ...Object.keys(own), ...k.required, 'kind', 'netns']) };
+  }
+  // No `up`: the kernel refuses to open a veth end before its peer exists (ENOTCONN); bring it up after.
+  const peer = checks(s.common, ['name', 'mtu', 'address', 'txqlen']);
+  const update = { ...flagChecks, ...checks(s.common, ['mtu', 'name', 'address', 'broadcast', 'txqlen', 'linkGroup']), ...checks(s.state, ['alias']) };
+  const bridgePort = checks(s.bridgePort);
+  const kindNames = Object.keys(kinds) as LinkKind[];
+  return {
+    common, kinds, kindNames, peer, peerKeys: new Set([...Object.keys(peer), 'netns']),
+    update, updateKeys: new Set([...Object.keys(update), 'master', 'netns', 'bridgePort']),
+    bridgePort, bridgePortKeys: new Set(Object.keys(bridgePort)),
+    filter: { master: ifindex, kind: (f: string, x: unknown) => v.oneOf(f, x, kindNames), stats: v.bool },
+  };
+});
+const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
+const GET_KEYS = new Set(['stats']);
 
 function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: string): Record<string, unknown> {
   if (ns === undefined) return out;
@@ -383,25 +404,26 @@ function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: s
 /** @internal Validates a spec into the native codec's argument. */
 export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
   if (!spec || typeof spec !== 'object') throw new RtnlInputError('spec', 'expected a link spec object');
-  const kind = v.oneOf('kind', spec.kind, LINK_KINDS);
+  const c = compiled();
+  const kind = v.oneOf('kind', spec.kind, c.kindNames);
   if (spec.name === undefined) throw new RtnlInputError('name', 'required');
-  const checks = kindChecks[kind];
+  const k = c.kinds[kind];
   // The kernel applies IFLA_IFALIAS only when changing a link: on creation it would be dropped silently.
   if ((spec as { alias?: unknown }).alias !== undefined)
     throw new RtnlInputError('alias', 'the kernel ignores an alias on creation: set it with linkSet afterwards');
-  for (const k of required[kind] ?? []) {
-    if ((spec as unknown as Record<string, unknown>)[k] === undefined) throw new RtnlInputError(k, `required for a ${kind} link`);
+  for (const r of k.required) {
+    if ((spec as unknown as Record<string, unknown>)[r] === undefined) throw new RtnlInputError(r, `required for a ${kind} link`);
   }
-  v.noExtraKeys(spec, '', specKeys[kind]);
+  v.noExtraKeys(spec, '', k.keys);
   if (kind === 'vxlan' && (spec as VxlanSpec).remote !== undefined && (spec as VxlanSpec).group !== undefined)
     throw new RtnlInputError('remote', 'give remote or group, not both');
-  const out = withNetns({ kind, ...v.pick(spec, '', common as never), ...v.pick(spec, '', checks as never) }, spec.netns, 'netns');
+  const out = withNetns({ kind, ...v.pick(spec, '', c.common), ...v.pick(spec, '', k.checks) }, spec.netns, 'netns');
   if (kind === 'veth') {
     const peer = (spec as VethSpec).peer;
     if (!peer || typeof peer !== 'object') throw new RtnlInputError('peer', 'expected { name, ... }');
     if (peer.name === undefined) throw new RtnlInputError('peer.name', 'required');
-    v.noExtraKeys(peer, 'peer.', PEER_KEYS);
-    out.peer = withNetns(v.pick(peer, 'peer.', peerChecks as never), peer.netns, 'peer.netns');
+    v.noExtraKeys(peer, 'peer.', c.peerKeys);
+    out.peer = withNetns(v.pick(peer, 'peer.', c.peer), peer.netns, 'peer.netns');
   }
   return out;
 }
@@ -412,33 +434,21 @@ export function linkRefArg(ref: LinkRef, field = 'link'): { index: number } | { 
   return { target: v.ifname(field, ref) };
 }
 
-// Ranges as the bridge driver enforces them (BR_MAX_PORT_PRIORITY, BR_MIN/MAX_PATH_COST).
-const bridgePortChecks: Record<keyof BridgePortSettings, (f: string, x: unknown) => unknown> = {
-  state: (f, x) => v.oneOf(f, x, BRIDGE_PORT_STATES), priority: (f, x) => v.uint(f, x, 63), cost: (f, x) => v.uint(f, x, 0xffff, 1),
-  guard: v.bool, hairpin: v.bool, fastLeave: v.bool, rootBlock: v.bool, learning: v.bool, flood: v.bool, proxyArp: v.bool,
-  proxyArpWifi: v.bool, mcastFlood: v.bool, bcastFlood: v.bool, mcastToUnicast: v.bool, neighSuppress: v.bool, isolated: v.bool,
-};
-
-const BRIDGE_PORT_KEYS = new Set(Object.keys(bridgePortChecks));
-const UPDATE_KEYS = new Set(['up', 'promisc', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns', 'bridgePort']);
-const updateChecks = { up: v.bool, promisc: v.bool, mtu: v.mtu, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 };
-const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
-const filterChecks = { master: ifindex, kind: (fl: string, x: unknown) => v.oneOf(fl, x, LINK_KINDS), stats: v.bool };
-const GET_KEYS = new Set(['stats']);
-
 function bridgePortArg(p: unknown): Record<string, unknown> {
   if (!p || typeof p !== 'object') throw new RtnlInputError('bridgePort', 'expected an object of bridge port settings');
-  v.noExtraKeys(p, 'bridgePort.', BRIDGE_PORT_KEYS);
-  return v.pick(p, 'bridgePort.', bridgePortChecks as never);
+  const c = compiled();
+  v.noExtraKeys(p, 'bridgePort.', c.bridgePortKeys);
+  return v.pick(p, 'bridgePort.', c.bridgePort);
 }
 
 /** @internal Validates a link update into the native codec's argument. */
 export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unknown> {
   if (!u || typeof u !== 'object') throw new RtnlInputError('update', 'expected an object');
-  v.noExtraKeys(u, '', UPDATE_KEYS);
+  const c = compiled();
+  v.noExtraKeys(u, '', c.updateKeys);
   if (u.name !== undefined && typeof ref !== 'number')
     throw new RtnlInputError('name', 'renaming needs the link by index (the kernel finds links by name through the same attribute)');
-  const out = v.pick(u, '', updateChecks, linkRefArg(ref));
+  const out = v.pick(u, '', c.update, linkRefArg(ref));
   if (u.master !== undefined) out.master = u.master === null ? 0 : ifindex('master', u.master);
   if (u.bridgePort !== undefined) {
     if (u.master !== undefined) throw new RtnlInputError('bridgePort', 'the kernel applies port settings before a master change: set master first, in its own request');
@@ -450,7 +460,7 @@ export function linkUpdateArg(ref: LinkRef, u: LinkUpdate): Record<string, unkno
 /** @internal */
 export function linkFilterArg(f: LinkFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', FILTER_KEYS);
-  return v.pick(f, '', filterChecks);
+  return v.pick(f, '', compiled().filter);
 }
 
 /** Options of {@link Verbs.linkGet}. */

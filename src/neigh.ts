@@ -5,12 +5,13 @@
  * @module
  */
 import { RtnlInputError } from './errors.js';
+import { checks, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** Neighbour Unreachability Detection state (NUD_*), as `ip neigh ... nud X` names it. */
 export type NeighState = 'permanent' | 'noarp' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed' | 'incomplete' | 'none';
 /** Every {@link NeighState}. */
-export const NEIGH_STATES: readonly NeighState[] = ['permanent', 'noarp', 'reachable', 'stale', 'delay', 'probe', 'failed', 'incomplete', 'none'];
+export const NEIGH_STATES: readonly NeighState[] = lazyList(() => schema().neigh.states);
 
 /**
  * Flags a neighbour can be written with: `proxy` (a proxy ARP/NDP entry, kept
@@ -22,7 +23,6 @@ export const NEIGH_STATES: readonly NeighState[] = ['permanent', 'noarp', 'reach
 export type NeighWriteFlag = 'proxy' | 'router' | 'extern_learn' | 'use' | 'managed';
 /** Flags the kernel reports on a neighbour: the writable ones and `offload` (in hardware). */
 export type NeighFlag = Exclude<NeighWriteFlag, 'use'> | 'offload';
-const WRITE_FLAGS: readonly NeighWriteFlag[] = ['proxy', 'router', 'extern_learn', 'use', 'managed'];
 
 /** A neighbour to write (`ip neigh add/replace`). */
 export interface NeighSpec {
@@ -76,13 +76,14 @@ export interface Neighbour {
 // ---- validation: what the native codec reads ----
 
 const ifindex = v.ifindex;
-// v.ip lets through a zone (`fe80::1%eth0`), which has no place on the wire.
-const ipAddr = (f: string, x: unknown) => {
-  if (v.ip(f, x).includes('%')) throw new RtnlInputError(f, `expected an address without a zone, got ${v.show(x)}`);
-  return x as string;
-};
 
-// Field sets and checkers made once, not per request.
+// Checkers from the addon's tables, made on first use.
+const compiled = lazy(() => {
+  const s = schema().neigh;
+  const { address, lladdr } = checks(s.attrs, ['address', 'lladdr']);
+  return { address: address!, lladdr: lladdr!, states: s.states, writeFlags: [...s.writeFlags, ...s.extFlags] };
+});
+// Field sets made once, not per request.
 const SPEC_KEYS = new Set(['address', 'link', 'lladdr', 'state', 'flags']);
 const REF_KEYS = new Set(['address', 'link', 'proxy']);
 const FILTER_KEYS = new Set(['link', 'master', 'family', 'proxy']);
@@ -91,18 +92,19 @@ const filterChecks = {
   family: (fl: string, x: unknown) => { if (x !== 4 && x !== 6) throw new RtnlInputError(fl, `expected 4 or 6, got ${v.show(x)}`); return x; },
 };
 
-function flagList(x: unknown): NeighWriteFlag[] {
+function flagList(x: unknown): string[] {
   if (!Array.isArray(x)) throw new RtnlInputError('flags', 'expected an array of flag names');
-  return x.map((f, i) => v.oneOf(`flags[${i}]`, f, WRITE_FLAGS));
+  const names = compiled().writeFlags;
+  return x.map((f, i) => v.oneOf(`flags[${i}]`, f, names));
 }
 
 /** @internal */
 export function neighSpecArg(s: NeighSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('spec', 'expected a neighbour spec object');
   v.noExtraKeys(s, '', SPEC_KEYS);
-  const out = neighKey(s);
-  if (s.lladdr !== undefined) out.lladdr = v.mac('lladdr', s.lladdr);
-  out.state = s.state === undefined ? 'permanent' : v.oneOf('state', s.state, NEIGH_STATES);
+  const c = compiled(), out = neighKey(s);
+  if (s.lladdr !== undefined) out.lladdr = c.lladdr('lladdr', s.lladdr);
+  out.state = s.state === undefined ? 'permanent' : v.oneOf('state', s.state, c.states);
   if (s.flags !== undefined) out.flags = flagList(s.flags);
   return out;
 }
@@ -119,7 +121,7 @@ export function neighRefArg(r: NeighRef): Record<string, unknown> {
 function neighKey(x: { address?: unknown; link?: unknown }): Record<string, unknown> {
   if (x.address === undefined) throw new RtnlInputError('address', 'required');
   if (x.link === undefined) throw new RtnlInputError('link', 'required');
-  return { address: ipAddr('address', x.address), link: ifindex('link', x.link) };
+  return { address: compiled().address('address', x.address), link: ifindex('link', x.link) };
 }
 
 /** @internal */

@@ -7,6 +7,7 @@
 import { type Scope, cidr, familyArg, scopeArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
 import { ipFamily } from './primitives/ip.js';
+import { type Check, checks, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** Route types (rtm_type). */
@@ -152,37 +153,41 @@ export interface RouteFilter {
   type?: RouteType | number;
 }
 
-const TYPES: readonly RouteType[] = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
-const PROTOCOLS: readonly RouteProtocol[] = ['unspec', 'redirect', 'kernel', 'boot', 'static', 'gated', 'ra', 'mrt', 'zebra', 'bird', 'dnrouted', 'xorp', 'ntk', 'dhcp', 'mrouted', 'keepalived', 'babel', 'openr', 'bgp', 'isis', 'ospf', 'rip', 'eigrp'];
-const TABLES = ['main', 'local', 'default'] as const;
-const METRICS: readonly (keyof RouteMetrics)[] = ['mtu', 'window', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'advmss', 'reordering', 'hoplimit', 'initcwnd', 'features', 'rtoMin', 'initrwnd', 'quickack', 'congctl', 'fastopenNoCookie'];
+/** Every named {@link RouteType}. */
+export const ROUTE_TYPES: readonly RouteType[] = lazyList(() => schema().route.types);
+/** Every named {@link RouteProtocol}. */
+export const ROUTE_PROTOCOLS: readonly RouteProtocol[] = lazyList(() => schema().route.protocols);
 
-type Check = (f: string, x: unknown) => unknown;
 const ifindex = v.ifindex;
 const u32 = (f: string, x: unknown) => v.uint(f, x);
-const named = <T extends string>(names: readonly T[], max: number): Check => (f, x) => (typeof x === 'number' ? v.uint(f, x, max) : v.oneOf(f, x, names));
-const typeArg = named(TYPES, 0xff);
+// rtmsg fields: a name from the addon's list or a number up to max.
+const named = (names: () => readonly string[], max: number, min = 0): Check => (f, x) => (typeof x === 'number' ? v.uint(f, x, max, min) : v.oneOf(f, x, names()));
+const typeArg = named(() => compiled().types, 0xff);
 /** @internal */
-export const protocolArg = named(PROTOCOLS, 0xff);
+export const protocolArg = named(() => compiled().protocols, 0xff);
 /** @internal */
-export const tableArg: Check = (f, x) => (typeof x === 'number' ? v.uint(f, x, 0xffffffff, 1) : v.oneOf(f, x, TABLES));
+export const tableArg = named(() => compiled().tables, 0xffffffff, 1);
+// The one next-hop flag user space sets.
 const ONLINK = ['onlink'] as const;
 const onlinkOnly: Check = (f, x) => {
   if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
   return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, ONLINK));
 };
 
-// Field sets and checkers made once, not per request.
-const METRIC_KEYS = new Set<string>(METRICS);
-const metricChecks: Record<string, Check> = {};
-for (const k of METRICS) metricChecks[k] = k === 'congctl' ? (fl, y) => v.str(fl, y, 15) : u32;
+// Checkers from the addon's tables and field sets, made on first use.
+const compiled = lazy(() => {
+  const s = schema().route;
+  const metrics = checks(s.metrics);
+  return { ...s, attrChecks: checks(s.attrs), metricChecks: metrics, metricKeys: new Set(Object.keys(metrics)) };
+});
 const NEXTHOP_KEYS = new Set(['gateway', 'link', 'weight', 'flags']);
 const nexthopChecks = { gateway: v.ip, link: ifindex, weight: (fl: string, y: unknown) => v.uint(fl, y, 256, 1), flags: onlinkOnly };
 
 function metricsArg(f: string, x: unknown): Record<string, unknown> {
   if (!x || typeof x !== 'object') throw new RtnlInputError(f, 'expected an object');
-  v.noExtraKeys(x, `${f}.`, METRIC_KEYS);
-  return v.pick(x as Record<string, unknown>, `${f}.`, metricChecks);
+  const c = compiled();
+  v.noExtraKeys(x, `${f}.`, c.metricKeys);
+  return v.pick(x as Record<string, unknown>, `${f}.`, c.metricChecks);
 }
 
 function nexthopsArg(f: string, x: unknown): Record<string, unknown>[] {
@@ -210,17 +215,12 @@ function familyOf(s: RouteSpec, dst: { family: 4 | 6 } | undefined): 4 | 6 {
   throw new RtnlInputError('family', "required for a 'default' route without a gateway");
 }
 
-const SPEC_KEYS = new Set(['dst', 'family', 'src', 'gateway', 'link', 'prefsrc', 'table', 'scope', 'protocol', 'type', 'priority', 'tos', 'metrics', 'flags', 'pref', 'nexthops', 'nhid']);
-const PREFS = ['low', 'medium', 'high'] as const;
+// rtmsg fields and attributes that need the family or a struct; the rest is the addon's table (compiled().attrChecks).
+const headerChecks = { table: tableArg, scope: scopeArg, protocol: protocolArg, type: typeArg, tos: (f: string, x: unknown) => v.uint(f, x, 0xff), metrics: metricsArg, flags: onlinkOnly, nexthops: nexthopsArg, gateway: v.ip };
+const specKeys = lazy(() => new Set(['dst', 'family', 'src', ...Object.keys(headerChecks), ...Object.keys(compiled().attrChecks)]));
 // The keys of most routes: with no other, `common` tells the codec to read
 // only these (6 reads instead of 19, each a crossing into the JS engine).
 const COMMON_KEYS = new Set(['family', 'dst', 'dstLen', 'gateway', 'link', 'flags']);
-// prefsrc is checked against the route's family after pick (the checkers are shared, the family is not).
-const specChecks = {
-  gateway: v.ip, link: ifindex, prefsrc: v.ip, table: tableArg, scope: scopeArg,
-  protocol: protocolArg, type: typeArg, priority: u32, tos: (f: string, x: unknown) => v.uint(f, x, 0xff), metrics: metricsArg,
-  flags: onlinkOnly, nexthops: nexthopsArg, nhid: (f: string, x: unknown) => v.uint(f, x, 0xffffffff, 1), pref: (f: string, x: unknown) => v.oneOf(f, x, PREFS),
-};
 const GET_KEYS = new Set(['src', 'oif', 'iif', 'mark']);
 const getChecks = { oif: ifindex, iif: ifindex, mark: u32 };
 const FILTER_KEYS = new Set(['table', 'link', 'protocol', 'family', 'type']);
@@ -232,7 +232,7 @@ const filterChecks = {
 /** @internal Validates a route spec into the native codec's argument. */
 export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('route', 'expected { dst, ... }');
-  v.noExtraKeys(s, '', SPEC_KEYS);
+  v.noExtraKeys(s, '', specKeys());
   if (s.dst === undefined) throw new RtnlInputError('dst', "required: a prefix or 'default'");
   const dst = s.dst === 'default' ? undefined : cidr('dst', s.dst);
   const family = familyOf(s, dst);
@@ -248,7 +248,9 @@ export function routeSpecArg(s: RouteSpec): Record<string, unknown> {
     out.srcLen = src.len;
   }
   if (s.gateway !== undefined && s.nexthops !== undefined) throw new RtnlInputError('gateway', 'give gateway/link or nexthops, not both');
-  v.pick(s, '', specChecks, out);
+  v.pick(s, '', headerChecks, out);
+  // prefsrc is checked against the route's family after pick (the checkers are shared, the family is not).
+  v.pick(s, '', compiled().attrChecks, out);
   if (out.prefsrc !== undefined) v.ip('prefsrc', out.prefsrc, family);
   if (out.pref !== undefined && family !== 6) throw new RtnlInputError('pref', 'IPv6 routes only');
   for (const k in out) if (!COMMON_KEYS.has(k)) return out;

@@ -50,6 +50,7 @@ function kindFromIp(kind: string, d: Record<string, any>, index: (name: string) 
         stp: on(d.stp_state), priority: d.priority, vlanFiltering: on(d.vlan_filtering), vlanDefaultPvid: d.vlan_default_pvid,
         groupFwdMask: hex(d.group_fwd_mask), multicastSnooping: on(d.mcast_snooping), multicastQuerier: on(d.mcast_querier),
         nfCallIptables: on(d.nf_call_iptables), nfCallIp6tables: on(d.nf_call_ip6tables),
+        multicastQueryUseIfaddr: on(d.mcast_query_use_ifaddr),
       };
     case 'vxlan':
       return {
@@ -126,7 +127,7 @@ t.test('every kind: created by linkAdd, read back by linkGet, linkList and ip -d
   const n = testNs(t, 'kinds');
   const { h } = n;
   h.linkSetUp('lo');
-  h.linkAdd({ kind: 'bridge', name: 'br0', up: true, stp: true, forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, priority: 100, multicastSnooping: false, multicastQuerier: true, groupFwdMask: 8 });
+  h.linkAdd({ kind: 'bridge', name: 'br0', up: true, stp: true, forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, priority: 100, multicastSnooping: false, multicastQuerier: true, multicastQueryUseIfaddr: true, groupFwdMask: 8 });
   const br = h.linkGet('br0');
   h.linkAdd({ kind: 'veth', name: 've0', mtu: 1400, address: '02:00:00:00:01:01', txqlen: 500, master: br.index, up: true, peer: { name: 've1', mtu: 1400, address: '02:00:00:00:01:02', txqlen: 600 } });
   // Not `up` in the same request: the kernel refuses to enslave a veth whose peer is already up (ENOTCONN, iproute2 too).
@@ -155,7 +156,7 @@ t.test('every kind: created by linkAdd, read back by linkGet, linkList and ip -d
   }
 
   // What was asked for is what the kernel holds (so agreement is not vacuous).
-  t.match(h.linkGet('br0'), { kind: 'bridge', up: true, stp: true, forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, priority: 100, multicastSnooping: false, multicastQuerier: true, groupFwdMask: 8 });
+  t.match(h.linkGet('br0'), { kind: 'bridge', up: true, stp: true, forwardDelay: 400, helloTime: 300, maxAge: 2500, ageingTime: 10000, priority: 100, multicastSnooping: false, multicastQuerier: true, multicastQueryUseIfaddr: true, groupFwdMask: 8 });
   t.match(h.linkGet('ve0'), { kind: 'veth', mtu: 1400, address: '02:00:00:00:01:01', txqlen: 500, alias: 'to the bridge', master: br.index, portKind: 'bridge', link: ve1.index, operstate: 'UP' });
   t.ok(h.linkGet('ve0').flags.includes('LOWER_UP'), 've0 has carrier');
   t.match(ve1, { kind: 'veth', mtu: 1400, address: '02:00:00:00:01:02', txqlen: 600, link: h.linkGet('ve0').index });

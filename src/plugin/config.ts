@@ -25,6 +25,7 @@
  * @module
  */
 import { CniError, CniErrorCode, type CniEnv, type NetConf } from '../cni/index.js';
+import { IPVLAN_MODES, MACVLAN_MODES, type IpvlanMode, type MacvlanMode } from '../index.js';
 import { type Obj, isObj } from '../primitives/json.js';
 import { ifnameProblem, isMac } from '../primitives/names.js';
 
@@ -55,8 +56,9 @@ export interface RtnlNetConf {
   peers: VxlanPeer[];
   stateDir: string;
   master: string;
-  macvlanMode: 'bridge' | 'private' | 'vepa' | 'passthru';
-  ipvlanMode: 'l2' | 'l3' | 'l3s';
+  /** Every macvlan mode but `source` (which needs a list of source MACs the plugin has no option for). */
+  macvlanMode: Exclude<MacvlanMode, 'source'>;
+  ipvlanMode: IpvlanMode;
 }
 
 /** Where the vxlan mode keeps its locks and reference counts unless `stateDir` says otherwise. */
@@ -179,7 +181,7 @@ export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
     peers,
     stateDir: opt(c, 'stateDir', 'string', DEFAULT_STATE_DIR),
     master,
-    macvlanMode: oneOf(c, 'macvlanMode', ['bridge', 'private', 'vepa', 'passthru'] as const, 'bridge'),
-    ipvlanMode: oneOf(c, 'ipvlanMode', ['l2', 'l3', 'l3s'] as const, 'l2'),
+    macvlanMode: oneOf(c, 'macvlanMode', MACVLAN_MODES.filter((m): m is Exclude<MacvlanMode, 'source'> => m !== 'source'), 'bridge'),
+    ipvlanMode: oneOf(c, 'ipvlanMode', IPVLAN_MODES, 'l2'),
   };
 }

@@ -1,0 +1,194 @@
+// One declaration per attribute (issue 15): the addon's tables (native/*.cc)
+// are what TS validates against. Checked here: the TS literal unions and
+// field interfaces agree with the addon's lists and tables (so they cannot
+// drift apart), the limits declared in C++ are the ones enforced, with the
+// field named, the exported name lists come from the addon and load it only
+// when read, and the encoder no longer validates anything itself.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import t from 'tap';
+import * as rtnl from '../src/index.js';
+import { addon, opId } from '../src/native.js';
+import { schema } from '../src/schema.js';
+
+// Each Record below must name exactly the union's members (TS refuses a
+// missing or an extra key): its keys are the union, read at run time.
+const unions = {
+  LinkKind: { veth: 1, bridge: 1, vxlan: 1, macvlan: 1, macvtap: 1, ipvlan: 1, ipvtap: 1, vlan: 1, dummy: 1 } satisfies Record<rtnl.LinkKind, 1>,
+  MacvlanMode: { private: 1, vepa: 1, bridge: 1, passthru: 1, source: 1 } satisfies Record<rtnl.MacvlanMode, 1>,
+  IpvlanMode: { l2: 1, l3: 1, l3s: 1 } satisfies Record<rtnl.IpvlanMode, 1>,
+  IpvlanFlag: { bridge: 1, private: 1, vepa: 1 } satisfies Record<rtnl.IpvlanFlag, 1>,
+  VlanProtocol: { '802.1Q': 1, '802.1ad': 1 } satisfies Record<rtnl.VlanProtocol, 1>,
+  BridgePortState: { disabled: 1, listening: 1, learning: 1, forwarding: 1, blocking: 1 } satisfies Record<rtnl.BridgePortState, 1>,
+  LinkFlag: {
+    UP: 1, BROADCAST: 1, LOOPBACK: 1, POINTOPOINT: 1, MULTICAST: 1, NOARP: 1, ALLMULTI: 1, PROMISC: 1, MASTER: 1, SLAVE: 1, DEBUG: 1,
+    DYNAMIC: 1, AUTOMEDIA: 1, PORTSEL: 1, NOTRAILERS: 1, LOWER_UP: 1, DORMANT: 1, ECHO: 1,
+  } satisfies Record<rtnl.LinkFlag, 1>,
+  OperState: { UNKNOWN: 1, NOTPRESENT: 1, DOWN: 1, LOWERLAYERDOWN: 1, TESTING: 1, DORMANT: 1, UP: 1 } satisfies Record<rtnl.OperState, 1>,
+  Scope: { universe: 1, site: 1, link: 1, host: 1, nowhere: 1 } satisfies Record<rtnl.Scope, 1>,
+  AddrSettableFlag: { nodad: 1, optimistic: 1, homeaddress: 1, managetempaddr: 1, noprefixroute: 1, mcautojoin: 1 } satisfies Record<rtnl.AddrSettableFlag, 1>,
+  AddrFlag: {
+    nodad: 1, optimistic: 1, homeaddress: 1, managetempaddr: 1, noprefixroute: 1, mcautojoin: 1, secondary: 1, temporary: 1, dadfailed: 1,
+    deprecated: 1, tentative: 1, permanent: 1, stableprivacy: 1,
+  } satisfies Record<rtnl.AddrFlag, 1>,
+  RouteType: {
+    unspec: 1, unicast: 1, local: 1, broadcast: 1, anycast: 1, multicast: 1, blackhole: 1, unreachable: 1, prohibit: 1, throw: 1, nat: 1, xresolve: 1,
+  } satisfies Record<rtnl.RouteType, 1>,
+  RouteProtocol: {
+    unspec: 1, redirect: 1, kernel: 1, boot: 1, static: 1, gated: 1, ra: 1, mrt: 1, zebra: 1, bird: 1, dnrouted: 1, xorp: 1, ntk: 1, dhcp: 1,
+    mrouted: 1, keepalived: 1, babel: 1, openr: 1, bgp: 1, isis: 1, ospf: 1, rip: 1, eigrp: 1,
+  } satisfies Record<rtnl.RouteProtocol, 1>,
+  RouteTable: { main: 1, local: 1, default: 1 } satisfies Record<Exclude<rtnl.RouteTable, number>, 1>,
+  NexthopFlag: { onlink: 1, dead: 1, pervasive: 1, offload: 1, linkdown: 1, unresolved: 1, trap: 1 } satisfies Record<rtnl.NexthopFlag, 1>,
+  RouteFlag: {
+    onlink: 1, dead: 1, pervasive: 1, offload: 1, linkdown: 1, unresolved: 1, trap: 1, notify: 1, cloned: 1, equalize: 1, prefix: 1, offload_failed: 1,
+  } satisfies Record<rtnl.RouteFlag, 1>,
+  RoutePref: { low: 1, medium: 1, high: 1 } satisfies Record<rtnl.RoutePref, 1>,
+  NeighState: { permanent: 1, noarp: 1, reachable: 1, stale: 1, delay: 1, probe: 1, failed: 1, incomplete: 1, none: 1 } satisfies Record<rtnl.NeighState, 1>,
+  NeighWriteFlag: { proxy: 1, router: 1, extern_learn: 1, use: 1, managed: 1 } satisfies Record<rtnl.NeighWriteFlag, 1>,
+  NeighFlag: { proxy: 1, router: 1, extern_learn: 1, managed: 1, offload: 1 } satisfies Record<rtnl.NeighFlag, 1>,
+  FdbState: { permanent: 1, static: 1, dynamic: 1 } satisfies Record<rtnl.FdbState, 1>,
+  FdbWriteFlag: { extern_learn: 1, sticky: 1, router: 1, use: 1 } satisfies Record<rtnl.FdbWriteFlag, 1>,
+  FdbFlag: { extern_learn: 1, sticky: 1, router: 1, offload: 1 } satisfies Record<rtnl.FdbFlag, 1>,
+};
+
+// The fields of the option interfaces, against the tables: a new attribute
+// is declared in C++ and named in its interface, and this says if one is missing.
+const fields = {
+  BridgeOptions: {
+    stp: 1, forwardDelay: 1, helloTime: 1, maxAge: 1, ageingTime: 1, priority: 1, vlanFiltering: 1, vlanDefaultPvid: 1, groupFwdMask: 1,
+    multicastSnooping: 1, multicastQuerier: 1, nfCallIptables: 1, nfCallIp6tables: 1, multicastQueryUseIfaddr: 1,
+  } satisfies Record<keyof rtnl.BridgeOptions, 1>,
+  // portRange is a struct, encoded by hand.
+  VxlanOptions: {
+    vni: 1, remote: 1, group: 1, local: 1, device: 1, port: 1, ttl: 1, tos: 1, label: 1, learning: 1, proxy: 1, rsc: 1, l2miss: 1,
+    l3miss: 1, udpCsum: 1, udp6ZeroCsumTx: 1, udp6ZeroCsumRx: 1, ageing: 1, limit: 1, external: 1, gbp: 1,
+  } satisfies Record<Exclude<keyof rtnl.VxlanOptions, 'portRange'>, 1>,
+  BridgePortSettings: {
+    state: 1, priority: 1, cost: 1, guard: 1, hairpin: 1, fastLeave: 1, rootBlock: 1, learning: 1, flood: 1, proxyArp: 1, proxyArpWifi: 1,
+    mcastFlood: 1, bcastFlood: 1, mcastToUnicast: 1, neighSuppress: 1, isolated: 1,
+  } satisfies Record<keyof rtnl.BridgePortSettings, 1>,
+  RouteMetrics: {
+    mtu: 1, window: 1, rtt: 1, rttvar: 1, ssthresh: 1, cwnd: 1, advmss: 1, reordering: 1, hoplimit: 1, initcwnd: 1, features: 1, rtoMin: 1,
+    initrwnd: 1, quickack: 1, congctl: 1, fastopenNoCookie: 1,
+  } satisfies Record<keyof rtnl.RouteMetrics, 1>,
+};
+
+const sorted = (l: Iterable<string>) => [...l].sort();
+const keysOf = (o: object) => sorted(Object.keys(o));
+
+t.test('the TS unions and the addon lists name the same values', (t) => {
+  const s = schema();
+  const attr = (attrs: { key: string; names?: string[] }[], key: string) => attrs.find((a) => a.key === key)!.names!;
+  const without = (l: string[], x: string) => l.filter((n) => n !== x);
+  const addon: Record<keyof typeof unions, string[]> = {
+    LinkKind: Object.keys(s.link.kinds),
+    MacvlanMode: attr(s.link.kinds.macvlan!.attrs, 'mode'),
+    IpvlanMode: attr(s.link.kinds.ipvlan!.attrs, 'mode'),
+    IpvlanFlag: attr(s.link.kinds.ipvlan!.attrs, 'flag'),
+    VlanProtocol: attr(s.link.kinds.vlan!.attrs, 'protocol'),
+    BridgePortState: attr(s.link.bridgePort, 'state'),
+    LinkFlag: s.link.flags,
+    OperState: s.link.operStates,
+    Scope: s.addr.scopes,
+    AddrSettableFlag: s.addr.settableFlags,
+    AddrFlag: [...new Set([...s.addr.flags4, ...s.addr.flags6])],
+    RouteType: s.route.types,
+    RouteProtocol: s.route.protocols,
+    RouteTable: s.route.tables,
+    NexthopFlag: s.route.nexthopFlags,
+    RouteFlag: s.route.flags,
+    RoutePref: attr(s.route.attrs, 'pref'),
+    NeighState: s.neigh.states,
+    NeighWriteFlag: [...s.neigh.writeFlags, ...s.neigh.extFlags],
+    // `use` is a request, never reported.
+    NeighFlag: without([...s.neigh.flags, ...s.neigh.extFlags], 'use'),
+    FdbState: s.fdb.states,
+    FdbWriteFlag: s.fdb.writeFlags,
+    FdbFlag: without(s.fdb.flags, 'use'),
+  };
+  for (const [name, union] of Object.entries(unions)) t.same(keysOf(union), sorted(addon[name as keyof typeof unions]), name);
+  t.same(s.route.scopes, s.addr.scopes, 'routes and addresses share one scope list');
+  t.end();
+});
+
+t.test('the option interfaces and the tables name the same fields', (t) => {
+  const s = schema();
+  const keys = (attrs: { key: string }[]) => sorted(attrs.map((a) => a.key));
+  t.same(keysOf(fields.BridgeOptions), keys(s.link.kinds.bridge!.attrs), 'bridge');
+  t.same(keysOf(fields.VxlanOptions), keys(s.link.kinds.vxlan!.attrs), 'vxlan');
+  t.same(keysOf(fields.BridgePortSettings), keys(s.link.bridgePort), 'bridge port');
+  t.same(keysOf(fields.RouteMetrics), keys(s.route.metrics), 'route metrics');
+  t.end();
+});
+
+t.test('the exported lists are the addon lists, read-only', (t) => {
+  const s = schema();
+  t.same([...rtnl.LINK_KINDS], Object.keys(s.link.kinds));
+  t.same([...rtnl.NEIGH_STATES], s.neigh.states);
+  t.same([...rtnl.FDB_STATES], s.fdb.states);
+  t.same([...rtnl.ROUTE_TYPES], s.route.types);
+  t.same([...rtnl.ROUTE_PROTOCOLS], s.route.protocols);
+  t.same([...rtnl.SCOPES], s.addr.scopes);
+  t.same([...rtnl.ADDR_SETTABLE_FLAGS], s.addr.settableFlags);
+  t.same(sorted(rtnl.MACVLAN_MODES), keysOf(unions.MacvlanMode));
+  t.equal(rtnl.BRIDGE_PORT_STATES[3], 'forwarding', 'kernel order (BR_STATE_FORWARDING = 3)');
+  t.ok(Array.isArray(rtnl.VLAN_PROTOCOLS) && rtnl.VLAN_PROTOCOLS.includes('802.1ad'), 'an array to Array.isArray and includes');
+  t.equal(JSON.stringify(rtnl.IPVLAN_FLAGS), '["bridge","private","vepa"]');
+  t.throws(() => (rtnl.LINK_KINDS as string[]).push('x'), TypeError, 'cannot be added to');
+  t.equal(rtnl.LINK_KINDS.length, Object.keys(s.link.kinds).length);
+  t.end();
+});
+
+t.test('importing rtnl loads no addon; the first list read does', (t) => {
+  const index = path.join(__dirname, '..', 'src', 'index.js');
+  const script = `const r = require(${JSON.stringify(index)});
+    const loaded = () => Object.keys(require.cache).some((f) => f.endsWith('.node'));
+    const before = loaded(); const first = r.LINK_KINDS[0];
+    console.log(JSON.stringify([before, first, loaded()]));`;
+  const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  t.equal(out.status, 0, out.stderr);
+  t.same(JSON.parse(out.stdout), [false, 'veth', true]);
+  t.end();
+});
+
+t.test('the limits declared in C++ are enforced in TS, naming the field', (t) => {
+  const bad: [string, (b: rtnl.Batch) => void][] = [
+    ['vni', (b) => b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 0x1000000 })],
+    ['label', (b) => b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 1, label: 0x100000 })],
+    ['port', (b) => b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 1, port: 0 })],
+    ['device', (b) => b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 1, device: 0 })],
+    ['ttl', (b) => b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 1, ttl: 256 })],
+    ['vlanDefaultPvid', (b) => b.linkAdd({ kind: 'bridge', name: 'br0', vlanDefaultPvid: 4095 })],
+    ['mtu', (b) => b.linkAdd({ kind: 'bridge', name: 'br0', mtu: 2 ** 31 })],
+    ['gsoMaxSegs', (b) => b.linkAdd({ kind: 'bridge', name: 'br0', gsoMaxSegs: -1 })],
+    ['id', (b) => b.linkAdd({ kind: 'vlan', name: 'v0', link: 1, id: 4095 })],
+    ['mode', (b) => b.linkAdd({ kind: 'macvlan', name: 'm0', link: 1, mode: 'l2' as never })],
+    ['link', (b) => b.linkAdd({ kind: 'bridge', name: 'br0', link: 1 } as never)],
+    ['bridgePort.priority', (b) => b.linkSet('ve0', { bridgePort: { priority: 64 } })],
+    ['bridgePort.cost', (b) => b.linkSet('ve0', { bridgePort: { cost: 0 } })],
+    ['vlan', (b) => b.fdbAdd({ mac: '02:00:00:00:00:01', link: 1, vlan: 4095 })],
+    ['srcVni', (b) => b.fdbAdd({ mac: '02:00:00:00:00:01', link: 1, srcVni: 0x1000000 })],
+    ['metrics.congctl', (b) => b.routeAdd({ dst: '10.0.0.0/8', link: 1, metrics: { congctl: 'x'.repeat(16) } })],
+    ['link', (b) => b.routeAdd({ dst: '10.0.0.0/8', link: 0 })],
+    ['label', (b) => b.addrAdd({ link: 1, address: '10.0.0.1/24', label: 'x'.repeat(16) })],
+    ['broadcast', (b) => b.addrAdd({ link: 1, address: '10.0.0.1/24', broadcast: 'fd00::1' })],
+    ['lladdr', (b) => b.neighAdd({ address: '10.0.0.1', link: 1, lladdr: '02:00' })],
+    ['flags[0]', (b) => b.neighAdd({ address: '10.0.0.1', link: 1, flags: ['offload' as never] })],
+  ];
+  for (const [field, add] of bad) t.throws(() => rtnl.encodeRequests(add), { name: 'RtnlInputError', field }, field);
+  // And the edges are accepted.
+  t.ok(rtnl.encodeRequests((b) => {
+    b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 0xffffff, label: 0xfffff, port: 1, ttl: 255 });
+    b.fdbAdd({ mac: '02:00:00:00:00:01', link: 1, vlan: 4094, srcVni: 0xffffff });
+    b.linkSet('ve0', { bridgePort: { priority: 63, cost: 0xffff } });
+  }).length > 0);
+  t.end();
+});
+
+t.test('the encoder trusts its argument: bad input there is a bug, not an input error', (t) => {
+  const enc = (op: string, arg: object) => () => addon().encode([[opId(op), arg, 'x']]);
+  t.throws(enc('linkAdd', { kind: 'nosuch', name: 'x0' }), { message: /internal error: kind reached the encoder unvalidated/ });
+  t.throws(enc('neighAdd', { address: '10.0.0.1', link: 1, state: 'nosuch' }), { message: /internal error: state/ });
+  t.end();
+});
