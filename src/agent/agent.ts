@@ -308,7 +308,7 @@ export class Agent {
     this.#stopping = true;
     await this.#daemon?.close();
     await this.#membership?.stop();
-    this.#overlay?.stopWatching();
+    this.#overlay?.stop();
     this.#lease?.stop();
     this.#client?.close();
     this.#h?.close();
