@@ -31,6 +31,17 @@ export interface BackendOptions {
   underlayDevice?: string;
 }
 
+/**
+ * A backend as `--backend` names it: how the agent makes one, and what node
+ * records must carry for it (known before the node's record is published).
+ */
+export interface BackendType {
+  /** Whether node records carry a VTEP MAC: the agent publishes one, and the policy refuses peers without one. */
+  needsVtepMac: boolean;
+  /** Makes the backend for this node; nothing is sent until {@link Backend.ensure}. */
+  create(o: BackendOptions): Backend;
+}
+
 /** What {@link Backend.ensure} found or made. */
 export interface BackendReady {
   /** The MTU pods should use (the underlay's, less any encapsulation). */
@@ -87,8 +98,6 @@ export interface RouteReport {
 export interface Backend {
   /** Which backend this is. */
   readonly kind: BackendKind;
-  /** Whether node records must carry a VTEP MAC (the agent publishes one and the record validation demands it). */
-  readonly needsVtepMac: boolean;
   /** Makes (or adopts) whatever the backend needs before routes can go in: a device, a daemon. */
   ensure(): BackendReady | Promise<BackendReady>;
   /** Makes the routes match exactly `peers` (this node's own record is left out); only the difference is applied. */

@@ -77,8 +77,6 @@ export function localOf(subnet: string, underlay: string): Local {
 export class Overlay implements Backend {
   /** {@inheritDoc Backend.kind} */
   readonly kind = 'vxlan' as const;
-  /** VXLAN records carry the VTEP MAC their FDB entry and neighbour point at. */
-  readonly needsVtepMac = true;
   readonly #h: Handle;
   readonly #netns: Netns | undefined;
   readonly #dev: VxlanDevice;

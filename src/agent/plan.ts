@@ -11,9 +11,9 @@
  * @module
  */
 import type { Batch, FdbEntry, Neighbour, Route } from '../index.js';
-import { type Cidr, bits, contains, formatIp, parseCidr, parseIp } from '../ipam/ip.js';
+import { type Cidr, bits, contains, parseCidr, parseIp } from '../ipam/ip.js';
 import type { RefusedPeer, RouteReport } from './backend.js';
-import { checkNodeRecord, isVtepMac } from './record.js';
+import { type CheckedRecord, checkRecord, isVtepMac } from './record.js';
 import type { NodeRecord } from './types.js';
 
 /** The verbs a plan uses. */
@@ -68,22 +68,23 @@ export interface Local {
 export function wantedPeers(nodes: readonly NodeRecord[], local: Local, needsVtepMac: boolean): { peers: Map<string, NodeRecord>; skipped: number } {
   const family = local.subnet.net.family;
   const peers = new Map<string, NodeRecord>();
+  // This node's subnet first: a peer overlapping it is refused like one overlapping an earlier peer.
   const accepted = new PrefixSet(family);
+  accepted.add(local.subnet);
   const macs = new Set<string>();
   const underlays = new Set<string>();
   let skipped = 0;
   for (const n of nodes) {
-    let r: NodeRecord;
+    let c: CheckedRecord;
     try {
-      r = checkNodeRecord(n, '', needsVtepMac);
+      c = checkRecord(n, '', needsVtepMac);
     } catch {
       skipped++;
       continue;
     }
-    const sub = parseCidr(r.subnet)!.cidr;
+    const { record: r, subnet: sub } = c;
     if ((sub.net.family === family && sub.net.value === local.subnet.net.value && sub.prefix === local.subnet.prefix) || r.underlay === local.underlay) continue;
-    const ok = sub.net.family === family && parseIp(r.underlay)!.family === local.underlayFamily
-      && !overlaps(sub, local.subnet) && !accepted.overlaps(sub)
+    const ok = sub.net.family === family && c.underlay.family === local.underlayFamily && !accepted.overlaps(sub)
       && !(r.vtepMac !== undefined && macs.has(r.vtepMac)) && !underlays.has(r.underlay);
     if (!ok) {
       skipped++;
@@ -104,8 +105,8 @@ export interface VxlanDump {
   fdb: readonly FdbEntry[];
 }
 
-/** The VTEP address of a subnet: its first address. */
-export const vtepOf = (subnet: string): string => formatIp(parseCidr(subnet)!.cidr.net);
+/** The VTEP address of a canonical subnet (as the record validator returns it): its first address, the text before the slash. */
+export const vtepOf = (subnet: string): string => subnet.slice(0, subnet.indexOf('/'));
 
 /**
  * The VXLAN backend's plan for the device `link`: per peer (VTEP address =
@@ -269,11 +270,6 @@ function fdbRemoteDel(link: number, e: FdbEntry): Request {
     op: 'fdbDel', object: `${e.mac} dst ${e.dst}`, del: true,
     args: { link, mac: e.mac, dst: e.dst!, target: 'self', ...(e.vni === undefined ? {} : { vni: e.vni }), ...(e.port === undefined ? {} : { port: e.port }) },
   };
-}
-
-/** Whether two prefixes share an address (prefixes nest or are disjoint). */
-function overlaps(a: Cidr, b: Cidr): boolean {
-  return contains(a, b.net) || contains(b, a.net);
 }
 
 /**

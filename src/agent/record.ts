@@ -8,7 +8,7 @@
  * @module
  */
 import { RtnlInputError } from '../errors.js';
-import { type Ip, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
+import { type Cidr, type Ip, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../ipam/ip.js';
 import type { NodeRecord } from './types.js';
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -36,6 +36,13 @@ export function underlayProblem(ip: Ip): string | undefined {
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
+/** A record that passed {@link checkNodeRecord}, with its subnet and underlay parsed (so callers need not parse them again). */
+export interface CheckedRecord {
+  record: NodeRecord;
+  subnet: Cidr;
+  underlay: Ip;
+}
+
 /**
  * Checks a node record and returns it canonical (RFC 5952 addresses, a
  * lower-case MAC, the subnet as prefix/len): `name` a non-empty string,
@@ -45,6 +52,11 @@ const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
  * {@link RtnlInputError} naming `${at}field`.
  */
 export function checkNodeRecord(x: unknown, at = '', needsVtepMac = false): NodeRecord {
+  return checkRecord(x, at, needsVtepMac).record;
+}
+
+/** {@link checkNodeRecord}, also returning the parsed subnet and underlay. */
+export function checkRecord(x: unknown, at = '', needsVtepMac = false): CheckedRecord {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new RtnlInputError(at.replace(/\.$/, '') || 'record', `expected an object { name, underlay, vtepMac, subnet }, got ${show(x)}`);
   const { name, underlay, vtepMac, subnet } = x as Record<string, unknown>;
   if (typeof name !== 'string' || name === '') throw new RtnlInputError(`${at}name`, `expected a non-empty string, got ${show(name)}`);
@@ -54,11 +66,21 @@ export function checkNodeRecord(x: unknown, at = '', needsVtepMac = false): Node
   if (bad) throw new RtnlInputError(`${at}underlay`, `${underlay as string} is ${bad}`);
   const sub = typeof subnet === 'string' ? parseCidr(subnet) : undefined;
   if (!sub || !isNetwork(sub)) throw new RtnlInputError(`${at}subnet`, `expected a prefix without host bits, got ${show(subnet)}`);
-  const rec: NodeRecord = { name, underlay: formatIp(ul), subnet: withPrefix(sub.cidr.net, sub.cidr.prefix) };
+  const record: NodeRecord = { name, underlay: canonical(underlay as string, ul), subnet: canonical(subnet as string, sub.cidr.net, sub.cidr.prefix) };
   if (vtepMac !== undefined || needsVtepMac) {
     const mac = typeof vtepMac === 'string' ? vtepMac.toLowerCase() : '';
     if (!isVtepMac(mac)) throw new RtnlInputError(`${at}vtepMac`, `expected a unicast MAC like 02:42:0a:f4:01:00, got ${show(vtepMac)}`);
-    rec.vtepMac = mac;
+    record.vtepMac = mac;
   }
-  return rec;
+  return { record, subnet: sub.cidr, underlay: ul };
+}
+
+/**
+ * The canonical text of an address (with `/prefix` when given). Dotted quads
+ * that parsed are canonical already (the parser refuses leading zeros), so
+ * only IPv6 text, whose spellings vary, is formatted again.
+ */
+function canonical(text: string, ip: Ip, prefix?: number): string {
+  if (prefix === undefined) return ip.family === 4 ? text : formatIp(ip);
+  return ip.family === 4 ? `${text.slice(0, text.indexOf('/'))}/${prefix}` : withPrefix(ip, prefix);
 }
