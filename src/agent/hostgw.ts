@@ -13,8 +13,8 @@ import type { Handle, Netns, RtnlEvent } from '../index.js';
 import { OverlaySyncError, applyRequests } from './apply.js';
 import type { Backend, BackendOptions, BackendReady, BackendSyncResult, RouteReport } from './backend.js';
 import { DriftWatcher } from './drift.js';
-import { OVERLAY_ROUTE_PROTOCOL, localOf } from './overlay.js';
-import { type Local, type Plan, planHostGw, wantedPeers } from './plan.js';
+import { OVERLAY_ROUTE_PROTOCOL } from './overlay.js';
+import { type Local, type Plan, localOf, planHostGw, wantedPeers } from './plan.js';
 import type { NodeRecord } from './types.js';
 import { underlayLink } from './underlay.js';
 

@@ -6,17 +6,17 @@
  * MAC → its underlay address as an FDB entry, and its subnet via the VTEP
  * address `onlink`. Every sync reads what the kernel holds and applies only
  * the difference ({@link planVxlan}), in one batch, so a route that is still
- * right is never touched. The device I/O is {@link VxlanDevice}'s, the
- * watching {@link DriftWatcher}'s.
+ * right is never touched. The device I/O is `VxlanDevice`'s (vxlan-device.ts),
+ * the watching {@link DriftWatcher}'s.
  * @module
  */
 import { NetlinkError, type Netns, RtnlInputError, type RtnlEvent } from '../index.js';
 import type { Handle } from '../handle.js';
-import { formatIp, isNetwork, parseCidr, parseIp } from '../ipam/ip.js';
+import { formatIp } from '../ipam/ip.js';
 import { OverlaySyncError, applyRequests } from './apply.js';
 import type { Backend, BackendOptions, BackendReady, BackendSyncResult, RouteReport } from './backend.js';
 import { DriftWatcher } from './drift.js';
-import { type Local, type Plan, planVxlan, wantedPeers } from './plan.js';
+import { type Local, type Plan, localOf, planVxlan, wantedPeers } from './plan.js';
 import { isVtepMac } from './record.js';
 import type { NodeRecord } from './types.js';
 import { type OverlayDevice, VxlanDevice } from './vxlan-device.js';
@@ -59,15 +59,6 @@ export interface OverlayOptions {
 
 /** What one {@link Overlay.sync} did, counted in remote nodes. */
 export type OverlaySyncResult = BackendSyncResult;
-
-/** This node as the planners see it, from its subnet and underlay address; throws {@link RtnlInputError} naming the bad one. */
-export function localOf(subnet: string, underlay: string): Local {
-  const sub = parseCidr(subnet);
-  if (!sub || !isNetwork(sub)) throw new RtnlInputError('subnet', `expected a prefix without host bits, got ${subnet}`);
-  const ul = parseIp(underlay);
-  if (!ul) throw new RtnlInputError('local', `expected an IPv4 or IPv6 address, got ${underlay}`);
-  return { subnet: sub.cidr, underlay: formatIp(ul), underlayFamily: ul.family };
-}
 
 /**
  * The VXLAN overlay of one node: {@link Overlay.ensure} makes the device,
@@ -123,7 +114,7 @@ export class Overlay implements Backend {
     return formatIp(this.#local.subnet.net);
   }
 
-  /** Makes the device right ({@link VxlanDevice.ensure}): adopted when it matches, else made again. */
+  /** Makes the device right (`VxlanDevice.ensure`): adopted when it matches, else made again. */
   ensure(): OverlayDevice & BackendReady {
     const d = this.#dev.ensure();
     this.#index = d.index;
