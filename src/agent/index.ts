@@ -22,6 +22,7 @@ export * from './lease.js';
 export * from './overlay.js';
 export { type Plan, type PlanCounts, type Request, type RequestOp, type VxlanDump, planHostGw, planVxlan, vtepOf } from './plan.js';
 export * from './policy.js';
+export { Reconciler } from './reconciler.js';
 export { checkNodeRecord, isVtepMac } from './record.js';
 export * from './registry.js';
 export * from './static.js';
