@@ -136,6 +136,10 @@ t.test('host-gw: a peer whose underlay is on no connected subnet is refused; the
   t.strictSame(ops(p.requests), ['routeReplace 10.244.2.0/24']);
   t.match(p.counts.refused, [{ subnet: '10.244.4.0/24', reason: /underlay 10\.9\.9\.9 is on no directly connected subnet of this node/ }]);
   t.strictSame(p.routes.missing, ['10.244.2.0/24', '10.244.4.0/24']);
+  const v6: Local = { subnet: { net: { family: 6, value: 0xfd000244000000010000000000000000n }, prefix: 64 }, underlay: 'fd00:100::1', underlayFamily: 6 };
+  const peer6 = wantedPeers([{ name: 'n2', underlay: 'fd00:100::2', subnet: 'fd00:244:0:2::/64' }], v6, false).peers;
+  const connected6 = route('fd00:100::/64', { family: 6, protocol: 'kernel', link: UL });
+  t.match(planHostGw(P, [connected6], peer6).requests, [{ op: 'routeReplace', args: { dst: 'fd00:244:0:2::/64', gateway: 'fd00:100::2', link: UL } }], 'IPv6: connected routes are of universe scope');
   const wide = route('192.168.0.0/16', { protocol: 'kernel', scope: 'link', link: 5 });
   const q = planHostGw(P, [wide, CONNECTED], peersOf([rec(2)], false));
   t.match(q.requests[0]!.args, { link: UL }, 'on the /24, not the /16');

@@ -204,9 +204,10 @@ export function planVxlan(link: number, protocol: number, dump: VxlanDump, peers
  */
 export function planHostGw(protocol: number, routes: readonly Route[], peers: ReadonlyMap<string, NodeRecord>): Plan {
   const { mine, stale, foreign } = splitRoutes(routes, (r) => r.protocol === protocol);
-  // Connected: a unicast route without gateway, of link scope, on a device, not ours (longest prefix first).
+  // Connected: a unicast route on a device without gateway, not ours (longest prefix first). Scope
+  // is no test: IPv4's are of link scope, IPv6's of universe.
   const connected = routes
-    .filter((r) => r.protocol !== protocol && r.type === 'unicast' && r.scope === 'link' && r.gateway === undefined && r.link !== undefined && r.dst !== 'default')
+    .filter((r) => r.protocol !== protocol && r.type === 'unicast' && r.gateway === undefined && r.nexthops === undefined && r.link !== undefined && r.dst !== 'default')
     .map((r) => ({ cidr: parseCidr(r.dst)!.cidr, link: r.link! }))
     .sort((a, b) => b.cidr.prefix - a.cidr.prefix);
   const deletes: Request[] = [];
