@@ -12,11 +12,12 @@ import { Cluster, ping, underlayIp } from '../demo/cluster.js';
 import { startEtcd } from '../demo/etcd.js';
 import { Handle, type Netns, assertBatch, createNetns, deleteNetns } from '../src/index.js';
 import { EtcdClient } from '../src/etcd/client.js';
+import { HostGw } from '../src/agent/hostgw.js';
 import { subnetKey } from '../src/agent/lease.js';
 import { OVERLAY_ROUTE_PROTOCOL } from '../src/agent/overlay.js';
 import type { AgentStatus } from '../src/agent/state.js';
 import { AgentProc, runAgent, waitFor } from './agent-harness.js';
-import { assertHome } from './lib.js';
+import { assertHome, eventually } from './lib.js';
 import { tmpDir } from './plugin-runtime.js';
 
 const TTL = 15;
@@ -163,4 +164,47 @@ t.test('host-gw with a static file: records without vtepMac; vxlan refuses them'
   t.match(r.stderr, /node node1 has no vtepMac, which the vxlan backend needs/);
   t.match(runAgent([...args(1, 'host-gw'), '--device', 'x']), { code: 2, stderr: /--device applies to the vxlan backend/ });
   t.match(runAgent([...args(1, 'geneve')]), { code: 2, stderr: /--backend: expected one of vxlan, host-gw, got "geneve"/ });
+});
+
+t.test('HostGw on its own: an IPv6 underlay, drift reported, cleanup removes only its routes', async (t) => {
+  const c = new Cluster('h6');
+  t.teardown(() => c.destroy());
+  c.underlay();
+  const ul6 = (i: number) => `fd00:100::${i}`;
+  const sub6 = (i: number) => `fd00:244:0:${i}::/64`;
+  const nodes = [1, 2].map((i) => {
+    const n = c.addBareNode(i);
+    n.h.addrAdd({ link: n.underlay, address: `${ul6(i)}/64`, flags: ['nodad'] });
+    n.h.addrAdd({ link: n.h.linkGet('lo').index, address: `fd00:244:0:${i}::1/128`, flags: ['nodad'] });
+    execFileSync('ip', ['netns', 'exec', n.name, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    return { ...n, gw: new HostGw({ handle: n.h, netns: n.ns, local: ul6(i), subnet: sub6(i) }) };
+  });
+  const records = [1, 2].map((i) => ({ name: `n${i}`, underlay: ul6(i), subnet: sub6(i) }));
+  for (const n of nodes) {
+    t.match(n.gw.ensure(), { mtu: 1500, replaced: false }, `${n.name}: nothing to make, the underlay's MTU`);
+    t.match(n.gw.sync(records), { added: 1, removed: 0, refused: [] });
+  }
+  const n1 = nodes[0]!;
+  const routes6 = (n: typeof n1) => (JSON.parse(execFileSync('ip', ['-n', n.name, '-6', '-j', 'route', 'show', 'proto', String(OVERLAY_ROUTE_PROTOCOL)], { encoding: 'utf8' })) as any[])
+    .map((r) => `${r.dst} via ${r.gateway} dev ${r.dev}`);
+  t.strictSame(routes6(n1), [`${sub6(2)} via ${ul6(2)} dev underlay`], 'iproute2: the route via the IPv6 underlay');
+  // The underlay's link-local addresses may still be tentative (DAD): neighbour discovery waits for them.
+  const ping6 = () => execFileSync('ip', ['netns', 'exec', n1.name, 'ping', '-n', '-c', '1', '-W', '2', '-I', 'fd00:244:0:1::1', 'fd00:244:0:2::1'], { encoding: 'utf8' });
+  t.ok(await eventually(() => { try { return /1 received/.test(ping6()); } catch { return false; } }, 15_000), 'node1 reaches an address of node2\'s subnet');
+  t.match(n1.gw.sync(records), { unchanged: 1, added: 0 }, 'steady: nothing sent');
+  t.strictSame(n1.gw.status(), { learned: [sub6(2)], missing: [], stale: [] });
+
+  let drifts = 0;
+  let wake: (() => void) | undefined;
+  n1.gw.startWatching(() => { drifts++; wake?.(); }, { debounceMs: 30 });
+  t.teardown(() => n1.gw.stop());
+  const drifted = new Promise<void>((r) => (wake = r));
+  execFileSync('ip', ['-n', n1.name, '-6', 'route', 'del', sub6(2)]);
+  await drifted;
+  t.equal(drifts, 1, 'a route of ours deleted by hand: onDrift');
+  t.match(n1.gw.sync(records), { added: 1 }, 'and the sync puts it back');
+  execFileSync('ip', ['-n', n1.name, '-6', 'route', 'add', 'fd00:77::/64', 'via', ul6(2), 'proto', 'static']);
+  n1.gw.cleanup();
+  t.strictSame(routes6(n1), [], 'cleanup: no route of ours');
+  t.match(execFileSync('ip', ['-n', n1.name, '-6', 'route', 'show', 'fd00:77::/64'], { encoding: 'utf8' }), /proto static/, 'a static route stays');
 });

@@ -139,6 +139,7 @@ t.test('host-gw: a peer whose underlay is on no connected subnet is refused; the
   const v6: Local = { subnet: { net: { family: 6, value: 0xfd000244000000010000000000000000n }, prefix: 64 }, underlay: 'fd00:100::1', underlayFamily: 6 };
   const peer6 = wantedPeers([{ name: 'n2', underlay: 'fd00:100::2', subnet: 'fd00:244:0:2::/64' }], v6, false).peers;
   const connected6 = route('fd00:100::/64', { family: 6, protocol: 'kernel', link: UL });
+  t.strictSame(planHostGw(P, [connected6, route('fd00:244:0:2::/64', { family: 6, gateway: 'fd00:100::2', link: UL, priority: 1024 })], peer6).requests, [], 'IPv6: the default metric 1024 is ours');
   t.match(planHostGw(P, [connected6], peer6).requests, [{ op: 'routeReplace', args: { dst: 'fd00:244:0:2::/64', gateway: 'fd00:100::2', link: UL } }], 'IPv6: connected routes are of universe scope');
   const wide = route('192.168.0.0/16', { protocol: 'kernel', scope: 'link', link: 5 });
   const q = planHostGw(P, [wide, CONNECTED], peersOf([rec(2)], false));

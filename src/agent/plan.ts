@@ -238,6 +238,9 @@ export function planHostGw(protocol: number, routes: readonly Route[], peers: Re
   return { requests: [...deletes, ...puts], counts, routes: report };
 }
 
+/** The metric the kernel gives an IPv6 route added without one (IP6_RT_PRIO_USER, not in the UAPI headers): ours have it. */
+const IPV6_DEFAULT_METRIC = 1024;
+
 /** A backend's routes by prefix (those with a metric or TOS apart, as stale: the kernel keys routes by prefix, TOS and metric), and everyone else's. */
 function splitRoutes(routes: readonly Route[], ours: (r: Route) => boolean): { mine: Map<string, Route>; stale: Route[]; foreign: Map<string, Route> } {
   const mine = new Map<string, Route>();
@@ -245,7 +248,7 @@ function splitRoutes(routes: readonly Route[], ours: (r: Route) => boolean): { m
   const foreign = new Map<string, Route>();
   for (const r of routes) {
     if (!ours(r)) foreign.set(r.dst, r);
-    else if (r.priority || r.tos) stale.push(r);
+    else if ((r.priority && !(r.family === 6 && r.priority === IPV6_DEFAULT_METRIC)) || r.tos) stale.push(r);
     else mine.set(r.dst, r);
   }
   return { mine, stale, foreign };
