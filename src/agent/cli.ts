@@ -66,7 +66,7 @@ usage:
   rtnl-agent [run] --etcd-endpoints URLS [options]   lease a subnet, publish, watch, program the routes
   rtnl-agent [run] --static FILE [options]           membership from a JSON file (watched for changes)
   rtnl-agent --cleanup [same options]                remove what the agent made: device/routes, lease, conflist, state
-  rtnl-agent status [--state-dir DIR] [--json]       the node's lease, peers and last sync; exit 0 if healthy
+  rtnl-agent status [--state-dir DIR] [--json]       the node's lease, peers, routes, last sync; exit 0 if healthy
 
 membership:
   --etcd-endpoints URLS  comma-separated etcd client URLs, e.g. https://10.0.0.5:2379,https://10.0.0.6:2379
