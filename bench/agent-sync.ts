@@ -9,10 +9,14 @@
 //   restart  a new Overlay adopting the device: ensure() + sync() of N
 // against the same fresh programming through one `ip -batch` + one
 // `bridge -batch`, and against what a shell agent pays just to read the
-// state back (`ip -j neigh`, `ip -j route`, `bridge -j fdb`).
+// state back (`ip -j neigh`, `ip -j route`, `bridge -j fdb`). And the
+// host-gw backend's fresh sync (a route per peer via its underlay, which
+// the node's 192.168.0.0/16 makes directly connected) against one
+// `ip -batch` of the same routes.
 //
 //   npm run bench:agent-sync -- --n 1000 --runs 3
 import { Handle, type Netns } from '../src/index.js';
+import { HostGw } from '../src/agent/hostgw.js';
 import { OVERLAY_ROUTE_PROTOCOL, Overlay, type OverlaySyncResult } from '../src/agent/overlay.js';
 import type { NodeRecord } from '../src/agent/types.js';
 import { bridge, envLine, ipJson, median, nowUs, parseArgs, printTable, range, ratio, sampleMethods, sysctl, toolBatch, withNetns } from './lib.js';
@@ -125,7 +129,25 @@ function ipRun(ns: Netns, n: number): Sample {
   }
 }
 
-const METHODS = ['rtnl', 'iproute2'] as const;
+/** host-gw: the fresh sync through HostGw, or the same routes through one `ip -batch`. ms. */
+function hostGwRun(ns: Netns, n: number, tool: boolean): Sample {
+  const h = new Handle(ns);
+  try {
+    underlay(ns, h);
+    const peers = range(n).map((i) => peer(i));
+    const [, freshMs] = timeMs(() => {
+      if (tool) toolBatch('ip', ns, peers.map((p) => `route replace ${p.subnet} via ${p.underlay} dev ul0 proto ${OVERLAY_ROUTE_PROTOCOL}`));
+      else expect(new HostGw({ handle: h, local: LOCAL, subnet: SELF.subnet }).sync([SELF, ...peers]), { added: n }, 'host-gw fresh');
+    });
+    const routes = h.routeList({ family: 4, protocol: OVERLAY_ROUTE_PROTOCOL }).length;
+    if (routes !== n) throw new Error(`host-gw: ${routes} routes, expected ${n}`);
+    return { fresh: freshMs };
+  } finally {
+    h.close();
+  }
+}
+
+const METHODS = ['rtnl', 'iproute2', 'rtnl host-gw', 'iproute2 host-gw'] as const;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -138,7 +160,7 @@ async function main(): Promise<void> {
   console.log(envLine());
   console.log(`Per peer: permanent neighbour, FDB entry self permanent, route onlink proto ${OVERLAY_ROUTE_PROTOCOL} on a nolearning ${DEV}. Each run in a fresh namespace; results and the kernel's counts are checked.\n`);
   const { samples, busy } = await sampleMethods(METHODS, runs, async (m, tag) =>
-    withNetns(`as-${tag}`, (ns) => (m === 'rtnl' ? rtnlRun(ns, n) : ipRun(ns, n))),
+    withNetns(`as-${tag}`, (ns) => (m === 'rtnl' ? rtnlRun(ns, n) : m === 'iproute2' ? ipRun(ns, n) : hostGwRun(ns, n, m === 'iproute2 host-gw'))),
   args.has('verbose') ? (m, r, s) => console.error(`run ${r} ${m}: ${JSON.stringify(s)}`) : undefined);
   const med = (m: (typeof METHODS)[number], k: string) => median(samples.get(m)!.map((s) => s[k]!));
   const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
@@ -148,8 +170,9 @@ async function main(): Promise<void> {
     [`steady: ${n} peers, nothing to change`, med('rtnl', 'steady'), 'reading the state: `ip -j neigh`, `ip -j route`, `bridge -j fdb`', med('iproute2', 'read')],
     [`churn 10%: ${Math.floor(k / 3)} removed, ${Math.floor(k / 3)} MAC changed, ${k - 2 * Math.floor(k / 3)} added`, med('rtnl', 'churn'), '', NaN],
     [`restart: new Overlay, ensure() + sync() adopting ${n}`, med('rtnl', 'restart'), 'reading the state (as above)', med('iproute2', 'read')],
+    [`host-gw fresh: ${n} routes via underlays`, med('rtnl host-gw', 'fresh'), '`ip -batch` of the same routes', med('iproute2 host-gw', 'fresh')],
   ];
-  printTable(['phase', 'rtnl Overlay (ms)', 'iproute2', 'iproute2 (ms)', 'ratio'], rows.map(([p, r, what, i]) => [p, ms(r), what || '—', ms(i), ratio(r, i)]));
+  printTable(['phase', 'rtnl backend (ms)', 'iproute2', 'iproute2 (ms)', 'ratio'], rows.map(([p, r, what, i]) => [p, ms(r), what || '—', ms(i), ratio(r, i)]));
   if (busy > 0) console.log(`\n${busy} run(s) started while the machine was still busy.`);
 }
 

@@ -129,7 +129,7 @@ t.test('ensure: the MTU option, an adopted device set up with it, a wrong device
   const [n1, , n3] = nodes as [Node, Node, Node];
   const first = n1.ov.ensure();
   n1.h.linkSetDown(DEV);
-  t.strictSame(overlay(n1, { mtu: 1400 }).ensure(), { ...first, mtu: 1400 }, 'adopted: same device, MTU 1400');
+  t.strictSame(overlay(n1, { mtu: 1400 }).ensure(), { ...first, mtu: 1400, device: { ...first.device!, mtu: 1400 } }, 'adopted: same device, MTU 1400');
   t.match(n1.h.linkGet(DEV), { index: first.index, mtu: 1400, up: true }, 'the kernel has it up with MTU 1400');
   t.throws(() => overlay(n1, { local: '192.168.100.77' }).ensure(), { name: 'RtnlInputError', field: 'local' }, 'a local address no device has is refused');
   t.throws(() => overlay(n1, { subnet: '10.244.1.1/24' }), { name: 'RtnlInputError', field: 'subnet' }, 'a subnet with host bits is refused');
@@ -256,7 +256,7 @@ t.test('drift: changes made behind its back call onDrift; our own syncs do not; 
   const n1 = nodes[0]!;
   const d = driftWatch();
   n1.ov.startWatching(d.onDrift, { debounceMs: 50 });
-  t.teardown(() => n1.ov.stopWatching());
+  t.teardown(() => n1.ov.stop());
   for (const n of nodes) n.ov.sync(records);
   t.match(counts(n1.ov.sync(records.slice(0, 2))), { removed: 1 }, 'our own removal');
   t.match(counts(n1.ov.sync(records)), { added: 1 }, 'our own add');
@@ -314,7 +314,7 @@ t.test('drift: changes made behind its back call onDrift; our own syncs do not; 
   await sleep(300);
   t.equal(d.calls, before, 'other devices are not watched');
 
-  n1.ov.stopWatching();
+  n1.ov.stop();
   ip('route', 'del', podSubnet(2), 'dev', DEV);
   await sleep(300);
   t.equal(d.calls, before, 'nothing after stopWatching');
@@ -326,7 +326,7 @@ t.test('a lost-events resync (receive buffer overflow) calls onDrift', async (t)
   n1.ov.ensure();
   const d = driftWatch();
   n1.ov.startWatching(d.onDrift, { debounceMs: 20 });
-  t.teardown(() => n1.ov.stopWatching());
+  t.teardown(() => n1.ov.stop());
   n1.h.linkAdd({ kind: 'bridge', name: 'burst0', up: true }); // a down device's alias changes are not notified
   const next = d.next(10_000);
   // One synchronous batch: the event loop does not turn, so the watch's socket overflows.

@@ -1,7 +1,8 @@
 // The agent's record policy, without a kernel: which records become peers,
 // and the reason given for each one that does not.
 import t from 'tap';
-import { admitPeers, underlayProblem } from '../src/agent/policy.js';
+import { admitPeers } from '../src/agent/policy.js';
+import { underlayProblem } from '../src/agent/record.js';
 import type { Candidate, NetworkConfig, NodeRecord } from '../src/agent/types.js';
 import { parseIp } from '../src/primitives/ip.js';
 
@@ -27,13 +28,13 @@ t.test('every hostile record of issue 11 is rejected with its reason', async (t)
     [rec(54, { name: 'aaa', subnet: '10.244.2.0/25' }), /is a \/25, not a \/24/],
     [rec(55, { subnet: '10.244.0.0/24' }), /the network's first subnet, which is reserved/],
     [rec(56, { subnet: 'fd00::/64' }), /not inside the cluster network/],
-    [rec(57, { underlay: '127.0.0.1' }), /underlay 127\.0\.0\.1 is a loopback address/],
-    [rec(58, { underlay: '0.0.0.0' }), /underlay 0\.0\.0\.0 is an unspecified/],
-    [rec(59, { underlay: '224.0.0.1' }), /underlay 224\.0\.0\.1 is a multicast address/],
+    [rec(57, { underlay: '127.0.0.1' }), /underlay: 127\.0\.0\.1 is a loopback address/],
+    [rec(58, { underlay: '0.0.0.0' }), /underlay: 0\.0\.0\.0 is an unspecified/],
+    [rec(59, { underlay: '224.0.0.1' }), /underlay: 224\.0\.0\.1 is a multicast address/],
     [rec(60, { underlay: '255.255.255.255' }), /the broadcast address/],
     [rec(61, { underlay: 'fd00::61' }), /is IPv6, but this node's underlay is IPv4/],
     [rec(62, { underlay: self.underlay }), /this node's own address/],
-    [rec(63, { vtepMac: '01:00:5e:00:00:01' }), /VTEP MAC 01:00:5e:00:00:01 is not a unicast MAC/],
+    [rec(63, { vtepMac: '01:00:5e:00:00:01' }), /vtepMac: expected a unicast MAC like .*, got \"01:00:5e:00:00:01\"/],
     [rec(64, { vtepMac: self.vtepMac }), /VTEP MAC 02:00:00:00:00:01 is this node's/],
     [rec(65, { subnet: self.subnet }), /subnet 10\.244\.1\.0\/24 overlaps this node's/],
     [rec(66, { name: 'node1' }), /names this node \(node1\) but is not its record/],

@@ -15,11 +15,12 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { Backoff, type EtcdClient, EtcdError, type KeyValue, type TxnOpResult, compare, op } from '../etcd/index.js';
-import { RtnlInputError } from '../index.js';
 import { type Ip, bits, formatIp, isNetwork, parseCidr, withPrefix } from '../primitives/ip.js';
+import { RtnlInputError } from '../index.js';
+import { Backoff, compare, type EtcdClient, EtcdError, type KeyValue, op, type TxnOpResult } from '../etcd/index.js';
 import { isObj } from '../primitives/json.js';
 import * as check from './check.js';
+import { checkNodeRecord } from './record.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
 /** The key holding the network settings. */
@@ -57,17 +58,9 @@ function json(field: string, text: string): unknown {
   }
 }
 
-/** Parses and validates a node record (from its JSON text); throws {@link RtnlInputError} naming the bad field. */
+/** Parses a node record (from its JSON text, as etcd holds it) with the agent's one record validator; throws {@link RtnlInputError} naming the bad field (`record.*`). */
 export function parseNodeRecord(text: string): NodeRecord {
-  const o = object('record', json('record', text));
-  const name = check.str('record.name', o['name']);
-  if (name === '') throw new RtnlInputError('record.name', 'empty');
-  return {
-    name,
-    underlay: check.ip('record.underlay', o['underlay']),
-    vtepMac: check.mac('record.vtepMac', o['vtepMac']),
-    subnet: networkCidr('record.subnet', o['subnet']).text,
-  };
+  return checkNodeRecord(json('record', text), 'record.');
 }
 
 /**
@@ -157,7 +150,8 @@ export interface SubnetLeaseHooks {
 export interface AcquireOptions {
   nodeName: string;
   underlay: string;
-  vtepMac: string;
+  /** The VTEP MAC (the VXLAN backend's); undefined: the record has none. */
+  vtepMac?: string;
   /** A subnet to take if it is free (e.g. the one this node had before its lease expired); ignored unless a usable subnet of the network. */
   preferredSubnet?: string;
   /** The lease's TTL: a node that stops renewing vanishes from the others after it. */
@@ -225,7 +219,7 @@ export class SubnetLease {
     const self = await this.#acquire({
       name: check.str('nodeName', o.nodeName),
       underlay: check.ip('underlay', o.underlay),
-      vtepMac: check.mac('vtepMac', o.vtepMac),
+      ...(o.vtepMac === undefined ? {} : { vtepMac: check.mac('vtepMac', o.vtepMac) }),
     }, o.preferredSubnet);
     this.#renewLater();
     this.#hooks.onRenewed?.(self);

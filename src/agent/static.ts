@@ -8,10 +8,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contains, formatIp, isNetwork, parseCidr, parseIp, withPrefix } from '../primitives/ip.js';
-import { isObj as isObject } from '../primitives/json.js';
-import { isUnicastMac as isVtepMac } from '../primitives/names.js';
+import { contains, parseCidr, parseIp } from '../primitives/ip.js';
+import { isObj } from '../primitives/json.js';
 import { validateNetworkConfig } from './lease.js';
+import { checkNodeRecord } from './record.js';
 import type { Members, Membership, NetworkConfig, NodeRecord } from './types.js';
 
 /** A parsed static membership file. */
@@ -34,11 +34,13 @@ export class StaticFileError extends Error {
   }
 }
 
+
 /**
  * Parses and validates a static file's text: known fields only, the network
- * a prefix without host bits, every subnet of length `subnetLen` inside it,
- * unicast VTEP MACs, underlays of one family; names, subnets, underlays and
- * MACs unique. Throws {@link StaticFileError} naming the first fault.
+ * a prefix without host bits, every node a valid record (the agent's one
+ * record validator; the VTEP MAC may be left out for host-gw), every subnet
+ * of length `subnetLen` inside the network, underlays of one family; names,
+ * subnets, underlays and MACs unique. Throws {@link StaticFileError} naming the first fault.
  */
 export function parseStaticFile(text: string, file: string): StaticFile {
   const fail = (msg: string): never => {
@@ -50,7 +52,7 @@ export function parseStaticFile(text: string, file: string): StaticFile {
   } catch (e) {
     return fail(`not valid JSON: ${(e as Error).message}`);
   }
-  if (!isObject(doc)) return fail('expected an object { "network": {...}, "nodes": [...] }');
+  if (!isObj(doc)) return fail('expected an object { "network": {...}, "nodes": [...] }');
   onlyKeys(doc, '', ['network', 'nodes'], fail);
   const network = parseNetwork(doc.network, fail);
   if (!Array.isArray(doc.nodes)) return fail('nodes: expected an array of { name, underlay, vtepMac, subnet }');
@@ -58,26 +60,27 @@ export function parseStaticFile(text: string, file: string): StaticFile {
   const seen = { name: new Map<string, number>(), subnet: new Map<string, number>(), underlay: new Map<string, number>(), vtepMac: new Map<string, number>() };
   let underlayFamily: 4 | 6 | undefined;
   const nodes = doc.nodes.map((x: unknown, i): NodeRecord => {
-    const at = (field: string) => `nodes[${i}]${isObject(x) && typeof x.name === 'string' ? ` (${JSON.stringify(x.name)})` : ''}${field ? `.${field}` : ''}`;
-    if (!isObject(x)) return fail(`${at('')}: expected an object { name, underlay, vtepMac, subnet }`);
+    const at = (field: string) => `nodes[${i}]${isObj(x) && typeof x.name === 'string' ? ` (${JSON.stringify(x.name)})` : ''}${field ? `.${field}` : ''}`;
+    if (!isObj(x)) return fail(`${at('')}: expected an object { name, underlay, vtepMac, subnet }`);
     onlyKeys(x, `${at('')}.`, ['name', 'underlay', 'vtepMac', 'subnet'], fail);
-    const { name, underlay, vtepMac, subnet } = x;
-    if (typeof name !== 'string' || name.length === 0) return fail(`${at('name')}: expected a non-empty string`);
-    const ul = typeof underlay === 'string' ? parseIp(underlay) : undefined;
-    if (!ul) return fail(`${at('underlay')}: expected an IPv4 or IPv6 address, got ${JSON.stringify(underlay)}`);
-    underlayFamily ??= ul.family;
-    if (ul.family !== underlayFamily) return fail(`${at('underlay')}: IPv${ul.family}, but nodes[0] has an IPv${underlayFamily} underlay`);
-    const mac = typeof vtepMac === 'string' ? vtepMac.toLowerCase() : '';
-    if (!isVtepMac(mac)) return fail(`${at('vtepMac')}: expected a unicast MAC like 02:42:0a:f4:01:00, got ${JSON.stringify(vtepMac)}`);
-    const sub = typeof subnet === 'string' ? parseCidr(subnet) : undefined;
-    if (!sub || !isNetwork(sub)) return fail(`${at('subnet')}: expected a prefix without host bits, got ${JSON.stringify(subnet)}`);
-    if (sub.cidr.prefix !== network.subnetLen) return fail(`${at('subnet')}: ${subnet} is not a /${network.subnetLen} (network.subnetLen)`);
-    if (!contains(net, sub.cidr.net)) return fail(`${at('subnet')}: ${subnet} is not inside network ${network.network}`);
-    const rec: NodeRecord = { name, underlay: formatIp(ul), vtepMac: mac, subnet: withPrefix(sub.cidr.net, sub.cidr.prefix) };
+    let rec: NodeRecord;
+    try {
+      rec = checkNodeRecord(x, `${at('')}.`);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    const family = parseIp(rec.underlay)!.family;
+    underlayFamily ??= family;
+    if (family !== underlayFamily) return fail(`${at('underlay')}: IPv${family}, but nodes[0] has an IPv${underlayFamily} underlay`);
+    const sub = parseCidr(rec.subnet)!.cidr;
+    if (sub.prefix !== network.subnetLen) return fail(`${at('subnet')}: ${rec.subnet} is not a /${network.subnetLen} (network.subnetLen)`);
+    if (!contains(net, sub.net)) return fail(`${at('subnet')}: ${rec.subnet} is not inside network ${network.network}`);
     for (const k of ['name', 'subnet', 'underlay', 'vtepMac'] as const) {
-      const j = seen[k].get(rec[k]);
-      if (j !== undefined) return fail(`${at(k)}: ${rec[k]} is also nodes[${j}]'s`);
-      seen[k].set(rec[k], i);
+      const v = rec[k];
+      if (v === undefined) continue;
+      const j = seen[k].get(v);
+      if (j !== undefined) return fail(`${at(k)}: ${v} is also nodes[${j}]'s`);
+      seen[k].set(v, i);
     }
     return rec;
   });
@@ -86,7 +89,7 @@ export function parseStaticFile(text: string, file: string): StaticFile {
 
 /** The file's "network": the same settings and checks as the one stored in etcd, and no unknown field. */
 function parseNetwork(x: unknown, fail: (msg: string) => never): NetworkConfig {
-  if (!isObject(x)) return fail('network: expected an object { network, subnetLen, vni?, port?, mtu? }');
+  if (!isObj(x)) return fail('network: expected an object { network, subnetLen, vni?, port?, mtu? }');
   onlyKeys(x, 'network.', ['network', 'subnetLen', 'vni', 'port', 'mtu'], fail);
   try {
     return validateNetworkConfig(x, 'network');

@@ -9,10 +9,10 @@
 export interface NodeRecord {
   /** Node name, unique in the cluster (the agent's `--node-name`). */
   name: string;
-  /** The node's underlay address: where VXLAN packets for its pods are sent (IPv4 or IPv6). */
+  /** The node's underlay address (IPv4 or IPv6): where packets for its pods are sent (VXLAN: encapsulated; host-gw: routed). */
   underlay: string;
-  /** MAC address of the node's VXLAN device (its VTEP). */
-  vtepMac: string;
+  /** MAC address of the node's VXLAN device (its VTEP); the VXLAN backend's records carry one, host-gw's none. */
+  vtepMac?: string;
   /** The node's pod subnet, a CIDR leased from {@link NetworkConfig.network}, e.g. `10.244.3.0/24`. */
   subnet: string;
 }
