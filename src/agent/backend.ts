@@ -10,6 +10,7 @@
  */
 import type { Handle } from '../handle.js';
 import type { Netns } from '../netns.js';
+import type { BgpSettings } from './bgp/config.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
 /** The backends `rtnl-agent --backend` accepts. */
@@ -29,6 +30,8 @@ export interface BackendOptions {
   device?: string;
   /** The underlay device (`--iface`); undefined: the device holding the node's underlay address. */
   underlayDevice?: string;
+  /** The bgp backend's settings (`--bgp-*`). */
+  bgp?: BgpSettings;
 }
 
 /**
