@@ -1,15 +1,15 @@
 /**
  * The node agent: leases this node's pod subnet, publishes the node, and
- * keeps the node's VXLAN overlay equal to the live membership — flanneld's
- * job with its etcd backend, on rtnl. Membership comes from etcd
- * ({@link EtcdMembership}) or from a static file ({@link StaticMembership});
- * the dataplane is reconciled by {@link Overlay}, which only ever applies the
+ * keeps the node's routes to the other nodes' subnets equal to the live
+ * membership — flanneld's job with its etcd backend, on rtnl. Membership
+ * comes from etcd ({@link EtcdMembership}) or from a static file
+ * ({@link StaticMembership}); the dataplane is a {@link Backend} (`--backend`:
+ * a VXLAN overlay, or host-gw routes), which only ever applies the
  * difference, so restarts and resyncs never flap a route that is still right.
  * @module
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { NetlinkError } from '../errors.js';
 import { Handle } from '../handle.js';
 import { type Netns, openNetns } from '../netns.js';
 import { EtcdClient, type EtcdClientOptions } from '../etcd/client.js';
@@ -19,7 +19,8 @@ import { removeConflist, writeConflist } from './cni.js';
 import type { AgentOptions } from './cli.js';
 import { SubnetLease, ensureNetworkConfig, readNetworkConfig, subnetKey } from './lease.js';
 import type { Logger } from './log.js';
-import { Overlay, type OverlayDevice } from './overlay.js';
+import type { Backend, BackendReady, BackendType } from './backend.js';
+import { BACKENDS } from './backends.js';
 import { admitPeers } from './policy.js';
 import { EtcdMembership } from './registry.js';
 import { type AgentStatus, StateDir } from './state.js';
@@ -77,7 +78,9 @@ export class Agent {
   #client: EtcdClient | undefined;
   #lease: SubnetLease | undefined;
   #membership: Membership | undefined;
-  #overlay: Overlay | undefined;
+  #backend: Backend | undefined;
+  /** Syncs and repairs run one at a time (a backend may be asynchronous). */
+  #chain: Promise<void> = Promise.resolve();
   #daemon: Daemon | undefined;
   #status: AgentStatus;
   #net: NetworkConfig | undefined;
@@ -93,7 +96,12 @@ export class Agent {
     this.#o = o;
     this.#log = log;
     this.#state = new StateDir(o.stateDir);
-    this.#status = { pid: process.pid, node: o.nodeName, membership: o.source.kind, startedAt: new Date().toISOString(), peers: [], rejected: [] };
+    this.#status = { pid: process.pid, node: o.nodeName, membership: o.source.kind, backend: o.backend ?? 'vxlan', startedAt: new Date().toISOString(), peers: [], rejected: [] };
+  }
+
+  /** The `--backend`'s type. */
+  get #type(): BackendType {
+    return backendType(this.#o);
   }
 
   /** The agent's current view (what `rtnl-agent status` prints). */
@@ -115,6 +123,7 @@ export class Agent {
       const self = file.nodes.find((n) => n.name === o.nodeName);
       if (!self) throw new Error(`${o.source.file}: no node named ${JSON.stringify(o.nodeName)}`);
       if (self.underlay !== underlay) throw new Error(`${o.source.file}: node ${o.nodeName} has underlay ${self.underlay}, but this node's address is ${underlay}`);
+      if (this.#type.needsVtepMac && self.vtepMac === undefined) throw new Error(`${o.source.file}: node ${o.nodeName} has no vtepMac, which the vxlan backend needs`);
       this.#membership = new StaticMembership(o.source.file, { onWarning: (msg: string) => this.#problem(msg) });
       this.#leased(self); // in etcd mode the lease's onRenewed does this
       return { self, net: file.network };
@@ -150,7 +159,7 @@ export class Agent {
     });
     this.#lease = lease;
     const self = await lease.acquire({
-      nodeName: o.nodeName, underlay, vtepMac: vtepMacFor(o.nodeName, net.vni ?? 1),
+      nodeName: o.nodeName, underlay, ...(this.#type.needsVtepMac ? { vtepMac: vtepMacFor(o.nodeName, net.vni ?? 1) } : {}),
       preferredSubnet: this.#state.lastLease()?.subnet, ttlSec: o.source.leaseTtlSec,
     });
     this.#membership = new EtcdMembership(client, o.source.prefix, { onWarning: (msg: string) => this.#problem(msg) });
@@ -201,48 +210,54 @@ export class Agent {
     this.#state.saveStatus(this.#status);
   }
 
-  /** Joins, programs the overlay, writes the conflist, and keeps everything in sync until {@link stop}. */
+  /** Joins, programs the backend, writes the conflist, and keeps everything in sync until {@link stop}. */
   async start(): Promise<void> {
     const o = this.#o;
     this.#open();
     const { self, net } = await this.#join();
     this.#net = net;
-    this.#log.info('joined', { subnet: self.subnet, underlay: self.underlay, vtepMac: self.vtepMac, network: net.network });
-    const vni = net.vni ?? 1;
-    // The node routes pod traffic between cni0 and the overlay.
+    this.#log.info('joined', { backend: o.backend ?? 'vxlan', subnet: self.subnet, underlay: self.underlay, ...(self.vtepMac === undefined ? {} : { vtepMac: self.vtepMac }), network: net.network });
+    // The node routes pod traffic between cni0 and the other nodes.
     const sysctl = self.subnet.includes(':') ? '/proc/sys/net/ipv6/conf/all/forwarding' : '/proc/sys/net/ipv4/ip_forward';
     const forward = (): void => fs.writeFileSync(sysctl, '1');
     if (this.#ns) this.#ns.run(forward);
     else forward();
-    const overlay = new Overlay({
-      handle: this.#h, ...(this.#ns === undefined ? {} : { netns: this.#ns }), device: o.device ?? `rtnl.${vni}`, vni, port: net.port ?? 4789, local: self.underlay,
-      subnet: self.subnet, mac: self.vtepMac, ...(net.mtu === undefined ? {} : { mtu: net.mtu }),
-      ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
+    const backend = this.#type.create({
+      handle: this.#h, ...(this.#ns === undefined ? {} : { netns: this.#ns }), self, network: net,
+      ...(o.device === undefined ? {} : { device: o.device }), ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
     });
-    this.#overlay = overlay;
-    const dev = this.#ensure();
-    if (o.cni) this.#status.cniConf = writeConflist(o.cni, self, net, dev.mtu);
+    this.#backend = backend;
+    const ready = await this.#ensure();
+    if (o.cni) this.#status.cniConf = writeConflist(o.cni, self, net, ready.mtu);
     if (o.cniSocket !== undefined) {
       this.#daemon = await startDaemon({ socket: o.cniSocket, debug: false });
       this.#status.cniSocket = o.cniSocket;
     }
     this.#save();
-    overlay.startWatching(() => {
+    backend.startWatching(() => {
       // Someone changed what we manage (or events overflowed): the device may be gone or altered too.
-      try {
-        this.#ensure();
-      } catch (e) {
-        this.#problem(`device repair failed: ${(e as Error).message}`);
-        return;
-      }
-      this.#sync('drift');
+      void this.#serial(async () => {
+        try {
+          await this.#ensure();
+        } catch (e) {
+          this.#problem(`backend repair failed: ${(e as Error).message}`);
+          return;
+        }
+        await this.#sync('drift');
+      });
     });
-    await this.#membership!.start((members) => {
+    await this.#membership!.start((members) => this.#serial(async () => {
       this.#members = members;
       this.#checkOwnRecord();
-      this.#sync('membership');
-    });
+      await this.#sync('membership');
+    }));
     this.#running = true;
+  }
+
+  /** Runs fn after every sync or repair before it. */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    this.#chain = this.#chain.then(fn);
+    return this.#chain;
   }
 
   #stopping = false;
@@ -267,30 +282,32 @@ export class Agent {
     this.#status.rejected = rejected;
   }
 
-  /** Adopts or (re)creates the VXLAN device; logged when it had to be made. */
-  #ensure(): OverlayDevice {
-    const overlay = this.#overlay!;
-    const dev = overlay.ensure();
+  /** Makes the backend ready (the VXLAN device adopted or made); a device made or replaced is logged. */
+  async #ensure(): Promise<BackendReady> {
+    const ready = await this.#backend!.ensure();
     const before = this.#status.device;
-    this.#status.device = { name: overlay.device, index: dev.index, mac: dev.mac, mtu: dev.mtu };
-    if (before?.index !== dev.index || dev.replaced) this.#log.info('device ready', { ...this.#status.device, replaced: dev.replaced });
-    return dev;
+    const dev = ready.device;
+    if (dev) {
+      this.#status.device = { name: dev.name, index: dev.index, mac: dev.mac ?? '', mtu: dev.mtu };
+      if (before?.index !== dev.index || ready.replaced) this.#log.info('device ready', { ...this.#status.device, replaced: ready.replaced });
+    }
+    return ready;
   }
 
-  #sync(reason: string): void {
-    const overlay = this.#overlay;
-    if (!overlay) return;
+  async #sync(reason: string): Promise<void> {
+    const backend = this.#backend;
     const self = this.#status.self;
-    if (!self || !this.#net) return;
-    const { peers, rejected } = admitPeers(this.#members.records, this.#net, self);
+    if (!backend || !self || !this.#net) return;
+    const { peers, rejected } = admitPeers(this.#members.records, this.#net, self, this.#type.needsVtepMac);
     const all = [...this.#members.malformed, ...rejected];
     try {
-      const { refused, ...s } = overlay.sync(peers.map((c) => c.record));
+      const { refused, ...s } = await backend.sync(peers.map((c) => c.record));
       const bySubnet = new Map<string, Candidate>(peers.map((c) => [c.record.subnet, c]));
       for (const r of refused) all.push({ key: bySubnet.get(r.subnet)!.key, name: bySubnet.get(r.subnet)!.record.name, reason: r.reason });
       this.#reportRejected(all);
       const blocked = new Set(refused.map((r) => r.subnet));
       this.#status.peers = peers.filter((c) => !blocked.has(c.record.subnet)).map((c) => c.record);
+      this.#status.routes = await backend.status();
       this.#status.lastSync = { at: new Date().toISOString(), reason, ...s };
       if (this.#sticky === undefined) delete this.#status.problem;
       else this.#status.problem = this.#sticky;
@@ -303,52 +320,67 @@ export class Agent {
     }
   }
 
-  /** SIGTERM: stops watching and renewing; the overlay and the subnet stay (the lease runs out by its TTL unless the agent restarts). */
+  /** SIGTERM: stops watching and renewing; the routes (and device) and the subnet stay (the lease runs out by its TTL unless the agent restarts). */
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.#daemon?.close();
     await this.#membership?.stop();
-    this.#overlay?.stop();
+    await this.#backend?.stop();
     this.#lease?.stop();
     this.#client?.close();
     this.#h?.close();
     this.#ns?.close();
-    this.#log.info('stopped; overlay left in place');
+    this.#log.info('stopped; routes left in place');
   }
 }
 
+/** The backend `o` names; the command line only accepts available ones. */
+function backendType(o: AgentOptions): BackendType {
+  const t = BACKENDS[o.backend ?? 'vxlan'];
+  if (!t) throw new Error(`backend ${o.backend} is not available`);
+  return t;
+}
+
 /**
- * `--cleanup`: removes what an agent with these options made — the VXLAN
- * device (and with it every neighbour, FDB entry and route on it), the
- * node's record and lease in etcd, the conflist and the state directory.
+ * `--cleanup`: removes what an agent with these options made — the
+ * backend's dataplane (the VXLAN device, and with it every neighbour, FDB
+ * entry and route on it; host-gw's routes), the node's record and lease in
+ * etcd, the conflist and the state directory.
  */
 export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
   const ns = nodeNetns(o);
   const h = new Handle(ns);
+  const state = new StateDir(o.stateDir);
   try {
-    let vni = 1;
+    let self = state.lastLease();
+    let net: NetworkConfig | undefined;
     if (o.source.kind === 'etcd') {
       const client = etcdClientFor(o.source);
       try {
-        const net = await readNetworkConfig(client, o.source.prefix).catch(() => undefined);
-        vni = net?.vni ?? o.source.network?.vni ?? 1;
+        net = (await readNetworkConfig(client, o.source.prefix).catch(() => undefined)) ?? o.source.network;
         const released = await SubnetLease.releaseNode(client, o.source.prefix, o.nodeName);
         log.info('lease released', { subnet: released ?? null });
       } finally {
         client.close();
       }
     } else {
-      vni = readStaticFile(o.source.file).network.vni ?? 1;
+      const file = readStaticFile(o.source.file);
+      net = file.network;
+      self = file.nodes.find((n) => n.name === o.nodeName) ?? self;
     }
-    const device = o.device ?? `rtnl.${vni}`;
-    try {
-      h.linkDel(device);
-      log.info('device removed', { device });
-    } catch (e) {
-      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+    if (self) {
+      // Settings no longer stored anywhere: the defaults (VNI 1...) the dataplane was then made with.
+      const network = net ?? { network: self.subnet, subnetLen: Number(self.subnet.split('/')[1]) };
+      await backendType(o).create({
+        handle: h, ...(ns === undefined ? {} : { netns: ns }), self, network,
+        ...(o.device === undefined ? {} : { device: o.device }), ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
+      }).cleanup();
+      log.info('dataplane removed', { backend: o.backend ?? 'vxlan' });
+    } else {
+      log.warn('no record of this node (no state directory, not in etcd): its dataplane is left as it is');
     }
     if (o.cni) removeConflist(o.cni);
-    new StateDir(o.stateDir).remove();
+    state.remove();
   } finally {
     h.close();
     ns?.close();

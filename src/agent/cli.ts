@@ -10,6 +10,8 @@ import * as os from 'node:os';
 import { UsageError, intFlag, parseCommandLine } from '../cli.js';
 import type { EtcdTlsOptions } from '../etcd/client.js';
 import { parseEndpoint } from '../etcd/client.js';
+import type { BackendKind } from './backend.js';
+import { BACKENDS } from './backends.js';
 import type { CniHandOff } from './cni.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_STATE_DIR } from './state.js';
@@ -30,13 +32,15 @@ export type Source =
 export interface AgentOptions {
   nodeName: string;
   source: Source;
+  /** The dataplane (`--backend`); undefined: `vxlan`. */
+  backend?: BackendKind;
   /** The node's network namespace (a name under /run/netns or a path); undefined: the agent's own. */
   netns?: string;
   /** This node's underlay address; undefined: the first global address of `iface`. */
   publicIp?: string;
   /** The underlay device; undefined: the device of the default route. */
   iface?: string;
-  /** The VXLAN device's name; undefined: `rtnl.<vni>`, once the network settings are known. */
+  /** The VXLAN device's name (vxlan backend); undefined: `rtnl.<vni>`, once the network settings are known. */
   device?: string;
   stateDir: string;
   /** Undefined: no conflist is written (`--no-cni`). */
@@ -55,12 +59,13 @@ export type Command =
   | { cmd: 'version' };
 
 /** The `--help` text. */
-export const USAGE = `rtnl-agent: keeps a node's VXLAN overlay in sync with the cluster (etcd or a static file)
+export const USAGE = `rtnl-agent: keeps a node's routes to the other nodes' pod subnets in sync with the cluster
+(etcd or a static file), over a VXLAN overlay or, on a shared L2 underlay, as host-gw routes
 
 usage:
-  rtnl-agent [run] --etcd-endpoints URLS [options]   lease a subnet, publish, watch, program the overlay
+  rtnl-agent [run] --etcd-endpoints URLS [options]   lease a subnet, publish, watch, program the routes
   rtnl-agent [run] --static FILE [options]           membership from a JSON file (watched for changes)
-  rtnl-agent --cleanup [same options]                remove what the agent made: device, lease, conflist, state
+  rtnl-agent --cleanup [same options]                remove what the agent made: device/routes, lease, conflist, state
   rtnl-agent status [--state-dir DIR] [--json]       the node's lease, peers and last sync; exit 0 if healthy
 
 membership:
@@ -79,13 +84,20 @@ membership:
   --port N               VXLAN UDP port (default 4789)
   --mtu N                pod MTU (default: the underlay MTU minus the encapsulation)
   --static FILE          {"network": {...}, "nodes": [{"name","underlay","vtepMac","subnet"}, ...]}
+                         (vtepMac: vxlan only)
+
+backend:
+  --backend NAME         vxlan (default): a VXLAN device, per peer a neighbour, an FDB entry and an
+                         onlink route; host-gw: per peer a route to its subnet via its underlay address,
+                         no tunnel (every node's underlay on one L2 segment: a peer whose underlay is on
+                         no directly connected subnet is refused). Every node of a cluster runs the same.
 
 node:
   --node-name NAME       this node's name (default: the host name)
   --netns NAME|PATH      configure this network namespace instead of the agent's own
   --public-ip IP         this node's underlay address (default: the first global address of --iface)
   --iface NAME           the underlay device (default: the device of the default route)
-  --device NAME          the VXLAN device (default rtnl.<vni>)
+  --device NAME          the VXLAN device (default rtnl.<vni>; vxlan only)
   --state-dir DIR        local state: last lease, status (default ${DEFAULT_STATE_DIR})
 
 CNI hand-off:
@@ -127,7 +139,7 @@ const FLAGS = {
   'static': { type: 'string' }, 'node-name': { type: 'string' }, 'netns': { type: 'string' }, 'public-ip': { type: 'string' },
   'iface': { type: 'string' }, 'device': { type: 'string' }, 'state-dir': { type: 'string' }, 'cni-conf-dir': { type: 'string' },
   'cni-name': { type: 'string' }, 'cni-bridge': { type: 'string' }, 'ipam-data-dir': { type: 'string' }, 'cni-socket': { type: 'string' },
-  'log-level': { type: 'string' },
+  'log-level': { type: 'string' }, 'backend': { type: 'string' },
 } as const;
 type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -199,9 +211,12 @@ export function parseCommand(argv: string[]): Command {
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}`);
   const device = f.device;
   if (device !== undefined && (device.length > 15 || /[/:\s]/.test(device))) throw new UsageError(`--device: ${JSON.stringify(device)} is not an interface name`);
+  const backend = (f.backend ?? 'vxlan') as BackendKind;
+  if (!Object.hasOwn(BACKENDS, backend)) throw new UsageError(`--backend: expected one of ${Object.keys(BACKENDS).join(', ')}, got ${JSON.stringify(f.backend)}`);
+  if (backend === 'host-gw' && device !== undefined) throw new UsageError('--device applies to the vxlan backend (host-gw makes no device)');
   const opts: AgentOptions = {
     nodeName: f['node-name'] ?? os.hostname(),
-    source, stateDir, logLevel: level,
+    source, backend, stateDir, logLevel: level,
     ...(device === undefined ? {} : { device }),
     ...(f.netns === undefined ? {} : { netns: f.netns }),
     ...(f['public-ip'] === undefined ? {} : { publicIp: f['public-ip'] }),

@@ -23,8 +23,8 @@ const alive = (pid: number): boolean => {
 /** A person-readable rendering of a status snapshot. */
 export function formatStatus(s: AgentStatus, running: boolean): string {
   const lines = [
-    `node        ${s.node} (${running ? `running, pid ${s.pid}` : 'not running'}, membership: ${s.membership}, since ${s.startedAt})`,
-    `subnet      ${s.self ? `${s.self.subnet} underlay ${s.self.underlay} vtep ${s.self.vtepMac}` : '(none leased)'}`,
+    `node        ${s.node} (${running ? `running, pid ${s.pid}` : 'not running'}, membership: ${s.membership}, backend: ${s.backend ?? 'vxlan'}, since ${s.startedAt})`,
+    `subnet      ${s.self ? `${s.self.subnet} underlay ${s.self.underlay}${s.self.vtepMac === undefined ? '' : ` vtep ${s.self.vtepMac}`}` : '(none leased)'}`,
   ];
   if (s.lease) lines.push(`lease       ${s.lease.id} ttl ${s.lease.ttlSec}s`);
   if (s.device) lines.push(`device      ${s.device.name} index ${s.device.index} mac ${s.device.mac} mtu ${s.device.mtu}`);
@@ -34,7 +34,12 @@ export function formatStatus(s: AgentStatus, running: boolean): string {
   lines.push(`last sync   ${ls ? `${ls.at} (${ls.reason}): +${ls.added} ~${ls.updated} -${ls.removed} =${ls.unchanged} in ${ls.durationMs.toFixed(1)} ms` : 'never'}`);
   if (s.problem) lines.push(`problem     ${s.problem}`);
   lines.push(`peers       ${s.peers.length}`);
-  for (const p of s.peers) lines.push(`  ${p.name.padEnd(20)} ${p.subnet.padEnd(18)} ${p.underlay.padEnd(16)} ${p.vtepMac}`);
+  for (const p of s.peers) lines.push(`  ${p.name.padEnd(20)} ${p.subnet.padEnd(18)} ${p.underlay.padEnd(16)} ${p.vtepMac ?? ''}`.trimEnd());
+  const r = s.routes;
+  if (r) {
+    lines.push(`routes      ${r.learned.length} learned, ${r.missing.length} missing, ${r.stale.length} stale`);
+    for (const [what, list] of [['missing', r.missing], ['stale', r.stale]] as const) if (list.length > 0) lines.push(`  ${what.padEnd(8)} ${list.join(' ')}`);
+  }
   const rejected = s.rejected ?? []; // a status file of an older agent has none
   if (rejected.length > 0) lines.push(`rejected    ${rejected.length} (records not used)`);
   for (const r of rejected) lines.push(`  ${r.key}${r.name === undefined ? '' : ` (${r.name})`}: ${r.reason}`);

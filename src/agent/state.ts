@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import type { RouteReport } from './backend.js';
 import type { NodeRecord, RejectedRecord } from './types.js';
 
 /** Where the agent keeps its state unless `--state-dir` says otherwise. */
@@ -31,13 +32,17 @@ export interface AgentStatus {
   node: string;
   /** `etcd` or `static`. */
   membership: string;
+  /** The dataplane backend (`vxlan`, `host-gw`); absent in an older agent's status. */
+  backend?: string;
   startedAt: string;
   /** The node's own record (its leased subnet), once leased. */
   self?: NodeRecord;
   /** The etcd lease id and its TTL in seconds (etcd mode). */
   lease?: { id: string; ttlSec: number };
-  /** The overlay device. */
+  /** The backend's device (vxlan). */
   device?: { name: string; index: number; mac: string; mtu: number };
+  /** The peers' routes as the kernel held them after the last sync: learned, missing, stale. */
+  routes?: RouteReport;
   /** The other live nodes, as last synced. */
   peers: NodeRecord[];
   /** Records not used, with the reason: malformed, refused by the policy, or blocked by a route the agent did not make. */
