@@ -13,16 +13,13 @@ import { BgpBackend } from '../src/agent/bgp/backend.js';
 import { BirdSpeaker } from '../src/agent/bgp/speaker.js';
 import type { NodeRecord } from '../src/agent/types.js';
 import { waitFor } from './agent-harness.js';
+import { birdsUnder } from './bgp-harness.js';
 import { assertHome } from './lib.js';
 
 const NETWORK = { network: '10.244.0.0/16', subnetLen: 24 };
 const HOLD = 6;
 const ipj = (ns: string, args: string[]): any => JSON.parse(execFileSync('ip', ['-n', ns, '-j', ...args], { encoding: 'utf8' }));
 const record = (i: number): NodeRecord => ({ name: `node${i}`, underlay: underlayIp(i), subnet: `10.244.${i}.0/24` });
-/** bird processes whose command line names a file under dir. */
-const birdsUnder = (dir: string): number[] => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-  try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith(dir)); } catch { return false; }
-}).map(Number);
 
 t.test('three nodes, a BIRD each: routed pods, restart, hostile member, leave', async (t) => {
   const dir = fs.mkdtempSync('/run/rtnl-bgp-');
