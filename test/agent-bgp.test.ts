@@ -168,3 +168,39 @@ t.test('three nodes, a BIRD each: routed pods, restart, hostile member, leave', 
   });
   assertHome(t);
 });
+
+t.test('through a route reflector: clients peer only with it, and learn each other\'s subnets via the originator', async (t) => {
+  const dir = fs.mkdtempSync('/run/rtnl-bgp-rr-');
+  const c = new Cluster('br');
+  const backends: BgpBackend[] = [];
+  t.teardown(async () => {
+    for (const b of backends) await b.cleanup().catch(() => undefined);
+    for (const pid of birdsUnder(dir)) process.kill(pid, 'SIGKILL');
+    c.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  c.underlay();
+  const ids = [1, 2, 3, 9]; // node9 reflects
+  const nodes = new Map(ids.map((i) => [i, c.addBareNode(i)]));
+  const members = ids.map(record);
+  for (const i of ids) {
+    const n = nodes.get(i)!;
+    const b = new BgpBackend({ handle: n.h, netns: n.ns, self: record(i), network: NETWORK, settings: { asn: 65000, routeReflectors: [underlayIp(9)], holdTimeSec: HOLD, dir: `${dir}/node${i}` } });
+    backends.push(b);
+    await b.ensure();
+    await b.sync(members);
+  }
+  const routes = (i: number): string[] => ipj(nodes.get(i)!.name, ['route', 'show', 'proto', 'bird']).map((r: any) => `${r.dst} via ${r.gateway}`).sort();
+  const want = (i: number) => ids.filter((j) => j !== i).map((j) => `10.244.${j}.0/24 via ${underlayIp(j)}`).sort();
+  const ms = await waitFor(() => ids.every((i) => JSON.stringify(routes(i)) === JSON.stringify(want(i))), 60_000, 'routes through the reflector');
+  t.pass(`every node learned every other subnet in ${ms} ms`);
+  for (const i of ids) t.same(routes(i), want(i), `node${i}: the others' subnets via their own underlay (the reflector keeps the next hop)`);
+  for (const [k, i] of [1, 2, 3].entries()) {
+    const p = await backends[k]!.speaker.command('show protocols');
+    const sessions = p.lines.filter((l) => /\bBGP\b/.test(l));
+    t.equal(sessions.length, 1, `node${i} has one BGP session`);
+    t.match(sessions[0], /^peer_192_168_100_9\s.*Established/, `node${i}: with the reflector`);
+  }
+  const rr = await backends[3]!.speaker.command('show protocols');
+  t.equal(rr.lines.filter((l) => /\bBGP\b.*Established/.test(l)).length, 3, 'the reflector has a session with each client');
+});
