@@ -13,12 +13,12 @@
  * on SIGTERM is killed.
  * @module
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Netns } from '../../netns.js';
 import { replaceFile } from '../state.js';
 import { type BirdReply, birdCommand } from './control.js';
+import { daemonPid, launchDaemon, stopPid, waitReady } from './daemon.js';
 
 /** Where a {@link BirdSpeaker} keeps its files and how it runs. */
 export interface SpeakerOptions {
@@ -30,18 +30,6 @@ export interface SpeakerOptions {
   binary?: string;
   /** Bound of each wait (start, answer, stop), ms; default 10 s. */
   timeoutMs?: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Whether a process runs: it exists and is not a zombie waiting for its (init) parent to reap it. */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** One node's BIRD: start or adopt, reconfigure, stop. */
@@ -70,19 +58,7 @@ export class BirdSpeaker {
    * pid of some other program is not ours); undefined otherwise.
    */
   pid(): number | undefined {
-    let pid: number;
-    try {
-      pid = Number(fs.readFileSync(this.#pidFile, 'utf8').trim());
-    } catch {
-      return undefined;
-    }
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
-    try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return argv.includes(this.conf) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
+    return daemonPid(this.#pidFile, this.conf);
   }
 
   /** Sends one command to the speaker. */
@@ -100,38 +76,8 @@ export class BirdSpeaker {
     fs.mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
     for (const f of [this.socket, this.#pidFile]) fs.rmSync(f, { force: true }); // a dead speaker's
     replaceFile(this.conf, config, 0o600);
-    const err = fs.openSync(this.#errFile, 'w', 0o600);
-    let launcher;
-    try {
-      const args = ['-c', this.conf, '-s', this.socket, '-P', this.#pidFile];
-      // The child is forked from this thread, so it starts in the namespace the thread is in.
-      const launch = () => spawn(this.#o.binary ?? '/usr/sbin/bird', args, { detached: true, stdio: ['ignore', 'ignore', err] });
-      launcher = this.#o.netns ? this.#o.netns.run(launch) : launch();
-    } finally {
-      fs.closeSync(err);
-    }
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        launcher.kill('SIGKILL');
-        reject(new Error(`bird did not daemonize within ${this.#timeout} ms`));
-      }, this.#timeout);
-      launcher.once('error', (e) => { clearTimeout(timer); reject(e); });
-      launcher.once('exit', (c) => { clearTimeout(timer); resolve(c); });
-    });
-    if (code !== 0) {
-      const text = fs.readFileSync(this.#errFile, 'utf8').trim();
-      throw new Error(`bird exited with ${code}${text ? `: ${text}` : ''}`);
-    }
-    const t0 = Date.now();
-    for (;;) {
-      try {
-        await this.command('show status');
-        return;
-      } catch (e) {
-        if (Date.now() - t0 > this.#timeout) throw new Error(`bird started but does not answer on ${this.socket}: ${(e as Error).message}`);
-        await sleep(50);
-      }
-    }
+    await launchDaemon(this.#o.binary ?? '/usr/sbin/bird', ['-c', this.conf, '-s', this.socket, '-P', this.#pidFile], { netns: this.#o.netns, errFile: this.#errFile, timeoutMs: this.#timeout });
+    await waitReady(`bird started but does not answer on ${this.socket}`, () => this.command('show status'), this.#timeout);
   }
 
   /**
@@ -153,12 +99,7 @@ export class BirdSpeaker {
    */
   async stop(): Promise<void> {
     const pid = this.pid();
-    if (pid !== undefined) {
-      process.kill(pid, 'SIGTERM');
-      const t0 = Date.now();
-      while (alive(pid) && Date.now() - t0 < this.#timeout) await sleep(50);
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
-    }
+    if (pid !== undefined) await stopPid(pid, this.#timeout);
     for (const f of [this.socket, this.#pidFile, this.conf, this.#errFile]) fs.rmSync(f, { force: true });
     try { fs.rmdirSync(this.#o.dir); } catch { /* not empty or absent */ }
   }
