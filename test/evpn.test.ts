@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import t from 'tap';
 import { Cluster, ping, underlayIp } from '../demo/cluster.js';
-import { createNetns, deleteNetns } from '../src/index.js';
+import { RtnlInputError, createNetns, deleteNetns } from '../src/index.js';
 import { FrrSpeaker, frrEvpnConfig } from '../src/agent/bgp/evpn.js';
 import { waitFor } from './agent-harness.js';
 import { assertHome } from './lib.js';
@@ -31,6 +31,39 @@ const frrUnder = (dir: string): number[] => fs.readdirSync('/proc').filter((p) =
     return false;
   }
 }).map(Number);
+
+t.test('bgpd\'s EVPN configuration: accepted by bgpd\'s own dry run; values that are not what they claim are refused', async (t) => {
+  const dir = fs.mkdtempSync('/run/rtnl-evpn-conf-');
+  fs.mkdirSync('/run/frr', { recursive: true }); // where bgpd makes its pathspace's directory (the sandbox's own /run)
+  t.teardown(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const n of ['vtep', 'rr', 'bad']) fs.rmSync(`/run/frr/rtnl-dry-${n}`, { recursive: true, force: true });
+  });
+  fs.chmodSync(dir, 0o755);
+  const check = (name: string, text: string): string => {
+    fs.writeFileSync(`${dir}/${name}.conf`, text, { mode: 0o644 });
+    // bgpd -C parses and exits; it reports every line it cannot take (its exit code stays 0).
+    return execFileSync('/usr/lib/frr/bgpd', ['-C', '-f', `${dir}/${name}.conf`, '-N', `rtnl-dry-${name}`, '--log', 'stdout'], { encoding: 'utf8' }).trim();
+  };
+  const vtep = frrEvpnConfig({ asn: ASN, routerId: '192.168.100.1', holdTimeSec: 9, routeReflectors: ['192.168.100.9', '192.168.100.8'] });
+  const rr = frrEvpnConfig({ asn: ASN, routerId: '192.168.100.9', holdTimeSec: 9, listenRange: '192.168.100.0/24' });
+  t.equal(check('vtep', vtep), '', 'a VTEP\'s configuration: bgpd takes every line');
+  t.equal(check('rr', rr), '', 'a reflector\'s configuration: bgpd takes every line');
+  t.match(check('bad', 'router bgp 1\n bogus line\n'), /No such command/, 'the dry run does report a bad line');
+  t.match(vtep, /^ {2}advertise-all-vni$/m);
+  t.match(rr, /^ bgp listen range 192\.168\.100\.0\/24 peer-group vteps$/m);
+  for (const [field, o] of [
+    ['routerId', { routerId: '192.168.100.1\n neighbor 6.6.6.6 remote-as 1', routeReflectors: ['192.168.100.9'] }],
+    ['routeReflectors[0]', { routerId: '192.168.100.1', routeReflectors: ['192.168.100.9 remote-as 1'] }],
+    ['listenRange', { routerId: '192.168.100.9', listenRange: '0.0.0.0/0 peer-group x' }],
+    ['routeReflectors', { routerId: '192.168.100.1' }],
+    ['routeReflectors', { routerId: '192.168.100.1', routeReflectors: [] }],
+  ] as const) {
+    let e: unknown;
+    try { frrEvpnConfig({ asn: ASN, holdTimeSec: 9, ...o }); } catch (x) { e = x; }
+    t.ok(e instanceof RtnlInputError && e.field === field, `${field}: refused (${String(e)})`);
+  }
+});
 
 t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod withdrawal, reflector restart', async (t) => {
   const tmp = fs.mkdtempSync('/run/rtnl-evpn-');
