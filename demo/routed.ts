@@ -8,12 +8,13 @@
 // what each agent made.
 //
 //   npm run demo:routed
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createNetns, deleteNetns } from '../src/index.js';
 import type { AgentStatus } from '../src/agent/state.js';
+import { cniExec } from './cni-exec.js';
 import { Cluster, ping, tcpEcho, underlayIp } from './cluster.js';
 import { startEtcd } from './etcd.js';
 
@@ -61,17 +62,10 @@ async function main(): Promise<void> {
       const list = JSON.parse(fs.readFileSync(`${dir(k + 1)}/net.d/10-rtnl.conflist`, 'utf8'));
       const name = `drt-pod${k + 1}`;
       createNetns(name).close();
-      // The conflist holds one plugin, rtnl (bridge mode, rtnl-ipam): run it as a runtime would.
-      const conf = { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
-      let out = '';
-      node.ns.run(() => {
-        const r = spawnSync(`${cniPath}/rtnl`, { input: JSON.stringify(conf), encoding: 'utf8', env: { ...env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: name, CNI_NETNS: `/run/netns/${name}`, CNI_IFNAME: 'eth0', CNI_PATH: cniPath } });
-        if (r.status !== 0) throw new Error(`CNI ADD ${name}: ${r.stdout}${r.stderr}`);
-        out = r.stdout;
-      });
-      const addr = JSON.parse(out).ips[0].address.replace(/\/\d+$/, '');
+      const res = cniExec('ADD', list, node.ns, name, cniPath);
+      const addr = res.ips[0].address.replace(/\/\d+$/, '');
       pods.push({ name, node: k + 1, ip: addr });
-      console.log(`${name}: ${addr} on node${k + 1} (bridge cni0, gateway ${JSON.parse(out).ips[0].gateway})`);
+      console.log(`${name}: ${addr} on node${k + 1} (bridge cni0, gateway ${res.ips[0].gateway})`);
     }
     const from = pods[0]!;
     console.log(`\nFrom ${from.name} (${from.ip}):`);
