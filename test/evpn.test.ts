@@ -65,6 +65,22 @@ t.test('bgpd\'s EVPN configuration: accepted by bgpd\'s own dry run; values that
   }
 });
 
+t.test('the plugin\'s evpn flag: static peers, a missing local address and another mode are refused (code 7, naming the field)', async (t) => {
+  const cniPath = installPlugins(t);
+  createNetns('ev-conf').close();
+  t.teardown(() => deleteNetns('ev-conf'));
+  const base = { type: 'rtnl', mode: 'vxlan', vni: 100, evpn: true, local: '192.168.100.1', ipam: { type: 'rtnl-ipam', subnet: '10.10.0.0/24', dataDir: '/run/rtnl-evpn-conf-ipam' } };
+  for (const [field, plugin] of [
+    ['peers', { ...base, peers: [{ underlayIp: '192.168.100.2' }] }],
+    ['local', { ...base, local: undefined }],
+    ['evpn', { ...base, mode: 'bridge' }],
+  ] as const) {
+    const out = new Runtime({ cniVersion: '1.0.0', name: 'evpn-conf', plugins: [plugin] }).add({ netns: '/run/netns/ev-conf', id: field, cniPath });
+    t.equal(out.code, 1, `${field}: exit code 1 (the error result on stdout carries the code) ${out.stdout}`);
+    t.match(out.json, { code: 7, msg: `invalid ${field}` }, `${field}: ${out.json?.details}`);
+  }
+});
+
 t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod withdrawal, reflector restart', async (t) => {
   const tmp = fs.mkdtempSync('/run/rtnl-evpn-');
   fs.chmodSync(tmp, 0o755); // FRR's daemons run as the frr user: they must reach their directories
