@@ -10,17 +10,20 @@
 //   sync:   the median time one node's sync took (dump, diff, one batch):
 //           with real nodes in parallel, `first` is what each node sees.
 // The agents share this one event loop, so `routes` serialises N syncs that
-// real nodes would run in parallel: an upper bound. For scale, the same
-// dataplane work (one new peer on N nodes: neighbour, FDB entry, onlink
-// route) is timed through `ip`/`bridge` spawned per operation and one
-// `ip -batch` + `bridge -batch` per node.
+// real nodes would run in parallel: an upper bound. Both backends: vxlan
+// (per peer a neighbour, an FDB entry and an onlink route on the VXLAN
+// device) and host-gw (per peer a route via its underlay address; the nodes
+// share the bench's one L2 underlay). For scale, the same dataplane work
+// (one new peer on N nodes) is timed through `ip`/`bridge` spawned per
+// operation and one `ip -batch` (+ `bridge -batch`) per node.
 //
-//   npm run bench:agent   (scripts/sandbox node dist/bench/agent.js --n 3,200 --joins 5)
+//   npm run bench:agent   (scripts/sandbox node dist/bench/agent.js --n 3,200 --joins 5 [--backend vxlan,host-gw])
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Cluster, underlayIp } from '../demo/cluster.js';
 import { startEtcd } from '../demo/etcd.js';
 import { Agent } from '../src/agent/agent.js';
+import type { BackendKind } from '../src/agent/backend.js';
 import type { AgentOptions } from '../src/agent/cli.js';
 import { jsonLogger } from '../src/agent/log.js';
 import { bridge, envLine, ip, median, nowUs, parseArgs, pool, printTable, ratio, toolBatch } from './lib.js';
@@ -38,16 +41,16 @@ async function until(cond: () => boolean, what: string, ms = 60_000): Promise<nu
   return nowUs();
 }
 
-async function run(n: number, joins: number): Promise<{ lease: number[]; first: number[]; routes: number[]; sync: number[]; ipPerOp: number; ipBatch: number }> {
+async function run(n: number, joins: number, backend: BackendKind): Promise<{ lease: number[]; first: number[]; routes: number[]; sync: number[]; ipPerOp: number; ipBatch: number }> {
   const etcd = await startEtcd();
-  const c = new Cluster(`ab${n}`);
+  const c = new Cluster(`ab${n}${backend === 'vxlan' ? 'v' : 'h'}`);
   const tmp = fs.mkdtempSync(`${os.tmpdir()}/rtnl-bench-agent-`);
   const agents: Agent[] = [];
   const nodes: Array<ReturnType<Cluster['addBareNode']>> = [];
   try {
     c.underlay();
     const opts = (i: number, name: string): AgentOptions => ({
-      nodeName: `node${i}`, netns: name, publicIp: underlayIp(i), stateDir: `${tmp}/${i}`, logLevel: 'error',
+      nodeName: `node${i}`, netns: name, publicIp: underlayIp(i), stateDir: `${tmp}/${i}`, logLevel: 'error', backend,
       source: { kind: 'etcd', endpoints: [etcd.endpoint], prefix: '/bench', leaseTtlSec: 30, network: { network: NETWORK, subnetLen: 24 } },
     });
     const join = async (i: number): Promise<Agent> => {
@@ -88,25 +91,23 @@ async function run(n: number, joins: number): Promise<{ lease: number[]; first: 
 
     // The same dataplane work through iproute2: one new (made-up) peer on all N nodes.
     const peer = (k: number) => ({ subnet: `10.255.${k}.0/24`, vtep: `10.255.${k}.0`, mac: `02:00:00:00:ff:${k.toString(16).padStart(2, '0')}`, underlay: '192.168.100.250' });
-    const dev = agents[0]!.status.device!.name;
+    const dev = agents[0]!.status.device?.name;
     const perNode = nodes.slice(0, n);
-    const lines = (p: ReturnType<typeof peer>) => ({
-      ip: [`neigh add ${p.vtep} lladdr ${p.mac} dev ${dev} nud permanent`, `route add ${p.subnet} via ${p.vtep} dev ${dev} onlink`],
-      bridge: [`fdb add ${p.mac} dev ${dev} dst ${p.underlay} self permanent`],
-    });
+    const lines = (p: ReturnType<typeof peer>) => (backend === 'vxlan'
+      ? { ip: [`neigh add ${p.vtep} lladdr ${p.mac} dev ${dev} nud permanent`, `route add ${p.subnet} via ${p.vtep} dev ${dev} onlink`], bridge: [`fdb add ${p.mac} dev ${dev} dst ${p.underlay} self permanent`] }
+      : { ip: [`route add ${p.subnet} via ${p.underlay} dev underlay`], bridge: [] });
     let t0 = nowUs();
     for (const node of perNode) {
       const l = lines(peer(1));
-      ip(node.ns, l.ip[0]!.split(' '));
-      bridge(node.ns, l.bridge[0]!.split(' '));
-      ip(node.ns, l.ip[1]!.split(' '));
+      for (const cmd of l.bridge) bridge(node.ns, cmd.split(' '));
+      for (const cmd of l.ip) ip(node.ns, cmd.split(' '));
     }
     const ipPerOp = nowUs() - t0;
     t0 = nowUs();
     for (const node of perNode) {
       const l = lines(peer(2));
       toolBatch('ip', node.ns, l.ip);
-      toolBatch('bridge', node.ns, l.bridge);
+      if (l.bridge.length > 0) toolBatch('bridge', node.ns, l.bridge);
     }
     return { lease, first, routes, sync, ipPerOp, ipBatch: nowUs() - t0 };
   } finally {
@@ -121,16 +122,17 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const ns = (args.get('n') ?? '3,200').split(',').map(Number);
   const joins = Number(args.get('joins') ?? 5);
+  const backends = (args.get('backend') ?? 'vxlan,host-gw').split(',') as BackendKind[];
   console.log(envLine());
   console.log(`join → routes on the other nodes, median of ${joins} joins, ms (etcd on loopback, in-process agents)\n`);
   const ms = (us: number) => (us / 1000).toFixed(1);
   const rows: string[][] = [];
-  for (const n of ns) {
-    const r = await run(n, joins);
+  for (const n of ns) for (const backend of backends) {
+    const r = await run(n, joins, backend);
     const routes = median(r.routes);
-    rows.push([`N=${n}`, ms(median(r.lease)), ms(median(r.first)), ms(routes), ms(median(r.sync)), ms(r.ipPerOp), ms(r.ipBatch), ratio(routes, r.ipPerOp), ratio(routes, r.ipBatch)]);
+    rows.push([`N=${n}`, backend, ms(median(r.lease)), ms(median(r.first)), ms(routes), ms(median(r.sync)), ms(r.ipPerOp), ms(r.ipBatch), ratio(routes, r.ipPerOp), ratio(routes, r.ipBatch)]);
   }
-  printTable(['nodes', 'lease', 'first node routes', 'all N nodes route', 'one node\'s sync', '`ip` per op, dataplane only', '`ip -batch`, dataplane only', 'all vs `ip` per op', 'all vs `ip -batch`'], rows);
+  printTable(['nodes', 'backend', 'lease', 'first node routes', 'all N nodes route', 'one node\'s sync', '`ip` per op, dataplane only', '`ip -batch`, dataplane only', 'all vs `ip` per op', 'all vs `ip -batch`'], rows);
 }
 
 void main().catch((e: unknown) => {

@@ -6,17 +6,16 @@
  * MAC → its underlay address as an FDB entry, and its subnet via the VTEP
  * address `onlink`. Every sync reads what the kernel holds and applies only
  * the difference ({@link planVxlan}), in one batch, so a route that is still
- * right is never touched. The device I/O is {@link VxlanDevice}'s, the
- * watching {@link DriftWatcher}'s.
+ * right is never touched. The device I/O is `VxlanDevice`'s (vxlan-device.ts),
+ * the sync and watch {@link Reconciler}'s.
  * @module
  */
-import { NetlinkError, type Netns, RtnlInputError, type RtnlEvent } from '../index.js';
+import { type EventKind, NetlinkError, type Netns, RtnlInputError, type RtnlEvent } from '../index.js';
 import type { Handle } from '../handle.js';
-import { formatIp, isNetwork, parseCidr, parseIp } from '../ipam/ip.js';
-import { OverlaySyncError, applyRequests } from './apply.js';
-import type { Backend, BackendOptions, BackendReady, BackendSyncResult, RouteReport } from './backend.js';
-import { DriftWatcher } from './drift.js';
-import { type Local, type Plan, planVxlan, wantedPeers } from './plan.js';
+import { formatIp } from '../ipam/ip.js';
+import type { Backend, BackendOptions, BackendReady, BackendSyncResult } from './backend.js';
+import { type Plan, planVxlan } from './plan.js';
+import { Reconciler } from './reconciler.js';
 import { isVtepMac } from './record.js';
 import type { NodeRecord } from './types.js';
 import { type OverlayDevice, VxlanDevice } from './vxlan-device.js';
@@ -60,45 +59,33 @@ export interface OverlayOptions {
 /** What one {@link Overlay.sync} did, counted in remote nodes. */
 export type OverlaySyncResult = BackendSyncResult;
 
-/** This node as the planners see it, from its subnet and underlay address; throws {@link RtnlInputError} naming the bad one. */
-export function localOf(subnet: string, underlay: string): Local {
-  const sub = parseCidr(subnet);
-  if (!sub || !isNetwork(sub)) throw new RtnlInputError('subnet', `expected a prefix without host bits, got ${subnet}`);
-  const ul = parseIp(underlay);
-  if (!ul) throw new RtnlInputError('local', `expected an IPv4 or IPv6 address, got ${underlay}`);
-  return { subnet: sub.cidr, underlay: formatIp(ul), underlayFamily: ul.family };
-}
-
 /**
- * The VXLAN overlay of one node: {@link Overlay.ensure} makes the device,
- * {@link Overlay.sync} reconciles its peers with the membership,
- * {@link Overlay.startWatching} reports changes made behind its back.
+ * The VXLAN overlay of one node: {@link Overlay.ensure} makes the device;
+ * {@link Overlay.sync} makes its permanent neighbours, unicast FDB entries
+ * and routes of the overlay's protocol exactly match the peers (three dumps,
+ * then only the difference, in one batch; the kernel's ENODEV when the
+ * device is missing); {@link Overlay.startWatching} reports changes made
+ * behind its back: a route, neighbour or FDB entry deleted or altered, the
+ * device set down, renamed or deleted, lost events.
  */
-export class Overlay implements Backend {
+export class Overlay extends Reconciler implements Backend {
   /** {@inheritDoc Backend.kind} */
   readonly kind = 'vxlan' as const;
-  readonly #h: Handle;
-  readonly #netns: Netns | undefined;
   readonly #dev: VxlanDevice;
-  readonly #local: Local;
   readonly #protocol: number;
-  /** The device's ifindex and MTU as ensure() or sync() last saw them. */
+  /** The device's ifindex and MTU as ensure() or the last plan saw them. */
   #index: number | undefined;
   #mtu: number | undefined;
-  /** The remote nodes of the last sync: what drift is judged against. */
-  #peers: Map<string, NodeRecord> | undefined;
-  #watch: DriftWatcher | undefined;
 
   /** Checks the options; nothing is sent until {@link Overlay.ensure} or {@link Overlay.sync}. */
   constructor(o: OverlayOptions) {
-    this.#local = localOf(o.subnet, o.local);
+    super(o.handle, o.netns, o.subnet, o.local, true);
     const mac = o.mac?.toLowerCase();
     if (mac !== undefined && !isVtepMac(mac)) throw new RtnlInputError('mac', `expected a unicast MAC, got ${o.mac}`);
-    this.#h = o.handle;
-    this.#netns = o.netns;
+    const local = this.local;
     this.#protocol = o.protocol ?? OVERLAY_ROUTE_PROTOCOL;
     this.#dev = new VxlanDevice({
-      device: o.device, vni: o.vni, port: o.port, local: this.#local.underlay, localFamily: this.#local.underlayFamily, subnet: this.#local.subnet,
+      device: o.device, vni: o.vni, port: o.port, local: local.underlay, localFamily: local.underlayFamily, subnet: local.subnet,
       ...(mac === undefined ? {} : { mac }), ...(o.mtu === undefined ? {} : { mtu: o.mtu }), ...(o.underlayDevice === undefined ? {} : { underlayDevice: o.underlayDevice }),
     }, o.handle);
   }
@@ -120,10 +107,10 @@ export class Overlay implements Backend {
 
   /** This node's VTEP address: the first address of its subnet, held by the device as a host address. */
   get vtepIp(): string {
-    return formatIp(this.#local.subnet.net);
+    return formatIp(this.local.subnet.net);
   }
 
-  /** Makes the device right ({@link VxlanDevice.ensure}): adopted when it matches, else made again. */
+  /** Makes the device right (`VxlanDevice.ensure`): adopted when it matches, else made again. */
   ensure(): OverlayDevice & BackendReady {
     const d = this.#dev.ensure();
     this.#index = d.index;
@@ -131,90 +118,46 @@ export class Overlay implements Backend {
     return { ...d, device: { name: this.device, index: d.index, mac: d.mac, mtu: d.mtu } };
   }
 
-  /**
-   * Makes the device's permanent neighbours, unicast FDB entries and routes
-   * of the overlay's protocol exactly match the remote nodes among `nodes`
-   * (this node, by subnet or underlay address, is left out; unusable
-   * records are skipped). Reads the current state with three dumps and
-   * sends only the difference, in one batch. Throws {@link OverlaySyncError}
-   * if some of it was refused, and the kernel's error if the device is
-   * missing.
-   */
-  sync(nodes: readonly NodeRecord[]): OverlaySyncResult {
-    const t0 = performance.now();
-    const link = this.#h.linkGet(this.device).index;
-    this.#index = link;
-    const { peers, skipped } = wantedPeers(nodes, this.#local, true);
-    this.#peers = peers;
-    const { requests, counts } = this.#plan(link, peers);
-    const failures = applyRequests(this.#h, requests);
-    const result = { ...counts, skipped, durationMs: performance.now() - t0 };
-    if (failures.length > 0) throw new OverlaySyncError(failures, result);
-    return result;
-  }
-
-  /** The routes on the device against the last sync's peers. */
-  status(): RouteReport {
-    const link = this.#h.linkGet(this.device).index;
-    return this.#plan(link, this.#peers ?? new Map()).routes;
-  }
-
-  /**
-   * Watches the node's links, neighbours, FDB entries and routes, and calls
-   * onDrift when the device or its entries no longer match the last sync: a
-   * route, neighbour or FDB entry deleted or altered by someone else, the
-   * device set down, renamed or deleted; and whenever the kernel reports
-   * lost events. Events about the device are debounced (`debounceMs` of
-   * quiet, default 100). The caller answers with {@link Overlay.ensure} and
-   * {@link Overlay.sync}. Calling it again replaces the previous watch.
-   */
-  startWatching(onDrift: () => void, o: { debounceMs?: number } = {}): void {
-    this.stop();
-    this.#watch = new DriftWatcher({
-      ...(this.#netns ? { netns: this.#netns } : {}), kinds: ['link', 'neighbour', 'fdb', 'route'],
-      ...(o.debounceMs === undefined ? {} : { debounceMs: o.debounceMs }),
-      concerns: (ev) => this.#concerns(ev),
-      drifted: () => this.#drifted(),
-    }, onDrift);
-  }
-
-  /** Stops watching; a pending onDrift is cancelled. Safe to call when not watching. The device and its entries stay. */
-  stop(): void {
-    this.#watch?.close();
-    this.#watch = undefined;
-  }
-
   /** Stops watching and deletes the device; its routes, neighbours and FDB entries go with it. A missing device is fine. */
   cleanup(): void {
     this.stop();
     try {
-      this.#h.linkDel(this.device);
+      this.handle.linkDel(this.device);
     } catch (e) {
       if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
     }
     this.#index = undefined;
     this.#mtu = undefined;
-    this.#peers = undefined;
+    this.forget();
   }
 
-  #plan(link: number, peers: Map<string, NodeRecord>): Plan {
+  /** Plans against the device as it is now (the kernel's ENODEV when it is gone). */
+  protected plan(peers: ReadonlyMap<string, NodeRecord>): Plan {
+    const link = this.handle.linkGet(this.device).index;
+    this.#index = link;
     return planVxlan(link, this.#protocol, this.#dev.dump(link), peers);
   }
 
+  /** The event kinds the drift watch subscribes to. */
+  protected watchKinds(): EventKind[] {
+    return ['link', 'neighbour', 'fdb', 'route'];
+  }
+
   /** Whether an event is about the device or something on it. */
-  #concerns(ev: RtnlEvent): boolean {
+  protected concerns(ev: RtnlEvent): boolean {
     if (ev.kind === 'link') return ev.value.index === this.#index || ev.value.name === this.device;
     return this.#index !== undefined && ev.value.link === this.#index;
   }
 
   /** Whether the device is gone, down, another one, altered, or its entries differ from what the last sync planned. */
-  #drifted(): boolean {
+  protected override drifted(): boolean {
+    const before = this.#index;
     try {
-      const l = this.#h.linkGet(this.device);
-      if (!l.up || !this.#dev.adoptable(l) || (this.#index !== undefined && l.index !== this.#index) || (this.#mtu !== undefined && l.mtu !== this.#mtu)) return true;
-      return this.#peers !== undefined && this.#plan(l.index, this.#peers).requests.length > 0;
+      const l = this.handle.linkGet(this.device);
+      if (!l.up || !this.#dev.adoptable(l) || (before !== undefined && l.index !== before) || (this.#mtu !== undefined && l.mtu !== this.#mtu)) return true;
     } catch {
       return true; // ENODEV, or the handle failed: the caller's ensure + sync will tell
     }
+    return super.drifted();
   }
 }

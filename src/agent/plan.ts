@@ -10,8 +10,8 @@
  * peer is refused instead.
  * @module
  */
-import type { Batch, FdbEntry, Neighbour, Route } from '../index.js';
-import { type Cidr, bits, contains, parseCidr, parseIp } from '../ipam/ip.js';
+import { type Batch, type FdbEntry, type Neighbour, type Route, RtnlInputError } from '../index.js';
+import { type Cidr, bits, contains, formatIp, isNetwork, parseCidr, parseIp } from '../ipam/ip.js';
 import type { RefusedPeer, RouteReport } from './backend.js';
 import { type CheckedRecord, checkRecord, isVtepMac } from './record.js';
 import type { NodeRecord } from './types.js';
@@ -54,6 +54,15 @@ export interface Local {
   /** This node's underlay address, canonical. */
   underlay: string;
   underlayFamily: 4 | 6;
+}
+
+/** This node as the planners see it, from its subnet and underlay address; throws {@link RtnlInputError} naming the bad one. */
+export function localOf(subnet: string, underlay: string): Local {
+  const sub = parseCidr(subnet);
+  if (!sub || !isNetwork(sub)) throw new RtnlInputError('subnet', `expected a prefix without host bits, got ${subnet}`);
+  const ul = parseIp(underlay);
+  if (!ul) throw new RtnlInputError('local', `expected an IPv4 or IPv6 address, got ${underlay}`);
+  return { subnet: sub.cidr, underlay: formatIp(ul), underlayFamily: ul.family };
 }
 
 /**

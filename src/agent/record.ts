@@ -66,12 +66,15 @@ export function checkRecord(x: unknown, at = '', needsVtepMac = false): CheckedR
   if (bad) throw new RtnlInputError(`${at}underlay`, `${underlay as string} is ${bad}`);
   const sub = typeof subnet === 'string' ? parseCidr(subnet) : undefined;
   if (!sub || !isNetwork(sub)) throw new RtnlInputError(`${at}subnet`, `expected a prefix without host bits, got ${show(subnet)}`);
-  const record: NodeRecord = { name, underlay: canonical(underlay as string, ul), subnet: canonical(subnet as string, sub.cidr.net, sub.cidr.prefix) };
+  let mac: string | undefined;
   if (vtepMac !== undefined || needsVtepMac) {
-    const mac = typeof vtepMac === 'string' ? vtepMac.toLowerCase() : '';
+    mac = typeof vtepMac === 'string' ? vtepMac.toLowerCase() : '';
     if (!isVtepMac(mac)) throw new RtnlInputError(`${at}vtepMac`, `expected a unicast MAC like 02:42:0a:f4:01:00, got ${show(vtepMac)}`);
-    record.vtepMac = mac;
   }
+  // In the order the lease writes them: the agent compares its own record as etcd holds it with what it wrote.
+  const record: NodeRecord = {
+    name, underlay: canonical(underlay as string, ul), ...(mac === undefined ? {} : { vtepMac: mac }), subnet: canonical(subnet as string, sub.cidr.net, sub.cidr.prefix),
+  };
   return { record, subnet: sub.cidr, underlay: ul };
 }
 

@@ -87,7 +87,8 @@ export class EtcdMembership implements Membership {
       if (subnetKey(this.#prefix, record.subnet) !== kv.key) return { key: kv.key, name: record.name, reason: `its subnet ${record.subnet} does not match the key` };
       return { candidate: { key: kv.key, record }, createRevision: kv.createRevision };
     } catch (e) {
-      return { key: kv.key, reason: `malformed: ${(e as Error).message}` };
+      const name = nameOf(kv.value);
+      return { key: kv.key, ...(name === undefined ? {} : { name }), reason: `malformed: ${(e as Error).message}` };
     }
   }
 
@@ -158,5 +159,15 @@ export class EtcdMembership implements Membership {
       this.#delivering = undefined;
     })();
     return this.#delivering;
+  }
+}
+
+/** The node name a record that failed validation gives, if it is JSON with a string name: for the log and status. */
+function nameOf(text: string): string | undefined {
+  try {
+    const name = (JSON.parse(text) as { name?: unknown } | null)?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -29,7 +29,7 @@ export interface VxlanDeviceSpec {
   underlayDevice?: string;
 }
 
-/** What {@link VxlanDevice.ensure} found or made. */
+/** What `VxlanDevice.ensure` found or made. */
 export interface OverlayDevice {
   index: number;
   mac: string;
