@@ -7,13 +7,20 @@
 //   first:   from the join until the first other node has its subnet in the kernel (proto bird),
 //   all:     ... until every other node has it, and the joiner has all theirs,
 //   leave:   from the joiner's cleanup() until no node routes to it any more.
-// Reported, never asserted: BIRD's timers (connect delay 1 s, the session's
-// OPEN/KEEPALIVE exchange) dominate, not rtnl.
+// Then the same for BGP EVPN (FRR's zebra + bgpd per node, a route
+// reflector): a node joins a VNI (its FRR started, its `vx100` on `br100`
+// made, as the plugin's evpn mode does with a VNI's first pod) and we time
+//   start:   FRR started (both daemons running) + the device made,
+//   all:     ... until every other node has a flood entry (type-3) to it and it has one to each,
+//   leave:   from its `vx100` deleted (its last pod gone) until no node floods to it.
+// Reported, never asserted: the speakers' timers (BIRD's connect delay 1 s,
+// FRR's connect retry 1 s, the sessions' OPEN/KEEPALIVE exchange) dominate, not rtnl.
 //
 //   npm run compile && scripts/sandbox node dist/bench/agent-bgp.js --n 3,10 --runs 3
 import * as fs from 'node:fs';
 import { Cluster, underlayIp } from '../demo/cluster.js';
 import { BgpBackend } from '../src/agent/bgp/backend.js';
+import { FrrSpeaker, frrEvpnConfig } from '../src/agent/bgp/evpn.js';
 import type { NodeRecord } from '../src/agent/types.js';
 import { envLine, median, parseArgs, printTable } from './lib.js';
 
@@ -73,6 +80,65 @@ async function run(n: number, runs: number): Promise<Record<'start' | 'first' | 
   }
 }
 
+async function evpn(n: number, runs: number): Promise<Record<'start' | 'all' | 'leave', number[]>> {
+  const dir = fs.mkdtempSync('/run/rtnl-bench-evpn-');
+  fs.chmodSync(dir, 0o755); // FRR's daemons run as the frr user
+  const c = new Cluster(`be${n}`);
+  const speakers: FrrSpeaker[] = [];
+  const out = { start: [] as number[], all: [] as number[], leave: [] as number[] };
+  try {
+    c.underlay();
+    const nodes = new Map<number, ReturnType<Cluster['addBareNode']>>();
+    const frr = async (i: number, conf: string) => {
+      const node = c.addBareNode(i);
+      nodes.set(i, node);
+      const s = new FrrSpeaker({ dir: `${dir}/frr${i}`, pathspace: `be${n}-${i}`, netns: node.ns });
+      speakers.push(s);
+      await s.start(conf);
+      return s;
+    };
+    const vtep = (i: number) => frrEvpnConfig({ asn: 65010, routerId: underlayIp(i), holdTimeSec: 9, routeReflectors: [underlayIp(250)] });
+    /** Joins VNI 100 as the plugin's evpn mode does: br100 with a nolearning vx100 on it. */
+    const join = (i: number) => {
+      const h = nodes.get(i)!.h;
+      h.linkAdd({ kind: 'bridge', name: 'br100', up: true });
+      h.linkAdd({ kind: 'vxlan', name: 'vx100', vni: 100, port: 4789, learning: false, local: underlayIp(i), master: h.linkGet('br100').index, up: true });
+    };
+    const floods = (i: number, j: number) => {
+      try {
+        const h = nodes.get(i)!.h;
+        return h.fdbList({ link: h.linkGet('vx100').index }).some((e) => e.mac === '00:00:00:00:00:00' && e.dst === underlayIp(j));
+      } catch {
+        return false;
+      }
+    };
+    await frr(250, frrEvpnConfig({ asn: 65010, routerId: underlayIp(250), holdTimeSec: 9, listenRange: '192.168.100.0/24' }));
+    const base = Array.from({ length: n - 1 }, (_, k) => k + 1);
+    for (const i of base) {
+      await frr(i, vtep(i));
+      join(i);
+    }
+    await until(() => base.every((i) => base.every((j) => i === j || floods(i, j))), performance.now(), 'the base VTEPs');
+    for (let r = 0; r < runs; r++) {
+      const j = 100 + r;
+      const t0 = performance.now();
+      const s = await frr(j, vtep(j));
+      join(j);
+      out.start.push(performance.now() - t0);
+      out.all.push(await until(() => base.every((i) => floods(i, j) && floods(j, i)), t0, 'every VTEP'));
+      const t1 = performance.now();
+      nodes.get(j)!.h.linkDel('vx100');
+      out.leave.push(await until(() => base.every((i) => !floods(i, j)), t1, 'the leave'));
+      await s.stop();
+    }
+    return out;
+  } finally {
+    for (const s of speakers) await s.stop().catch(() => undefined);
+    c.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const sizes = (args.get('n') ?? '3,10').split(',').map(Number);
@@ -84,6 +150,13 @@ async function main(): Promise<void> {
     rows.push([String(n), ...(['start', 'first', 'all', 'leave'] as const).map((k) => median(s[k]).toFixed(1))]);
   }
   printTable(['nodes', 'joiner started + synced', 'first node routes to it', 'all routes everywhere', 'leave: withdrawn everywhere'], rows);
+  console.log(`\nBGP EVPN (FRR, one route reflector), a VTEP joining VNI 100, median of ${runs} joins, ms\n`);
+  const erows: string[][] = [];
+  for (const n of sizes) {
+    const s = await evpn(n, runs);
+    erows.push([String(n), ...(['start', 'all', 'leave'] as const).map((k) => median(s[k]).toFixed(1))]);
+  }
+  printTable(['VTEPs', 'FRR started + device made', 'flood entries everywhere', 'leave: withdrawn everywhere'], erows);
 }
 
 main().catch((e) => {
