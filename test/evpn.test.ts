@@ -13,6 +13,7 @@ import { Cluster, ping, underlayIp } from '../demo/cluster.js';
 import { RtnlInputError, createNetns, deleteNetns } from '../src/index.js';
 import { FrrSpeaker, frrEvpnConfig } from '../src/agent/bgp/evpn.js';
 import { waitFor } from './agent-harness.js';
+import { daemonsUnder } from './bgp-harness.js';
 import { assertHome } from './lib.js';
 import { type Conflist, Runtime, installPlugins } from './plugin-runtime.js';
 
@@ -21,16 +22,6 @@ const NODES = [1, 2, 3];
 const RR = 9;
 const VPCS = { a: { vni: 100, nodes: [1, 2, 3] }, b: { vni: 200, nodes: [1, 2] } } as const;
 type Vpc = keyof typeof VPCS;
-
-/** Live zebra/bgpd processes whose command line names a file under dir. */
-const frrUnder = (dir: string): number[] => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-  try {
-    const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-    return /(^|\/)(zebra|bgpd)$/.test(argv[0]!) && argv.some((a) => a.startsWith(dir));
-  } catch {
-    return false;
-  }
-}).map(Number);
 
 t.test('bgpd\'s EVPN configuration: accepted by bgpd\'s own dry run; values that are not what they claim are refused', async (t) => {
   const dir = fs.mkdtempSync('/run/rtnl-evpn-conf-');
@@ -89,7 +80,7 @@ t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod 
   const pods: string[] = [];
   t.teardown(async () => {
     for (const s of speakers.values()) await s.stop().catch(() => undefined);
-    for (const pid of frrUnder(tmp)) process.kill(pid, 'SIGKILL');
+    for (const pid of daemonsUnder(tmp, ['zebra', 'bgpd'])) process.kill(pid, 'SIGKILL');
     for (const p of pods) try { deleteNetns(p); } catch { /* gone */ }
     c.destroy();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -201,7 +192,7 @@ t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod 
   t.test('every speaker stopped: no FRR daemon left', async (t) => {
     for (const s of speakers.values()) await s.stop();
     speakers.clear();
-    t.strictSame(frrUnder(tmp), [], 'no zebra or bgpd names the test\'s directory');
+    t.strictSame(daemonsUnder(tmp, ['zebra', 'bgpd']), [], 'no zebra or bgpd names the test\'s directory');
   });
   assertHome(t);
 });
