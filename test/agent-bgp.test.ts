@@ -143,6 +143,20 @@ t.test('three nodes, a BIRD each: routed pods, restart, hostile member, leave', 
     await converged([1, 2, 3]);
   });
 
+  t.test('a node whose speaker dies and is not restarted is dropped by the others after the hold time (its graceful restart time)', async (t) => {
+    const b3 = backends.get(3)!;
+    const pid = b3.speaker.pid()!;
+    const t0 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    t.ok(birdRoutes(1)['10.244.3.0/24'], 'just after: node1 still routes to node3 (graceful restart keeps it while node3 may come back)');
+    await waitFor(() => [1, 2].every((i) => birdRoutes(i)['10.244.3.0/24'] === undefined), (HOLD + 30) * 1000, 'node3\'s subnet dropped');
+    t.pass(`nodes 1 and 2 dropped node3's subnet ${Date.now() - t0} ms after its speaker died (hold time ${HOLD} s)`);
+    await b3.ensure();
+    await b3.sync(members);
+    await converged([1, 2, 3]);
+    t.pass('node3\'s speaker started again: back everywhere');
+  });
+
   t.test('a node that cleans up is withdrawn from the others within the hold time; its speaker and routes are gone', async (t) => {
     const b3 = backends.get(3)!;
     const pid = b3.speaker.pid()!;

@@ -78,7 +78,9 @@ const peerName = (ip: string): string => `peer_${ip.replace(/\./g, '_')}`;
  * prefix, a prefix outside the cluster network or another node's subnet is
  * refused whoever announces it. Sessions are direct iBGP (the underlay is
  * one L2 segment, as with host-gw) with graceful restart, so a speaker that
- * dies and comes back does not make the others drop this node's routes.
+ * dies and comes back (its supervisor restarts it) does not make the others
+ * drop this node's routes; one that stays dead loses them after the hold
+ * time, the restart time it advertises.
  *
  * Without route reflectors every member gets a session (a full mesh). With
  * them a node peers only with the reflectors; a node whose own address is a
@@ -135,7 +137,8 @@ export function birdConfig(i: BirdConfigInput): string {
     '  direct;',
     `  hold time ${hold}; keepalive time ${Math.max(1, Math.floor(hold / 3))};`,
     '  connect delay time 1; connect retry time 5; error wait time 1, 30;',
-    '  graceful restart on;',
+    // A speaker that died keeps its routes on the peers while it restarts, for one hold time at most.
+    `  graceful restart on; graceful restart time ${hold};`,
     '  ipv4 { import filter rtnl_import; export filter rtnl_export; };',
     '}',
     '',
