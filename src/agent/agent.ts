@@ -254,9 +254,9 @@ export class Agent {
     this.#running = true;
   }
 
-  /** Runs fn after every sync or repair before it. */
+  /** Runs fn after every sync or repair before it; a failure is reported, and the next one still runs. */
   #serial(fn: () => Promise<void>): Promise<void> {
-    this.#chain = this.#chain.then(fn);
+    this.#chain = this.#chain.then(fn).catch((e: unknown) => this.#problem(`sync failed: ${(e as Error).message}`));
     return this.#chain;
   }
 
