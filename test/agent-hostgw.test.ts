@@ -163,7 +163,7 @@ t.test('host-gw with a static file: records without vtepMac; vxlan refuses them'
   t.equal(r.code, 1, 'vxlan: start fails');
   t.match(r.stderr, /node node1 has no vtepMac, which the vxlan backend needs/);
   t.match(runAgent([...args(1, 'host-gw'), '--device', 'x']), { code: 2, stderr: /--device applies to the vxlan backend/ });
-  t.match(runAgent([...args(1, 'geneve')]), { code: 2, stderr: /--backend: expected one of vxlan, host-gw, got "geneve"/ });
+  t.match(runAgent([...args(1, 'geneve')]), { code: 2, stderr: /--backend: expected one of vxlan, host-gw, bgp, got "geneve"/ });
 });
 
 t.test('HostGw on its own: an IPv6 underlay, drift reported, cleanup removes only its routes', async (t) => {

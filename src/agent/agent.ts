@@ -221,7 +221,7 @@ export class Agent {
     else forward();
     const backend = this.#type.create({
       handle: this.#h, ...(this.#ns === undefined ? {} : { netns: this.#ns }), self, network: net,
-      ...(o.device === undefined ? {} : { device: o.device }), ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
+      ...(o.device === undefined ? {} : { device: o.device }), ...(o.iface === undefined ? {} : { underlayDevice: o.iface }), ...(o.bgp === undefined ? {} : { bgp: o.bgp }),
     });
     this.#backend = backend;
     const ready = await this.#ensure();
@@ -370,7 +370,7 @@ export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
       const network = net ?? { network: self.subnet, subnetLen: Number(self.subnet.split('/')[1]) };
       await backendType(o).create({
         handle: h, ...(ns === undefined ? {} : { netns: ns }), self, network,
-        ...(o.device === undefined ? {} : { device: o.device }), ...(o.iface === undefined ? {} : { underlayDevice: o.iface }),
+        ...(o.device === undefined ? {} : { device: o.device }), ...(o.iface === undefined ? {} : { underlayDevice: o.iface }), ...(o.bgp === undefined ? {} : { bgp: o.bgp }),
       }).cleanup();
       log.info('dataplane removed', { backend: o.backend ?? 'vxlan' });
     } else {

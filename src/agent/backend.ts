@@ -9,6 +9,7 @@
  * @module
  */
 import { type Handle, type Netns } from '../index.js';
+import type { BgpSettings } from './bgp/config.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
 /** The backends `rtnl-agent --backend` accepts. */
@@ -28,6 +29,8 @@ export interface BackendOptions {
   device?: string;
   /** The underlay device (`--iface`); undefined: the device holding the node's underlay address. */
   underlayDevice?: string;
+  /** The bgp backend's settings (`--bgp-*`). */
+  bgp?: BgpSettings;
 }
 
 /**

@@ -3,6 +3,7 @@
  * @module
  */
 import type { BackendKind, BackendType } from './backend.js';
+import { BgpBackend } from './bgp/backend.js';
 import { HostGw } from './hostgw.js';
 import { Overlay } from './overlay.js';
 
@@ -10,4 +11,5 @@ import { Overlay } from './overlay.js';
 export const BACKENDS: { readonly [K in BackendKind]?: BackendType } = {
   'vxlan': { needsVtepMac: true, create: (o) => Overlay.fromBackendOptions(o) },
   'host-gw': { needsVtepMac: false, create: (o) => HostGw.fromBackendOptions(o) },
+  'bgp': { needsVtepMac: false, create: (o) => BgpBackend.fromBackendOptions(o) },
 };

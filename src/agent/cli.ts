@@ -12,6 +12,8 @@ import { type EtcdTlsOptions, parseEndpoint } from '../etcd/index.js';
 import type { BackendKind } from './backend.js';
 import { ifnameProblem } from '../primitives/names.js';
 import { BACKENDS } from './backends.js';
+import type { BgpSettings } from './bgp/config.js';
+import { BGP_USAGE, bgpSettings } from './bgp/flags.js';
 import type { CniHandOff } from './cni.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_STATE_DIR } from './state.js';
@@ -34,6 +36,8 @@ export interface AgentOptions {
   source: Source;
   /** The dataplane (`--backend`); undefined: `vxlan`. */
   backend?: BackendKind;
+  /** The bgp backend's settings (`--bgp-*`); undefined: another backend. */
+  bgp?: BgpSettings;
   /** The node's network namespace (a name under /run/netns or a path); undefined: the agent's own. */
   netns?: string;
   /** This node's underlay address; undefined: the first global address of `iface`. */
@@ -90,7 +94,10 @@ backend:
   --backend NAME         vxlan (default): a VXLAN device, per peer a neighbour, an FDB entry and an
                          onlink route; host-gw: per peer a route to its subnet via its underlay address,
                          no tunnel (every node's underlay on one L2 segment: a peer whose underlay is on
-                         no directly connected subnet is refused). Every node of a cluster runs the same.
+                         no directly connected subnet is refused); bgp: a BIRD 2 speaker in the node's
+                         namespace announces the node's subnet and installs the peers' (proto bird), no
+                         tunnel. Every node of a cluster runs the same.
+${BGP_USAGE}
 
 node:
   --node-name NAME       this node's name (default: the host name)
@@ -140,6 +147,7 @@ const FLAGS = {
   'iface': { type: 'string' }, 'device': { type: 'string' }, 'state-dir': { type: 'string' }, 'cni-conf-dir': { type: 'string' },
   'cni-name': { type: 'string' }, 'cni-bridge': { type: 'string' }, 'ipam-data-dir': { type: 'string' }, 'cni-socket': { type: 'string' },
   'log-level': { type: 'string' }, 'backend': { type: 'string' },
+  'bgp-as': { type: 'string' }, 'bgp-route-reflector': { type: 'string' }, 'bgp-hold-time': { type: 'string' },
 } as const;
 type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -214,11 +222,12 @@ export function parseCommand(argv: string[]): Command {
   if (problem) throw new UsageError(`--device: ${JSON.stringify(device)} is not an interface name: it ${problem}`);
   const backend = (f.backend ?? 'vxlan') as BackendKind;
   if (!Object.hasOwn(BACKENDS, backend)) throw new UsageError(`--backend: expected one of ${Object.keys(BACKENDS).join(', ')}, got ${JSON.stringify(f.backend)}`);
-  if (backend === 'host-gw' && device !== undefined) throw new UsageError('--device applies to the vxlan backend (host-gw makes no device)');
+  if (backend !== 'vxlan' && device !== undefined) throw new UsageError(`--device applies to the vxlan backend (${backend} makes no device)`);
+  const bgp = bgpSettings(backend, { as: f['bgp-as'], routeReflector: f['bgp-route-reflector'], holdTime: f['bgp-hold-time'] }, stateDir);
   const opts: AgentOptions = {
     nodeName: f['node-name'] ?? os.hostname(),
     source, backend, stateDir, logLevel: level,
-    ...(device === undefined ? {} : { device }),
+    ...(device === undefined ? {} : { device }), ...(bgp === undefined ? {} : { bgp }),
     ...(f.netns === undefined ? {} : { netns: f.netns }),
     ...(f['public-ip'] === undefined ? {} : { publicIp: f['public-ip'] }),
     ...(f.iface === undefined ? {} : { iface: f.iface }),

@@ -16,6 +16,7 @@ export { type LogFields, type LogLevel, type Logger, jsonLogger } from './log.js
 export { type AgentStatus, type SyncSummary, DEFAULT_STATE_DIR, StateDir } from './state.js';
 export * from './backend.js';
 export * from './backends.js';
+export * from './bgp/index.js';
 export * from './drift.js';
 export * from './hostgw.js';
 export * from './lease.js';

@@ -16,6 +16,7 @@
  *   // vxlan
  *   "vni": 42, "dstport": 4789, "local": "192.168.1.10", "device": "eth0",
  *   "peers": [{ "underlayIp": "192.168.1.11", "vtepMac": "02:..." }],
+ *   "evpn": false,                    // true: a BGP EVPN speaker programs the FDB (no peers; local required)
  *   "stateDir": "/run/rtnl-cni",      // lock and reference counts of the shared br/vx devices
  *   // macvlan, ipvlan
  *   "master": "eth0", "macvlanMode": "bridge", "ipvlanMode": "l2",
@@ -54,6 +55,8 @@ export interface RtnlNetConf {
   local: string | undefined;
   device: string | undefined;
   peers: VxlanPeer[];
+  /** vxlan mode: a BGP EVPN speaker on the node (FRR, advertise-all-vni) programs the FDB; no static peers. */
+  evpn: boolean;
   stateDir: string;
   master: string;
   /** Every macvlan mode but `source` (which needs a list of source MACs the plugin has no option for). */
@@ -70,7 +73,7 @@ const MODES: readonly PluginMode[] = ['bridge', 'vxlan', 'macvlan', 'ipvlan'];
 
 /** This plugin's own keys. */
 const OWN_KEYS = ['mode', 'mtu', 'mac', 'bridge', 'isGateway', 'isDefaultGateway', 'hairpinMode', 'promiscMode',
-  'vni', 'dstport', 'local', 'device', 'peers', 'stateDir', 'master', 'macvlanMode', 'ipvlanMode'];
+  'vni', 'dstport', 'local', 'device', 'peers', 'evpn', 'stateDir', 'master', 'macvlanMode', 'ipvlanMode'];
 /**
  * The keys the CNI spec defines for a plugin's config: those runtimes inject
  * (name, cniVersion, runtimeConfig, args, prevResult, and any `cni.dev/` key,
@@ -167,6 +170,10 @@ export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
     if (p.vtepMac !== undefined && !isMac(p.vtepMac)) throw invalid(`peers[${i}].vtepMac`, 'is not a MAC address');
     return p.vtepMac === undefined ? { underlayIp: p.underlayIp } : { underlayIp: p.underlayIp, vtepMac: p.vtepMac };
   });
+  const evpn = opt(c, 'evpn', 'boolean', false);
+  if (evpn && mode !== 'vxlan') throw invalid('evpn', 'applies to vxlan mode');
+  if (evpn && peers.length > 0) throw invalid('peers', 'evpn: the EVPN speaker finds the peers, give no static ones');
+  if (evpn && c.local === undefined) throw invalid('local', 'evpn needs the node\'s underlay address (the VTEP the speaker advertises)');
   const master = ifnameField(c, 'master', '');
   if ((mode === 'macvlan' || mode === 'ipvlan') && !master) throw invalid('master', `${mode} mode needs a master interface`);
   const isDefaultGateway = opt(c, 'isDefaultGateway', 'boolean', false);
@@ -178,7 +185,7 @@ export function loadConfig(conf: NetConf, env: CniEnv): RtnlNetConf {
     ipMasq: bridgeOption(c, 'ipMasq', mode), vni, dstport,
     local: opt<string | undefined>(c, 'local', 'string', undefined),
     device: opt<string | undefined>(c, 'device', 'string', undefined),
-    peers,
+    peers, evpn,
     stateDir: opt(c, 'stateDir', 'string', DEFAULT_STATE_DIR),
     master,
     macvlanMode: oneOf(c, 'macvlanMode', MACVLAN_MODES.filter((m): m is Exclude<MacvlanMode, 'source'> => m !== 'source'), 'bridge'),
