@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "attrs.h"
+#include "link_kinds.h"
 #include "ops.h"
 
 namespace rtnl {
@@ -167,10 +168,24 @@ struct Kind {
   const char* name;
   const AttrTable* data;  // IFLA_INFO_DATA, or nullptr for kinds without any
   const AttrTable* tail = nullptr;  // more of IFLA_INFO_DATA, sent after kind-specific extras
+  // What a table cannot say: attributes sent between data and tail, and read back after both.
+  void (*encodeExtra)(const Napi::Object&, MsgWriter&) = nullptr;
+  void (*decodeExtra)(Napi::Env, Attrs, ObjBuilder&) = nullptr;
 };
 const Kind kKinds[] = {{"veth", nullptr},       {"bridge", &kBridge}, {"vxlan", &kVxlan, &kVxlanTail},
                        {"macvlan", &kMacvlan},  {"macvtap", &kMacvlan}, {"ipvlan", &kIpvlan},
-                       {"ipvtap", &kIpvlan},    {"vlan", &kVlan},     {"dummy", nullptr}};
+                       {"ipvtap", &kIpvlan},    {"vlan", &kVlan},     {"dummy", nullptr},
+                       {"bond", &kBond},
+                       {"vrf", &kVrf},
+                       {"geneve", &kGeneve},
+                       {"gre", &kGreKeys, &kGre, encodeGreFlags, decodeGreFlags},
+                       {"gretap", &kGreKeys, &kGre, encodeGreFlags, decodeGreFlags},
+                       {"ip6gre", &kGreKeys, &kGre6, encodeGreFlags, decodeGreFlags},
+                       {"ip6gretap", &kGreKeys, &kGre6, encodeGreFlags, decodeGreFlags},
+                       {"ipip", &kIpTunnel},
+                       {"sit", &kIpTunnel},
+                       {"wireguard", nullptr},
+                       {"tun", &kTun}};
 
 const Kind* findKind(std::string_view name) {
   for (const Kind& k : kKinds)
@@ -220,6 +235,7 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
                                htons(get(r, "high").As<Napi::Number>().Uint32Value())};
       enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
     }
+    if (k->encodeExtra) k->encodeExtra(arg, enc.w);
     if (k->tail) k->tail->encode(arg, enc.w);
     if (isVeth) {
       // The peer is a whole ifinfomsg + attributes nested in VETH_INFO_PEER.
@@ -341,6 +357,10 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
     Napi::Object port = Napi::Object::New(env);
     for (auto a : Attrs::of(portData)) kBridgePort.decodeOne(env, a, port) || kBridgePortState.decodeOne(env, a, port);
     out.set("bridgePort", port);
+  } else if (const PortKind* p = portData ? findPortKind(portKind) : nullptr) {
+    Napi::Object port = Napi::Object::New(env);
+    p->data->decode(env, Attrs::of(portData), port);
+    out.set(p->key, port);
   }
   if (kind.empty()) return;
   const Kind* k = findKind(kind);
@@ -349,6 +369,7 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
   if (!data || !k || !k->data) return;
   k->data->decode(env, Attrs::of(data), out);
   if (k->tail) k->tail->decode(env, Attrs::of(data), out);
+  if (k->decodeExtra) k->decodeExtra(env, Attrs::of(data), out);
   if (k->tail == &kVxlanTail) {
     for (auto a : Attrs::of(data)) {
       if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {

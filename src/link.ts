@@ -7,6 +7,7 @@
 import { RtnlInputError } from './errors.js';
 import { type NsRef, nsNative } from './netns.js';
 import * as v from './validate.js';
+import { type BondPortInfo, type DecodeOnlyKind, type MoreLink, type MoreLinkSpec, type VrfPortInfo, DECODE_ONLY_KINDS, MORE_KIND_CHECKS, MORE_LINK_KINDS, MORE_REQUIRED, refuseDecodeOnly } from './link-kinds.js';
 
 /** A link by name or by ifindex. */
 export type LinkRef = string | number;
@@ -144,11 +145,11 @@ export interface DummySpec extends LinkCommonSpec {
 }
 
 /** A link to create, by kind. */
-export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec;
+export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec | MoreLinkSpec;
 /** The kinds rtnl can create. */
 export type LinkKind = LinkSpec['kind'];
 /** Every value {@link LinkKind} can take. */
-export const LINK_KINDS: readonly LinkKind[] = ['veth', 'bridge', 'vxlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan', 'dummy'];
+export const LINK_KINDS: readonly LinkKind[] = ['veth', 'bridge', 'vxlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan', 'dummy', ...MORE_LINK_KINDS];
 
 /** A bridge port's spanning tree state (`ip link ... type bridge_slave state N`, named as iproute2 prints them). */
 export type BridgePortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
@@ -279,6 +280,10 @@ export interface LinkBase {
   portKind?: string;
   /** The port's settings, when the master is a bridge. */
   bridgePort?: BridgePortInfo;
+  /** The port's state, when the master is a bond. */
+  bondPort?: BondPortInfo;
+  /** The port's table, when the master is a VRF. */
+  vrfPort?: VrfPortInfo;
   /** ifindex of the parent (macvlan, vlan) or the veth peer; in `linkNetnsId`'s namespace when that is set. */
   link?: number;
   /** The peer namespace's id as seen from this namespace (veth peer, macvlan parent elsewhere). */
@@ -311,14 +316,14 @@ export interface DeviceLink extends LinkBase { kind: 'device' }
 export interface GenericLink extends LinkBase { kind: 'generic'; infoKind: string }
 
 /** A link as the kernel reports it. */
-export type Link = VethLink | BridgeLink | VxlanLink | MacvlanLink | IpvlanLink | VlanLink | DummyLink | DeviceLink | GenericLink;
+export type Link = VethLink | BridgeLink | VxlanLink | MacvlanLink | IpvlanLink | VlanLink | DummyLink | MoreLink | DeviceLink | GenericLink;
 
 /** Filters applied by the kernel to a link dump. */
 export interface LinkFilter {
   /** Only ports of this master (ifindex). */
   master?: number;
-  /** Only links of this kind. */
-  kind?: LinkKind;
+  /** Only links of this kind (`tun` too, which rtnl lists but does not create). */
+  kind?: LinkKind | DecodeOnlyKind;
   /** Include each link's counters (`stats`, 10 bigints per link). Off by default: a dump is then cheaper to decode. */
   stats?: boolean;
 }
@@ -364,6 +369,7 @@ const kindChecks: Record<LinkKind, Record<string, (f: string, x: unknown) => unk
   ipvtap: {},
   vlan: { link: ifindex, id: (f, x) => v.uint(f, x, 4094, 1), protocol: (f, x) => v.oneOf(f, x, ['802.1Q', '802.1ad']) },
   dummy: {},
+  ...MORE_KIND_CHECKS,
 };
 kindChecks.macvtap = kindChecks.macvlan;
 kindChecks.ipvtap = kindChecks.ipvlan;
@@ -371,7 +377,7 @@ kindChecks.ipvtap = kindChecks.ipvlan;
 const specKeys = {} as Record<LinkKind, ReadonlySet<string>>;
 for (const k of LINK_KINDS) specKeys[k] = new Set([...Object.keys(common), ...Object.keys(kindChecks[k]), 'kind', 'netns', 'peer']);
 const PEER_KEYS = new Set([...Object.keys(peerChecks), 'netns']);
-const required: Partial<Record<LinkKind, string[]>> = { vxlan: ['vni'], macvlan: ['link'], macvtap: ['link'], ipvlan: ['link'], ipvtap: ['link'], vlan: ['link', 'id'], veth: ['peer'] };
+const required: Partial<Record<LinkKind, string[]>> = { vxlan: ['vni'], macvlan: ['link'], macvtap: ['link'], ipvlan: ['link'], ipvtap: ['link'], vlan: ['link', 'id'], veth: ['peer'], ...MORE_REQUIRED };
 
 function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: string): Record<string, unknown> {
   if (ns === undefined) return out;
@@ -383,6 +389,7 @@ function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: s
 /** @internal Validates a spec into the native codec's argument. */
 export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
   if (!spec || typeof spec !== 'object') throw new RtnlInputError('spec', 'expected a link spec object');
+  refuseDecodeOnly(spec.kind);
   const kind = v.oneOf('kind', spec.kind, LINK_KINDS);
   if (spec.name === undefined) throw new RtnlInputError('name', 'required');
   const checks = kindChecks[kind];
@@ -423,7 +430,7 @@ const BRIDGE_PORT_KEYS = new Set(Object.keys(bridgePortChecks));
 const UPDATE_KEYS = new Set(['up', 'promisc', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns', 'bridgePort']);
 const updateChecks = { up: v.bool, promisc: v.bool, mtu: v.mtu, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 };
 const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
-const filterChecks = { master: ifindex, kind: (fl: string, x: unknown) => v.oneOf(fl, x, LINK_KINDS), stats: v.bool };
+const filterChecks = { master: ifindex, kind: (fl: string, x: unknown) => v.oneOf(fl, x, [...LINK_KINDS, ...DECODE_ONLY_KINDS]), stats: v.bool };
 const GET_KEYS = new Set(['stats']);
 
 function bridgePortArg(p: unknown): Record<string, unknown> {
