@@ -135,6 +135,7 @@ const AttrTable kBondPort{
     {"permHwaddr", IFLA_BOND_SLAVE_PERM_HWADDR, Wire::Mac},
     {"queueId", IFLA_BOND_SLAVE_QUEUE_ID, Wire::U16},
     {"adAggregatorId", IFLA_BOND_SLAVE_AD_AGGREGATOR_ID, Wire::U16},
+    {"prio", IFLA_BOND_SLAVE_PRIO, Wire::S32},
 };
 const AttrTable kVrfPort{{"table", IFLA_VRF_PORT_TABLE, Wire::U32}};
 const PortKind kPortKinds[] = {{"bond", "bondPort", &kBondPort}, {"vrf", "vrfPort", &kVrfPort}};

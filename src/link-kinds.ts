@@ -77,6 +77,8 @@ export interface BondPortInfo {
   queueId?: number;
   /** 802.3ad aggregator id. */
   adAggregatorId?: number;
+  /** Priority in the choice of the active port (Linux 6.0 and later). */
+  prio?: number;
 }
 
 /** A VRF: a routing table that the links enslaved to it use. Ports join with {@link Verbs.linkSetMaster}. */

@@ -273,8 +273,9 @@ t.test('ip6gre and ip6gretap', (t) => {
   ];
   sameRequest(t, 'ip6gre', (b) => b.linkAdd({ kind: 'ip6gre', name: 'g61', local: 'fd00::1', remote: 'fd00::2', device: ETH0, ttl: 10, encapLimit: 5 }),
     withoutDefaults(defaults));
-  sameRequest(t, 'ip6gretap', (b) => b.linkAdd({ kind: 'ip6gretap', name: 'g62', local: 'fd00::1', remote: 'fd00::2' }),
-    withoutDefaults([...defaults, ['TTL', 8, '40'], ['ENCAP_LIMIT', 11, '04']]));
+  // iproute2's hop limit 64 and encapsulation limit 4 are not the kernel's defaults (0 and 0): given explicitly.
+  sameRequest(t, 'ip6gretap', (b) => b.linkAdd({ kind: 'ip6gretap', name: 'g62', local: 'fd00::1', remote: 'fd00::2', ttl: 64, encapLimit: 4 }),
+    withoutDefaults(defaults));
   t.end();
 });
 
