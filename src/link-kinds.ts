@@ -62,7 +62,16 @@ export interface BondOptions {
   /** Send LACPDUs actively (802.3ad `lacp_active`). */
   adLacpActive?: boolean;
 }
-/** A bond. Ports join it with {@link Verbs.linkSetMaster} and leave with {@link Verbs.linkSetNoMaster}. */
+/**
+ * A bond. Ports join it with {@link Verbs.linkSetMaster} and leave with {@link Verbs.linkSetNoMaster}.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'bond', name: 'bond0', mode: 'active-backup', miimon: 100 });
+ * h.linkSetMaster('eth1', h.linkGet('bond0').index);
+ * h.linkGet('eth1').bondPort?.state;   // 'ACTIVE' or 'BACKUP'
+ * h.linkSetNoMaster('eth1');
+ * ```
+ */
 export interface BondSpec extends LinkCommonSpec, BondOptions {
   kind: 'bond';
 }
@@ -81,7 +90,14 @@ export interface BondPortInfo {
   prio?: number;
 }
 
-/** A VRF: a routing table that the links enslaved to it use. Ports join with {@link Verbs.linkSetMaster}. */
+/**
+ * A VRF: a routing table that the links enslaved to it use. Ports join with {@link Verbs.linkSetMaster}.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'vrf', name: 'blue', table: 10, up: true });
+ * h.linkSetMaster('eth3', h.linkGet('blue').index);   // eth3's connected routes go to table 10
+ * ```
+ */
 export interface VrfSpec extends LinkCommonSpec {
   kind: 'vrf';
   /** The routing table (1 to 2^32-1). */
@@ -115,6 +131,13 @@ export interface GeneveOptions {
   /** Collect metadata (`external`): endpoints come from the routes or BPF, no vni or remote. */
   external?: boolean;
 }
+/**
+ * A Geneve tunnel (UDP, default port 6081).
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'geneve', name: 'gnv0', vni: 42, remote: '192.0.2.2' });
+ * ```
+ */
 export interface GeneveSpec extends LinkCommonSpec, GeneveOptions {
   kind: 'geneve';
 }
@@ -152,6 +175,13 @@ export interface GreOptions extends GreKeyOptions {
   /** Path MTU discovery (the outer DF bit); on by default. */
   pmtudisc?: boolean;
 }
+/**
+ * A GRE tunnel over IPv4: `gre` carries IP packets, `gretap` Ethernet frames.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'gre', name: 'gre1', local: '192.0.2.1', remote: '192.0.2.2', ikey: 7, okey: 7, ttl: 64 });
+ * ```
+ */
 export interface GreSpec extends LinkCommonSpec, GreOptions {
   kind: 'gre' | 'gretap';
 }
@@ -166,6 +196,15 @@ export interface Ip6GreOptions extends GreKeyOptions {
   /** Tunnel encapsulation limit (RFC 2473). */
   encapLimit?: number;
 }
+/**
+ * A GRE tunnel over IPv6: `ip6gre` carries IP packets, `ip6gretap` Ethernet
+ * frames. Without `ttl` and `encapLimit` the kernel uses 0 for both, where
+ * `ip link add` sends 64 and 4.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'ip6gretap', name: 'g6', local: 'fd00::1', remote: 'fd00::2', ttl: 64, encapLimit: 4 });
+ * ```
+ */
 export interface Ip6GreSpec extends LinkCommonSpec, Ip6GreOptions {
   kind: 'ip6gre' | 'ip6gretap';
 }
@@ -194,11 +233,24 @@ export interface IpTunnelOptions {
   /** Collect metadata (`external`). */
   external?: boolean;
 }
+/**
+ * An IP-in-IP tunnel: `ipip` or `sit`.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'sit', name: 'sit1', mode: 'ip6ip', local: '192.0.2.1', remote: '192.0.2.2' });
+ * ```
+ */
 export interface IpTunnelSpec extends LinkCommonSpec, IpTunnelOptions {
   kind: 'ipip' | 'sit';
 }
 
-/** A WireGuard link. Only the link: keys, peers and the listening port are generic netlink (`wg set`), which rtnl does not speak. */
+/**
+ * A WireGuard link. Only the link: keys, peers and the listening port are generic netlink (`wg set`), which rtnl does not speak.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'wireguard', name: 'wg0', mtu: 1420 });
+ * ```
+ */
 export interface WireguardSpec extends LinkCommonSpec {
   kind: 'wireguard';
 }
@@ -221,12 +273,19 @@ export interface TunInfo {
   numDisabledQueues?: number;
 }
 
+/** A bond as the kernel reports it; its ports carry {@link BondPortInfo} in `bondPort`. */
 export interface BondLink extends LinkBase, BondOptions { kind: 'bond' }
+/** A VRF as the kernel reports it; its ports carry {@link VrfPortInfo} in `vrfPort`. */
 export interface VrfLink extends LinkBase { kind: 'vrf'; table?: number }
+/** A Geneve tunnel as the kernel reports it. */
 export interface GeneveLink extends LinkBase, GeneveOptions { kind: 'geneve' }
+/** A gre or gretap tunnel as the kernel reports it: `ikey`/`okey` only when the K flag is set, the checksum and sequence flags always. */
 export interface GreLink extends LinkBase, GreOptions { kind: 'gre' | 'gretap' }
+/** An ip6gre or ip6gretap tunnel as the kernel reports it. */
 export interface Ip6GreLink extends LinkBase, Ip6GreOptions { kind: 'ip6gre' | 'ip6gretap' }
+/** An ipip or sit tunnel as the kernel reports it. */
 export interface IpTunnelLink extends LinkBase, IpTunnelOptions { kind: 'ipip' | 'sit' }
+/** A WireGuard link as the kernel reports it (no keys or peers: those are generic netlink). */
 export interface WireguardLink extends LinkBase { kind: 'wireguard' }
 /**
  * A tun or tap device. rtnl lists, changes and deletes them but cannot
@@ -235,6 +294,10 @@ export interface WireguardLink extends LinkBase { kind: 'wireguard' }
  * `linkAdd({ kind: 'tun' })` is refused before sending with an
  * {@link RtnlInputError}. Make them with `ip tuntap add` or a program's own
  * TUNSETIFF ioctl on `/dev/net/tun`.
+ * @example
+ * ```ts
+ * for (const l of h.linkList({ kind: 'tun' })) if (l.kind === 'tun') console.log(l.name, l.mode, l.persist);
+ * ```
  */
 export interface TunLink extends LinkBase, TunInfo { kind: 'tun' }
 
