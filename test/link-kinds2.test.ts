@@ -258,3 +258,29 @@ t.test('tun/tap: decoded, changed, deleted; creation refused before sending', { 
   assertHome(t);
   t.end();
 });
+
+t.test('bad input is refused before anything is sent, naming the field', (t) => {
+  const { h, ipJson } = testNs(t, 'input');
+  const before = ipJson('link', 'show').length;
+  const bad: [LinkSpec, string][] = [
+    [{ kind: 'vrf', name: 'v0' } as never, 'table'],
+    [{ kind: 'vrf', name: 'v0', table: 0 }, 'table'],
+    [{ kind: 'gre', name: 'g0', local: 'fd00::1' }, 'local'],
+    [{ kind: 'ip6gre', name: 'g0', remote: '10.0.0.1' }, 'remote'],
+    [{ kind: 'ipip', name: 'i0', mode: 'ip6ip' }, 'mode'],
+    [{ kind: 'sit', name: 's0', ttl: 256 }, 'ttl'],
+    [{ kind: 'bond', name: 'b0', mode: 'round-robin' as never }, 'mode'],
+    [{ kind: 'bond', name: 'b0', adUserPortKey: 1024 }, 'adUserPortKey'],
+    [{ kind: 'bond', name: 'b0', miimon: 2 ** 31 }, 'miimon'],
+    [{ kind: 'bond', name: 'b0', activeSlave: 0 }, 'activeSlave'],
+    [{ kind: 'geneve', name: 'n0', vni: 2 ** 24 }, 'vni'],
+    [{ kind: 'geneve', name: 'n0', df: 'maybe' as never }, 'df'],
+    [{ kind: 'geneve', name: 'n0', label: 0x100000 }, 'label'],
+    [{ kind: 'wireguard', name: 'w0', privateKey: 'x' } as never, 'privateKey'],
+    [{ kind: 'gretap', name: 'g0', encapLimit: 4 } as never, 'encapLimit'],
+  ];
+  for (const [spec, field] of bad) t.throws(() => h.linkAdd(spec), { name: 'RtnlInputError', field }, `${JSON.stringify(spec)}: ${field}`);
+  t.equal(ipJson('link', 'show').length, before, 'nothing was created');
+  assertHome(t);
+  t.end();
+});
