@@ -430,7 +430,8 @@ const BRIDGE_PORT_KEYS = new Set(Object.keys(bridgePortChecks));
 const UPDATE_KEYS = new Set(['up', 'promisc', 'mtu', 'name', 'address', 'broadcast', 'txqlen', 'alias', 'master', 'linkGroup', 'netns', 'bridgePort']);
 const updateChecks = { up: v.bool, promisc: v.bool, mtu: v.mtu, name: v.ifname, address: v.mac, broadcast: v.mac, txqlen: u32, alias, linkGroup: u32 };
 const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
-const filterChecks = { master: ifindex, kind: (fl: string, x: unknown) => v.oneOf(fl, x, [...LINK_KINDS, ...DECODE_ONLY_KINDS]), stats: v.bool };
+const FILTER_KINDS = [...LINK_KINDS, ...DECODE_ONLY_KINDS];
+const filterChecks = { master: ifindex, kind: (fl: string, x: unknown) => v.oneOf(fl, x, FILTER_KINDS), stats: v.bool };
 const GET_KEYS = new Set(['stats']);
 
 function bridgePortArg(p: unknown): Record<string, unknown> {
