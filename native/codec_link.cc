@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "attrs.h"
+#include "link_kinds.h"
 #include "ops.h"
 
 namespace rtnl {
@@ -211,7 +212,7 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
 void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   std::string kind = get(arg, "kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
-  if (!k) unvalidated(arg.Env(), "kind");
+  if (!k || k->decodeOnly) unvalidated(arg.Env(), "kind");
   size_t info = enc.w.nestBegin(IFLA_LINKINFO);
   putUnterminated(enc.w, IFLA_INFO_KIND, kind);
   bool isVeth = kind == "veth";
@@ -224,6 +225,7 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
                                htons(get(r, "high").As<Napi::Number>().Uint32Value())};
       enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
     }
+    if (k->encodeExtra) k->encodeExtra(arg, enc.w);
     if (k->tail) k->tail->encode(arg, enc.w);
     if (isVeth) {
       // The peer is a whole ifinfomsg + attributes nested in VETH_INFO_PEER.
@@ -345,6 +347,10 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
     Napi::Object port = Napi::Object::New(env);
     for (auto a : Attrs::of(portData)) kBridgePort.decodeOne(env, a, port) || kBridgePortState.decodeOne(env, a, port);
     out.set("bridgePort", port);
+  } else if (const PortKind* p = portData ? findPortKind(portKind) : nullptr) {
+    Napi::Object port = Napi::Object::New(env);
+    p->data->decode(env, Attrs::of(portData), port);
+    out.set(p->key, port);
   }
   if (kind.empty()) return;
   const Kind* k = findKind(kind);
@@ -353,6 +359,7 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
   if (!data || !k || !k->data) return;
   k->data->decode(env, Attrs::of(data), out);
   if (k->tail) k->tail->decode(env, Attrs::of(data), out);
+  if (k->decodeExtra) k->decodeExtra(env, Attrs::of(data), out);
   if (k->tail == &kVxlanTail) {
     for (auto a : Attrs::of(data)) {
       if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
@@ -403,8 +410,8 @@ constexpr MsgDecoder decodeLinkNoStats = decodeLinkMsg<false>;
 RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
 
 // schema().link: the attributes of every link (common; state: read-only but
-// alias), a bridge port's, the reported enums, and each kind's attributes and
-// required keys.
+// alias), a bridge port's, the reported enums, and each kind's attributes,
+// required keys and whether it is only decoded.
 RegisterSchema schema{"link", [](Napi::Env env, Napi::Object out) {
   out.Set("common", schemaOf(env, {&kLink, &kLinkTail}));
   out.Set("state", schemaOf(env, {&kLinkState}));
@@ -422,6 +429,7 @@ RegisterSchema schema{"link", [](Napi::Env env, Napi::Object out) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("attrs", schemaOf(env, {k.data, k.tail}));
     o.Set("required", required);
+    o.Set("decodeOnly", k.decodeOnly);
     kinds.Set(k.name, o);
   }
   out.Set("kinds", kinds);

@@ -14,7 +14,20 @@ import { schema } from '../src/schema.js';
 // Each Record below must name exactly the union's members (TS refuses a
 // missing or an extra key): its keys are the union, read at run time.
 const unions = {
-  LinkKind: { veth: 1, bridge: 1, vxlan: 1, macvlan: 1, macvtap: 1, ipvlan: 1, ipvtap: 1, vlan: 1, dummy: 1 } satisfies Record<rtnl.LinkKind, 1>,
+  LinkKind: {
+    veth: 1, bridge: 1, vxlan: 1, macvlan: 1, macvtap: 1, ipvlan: 1, ipvtap: 1, vlan: 1, dummy: 1, bond: 1, vrf: 1, geneve: 1, gre: 1, gretap: 1,
+    ip6gre: 1, ip6gretap: 1, ipip: 1, sit: 1, wireguard: 1,
+  } satisfies Record<rtnl.LinkKind, 1>,
+  DecodeOnlyKind: { tun: 1 } satisfies Record<rtnl.DecodeOnlyKind, 1>,
+  BondMode: {
+    'balance-rr': 1, 'active-backup': 1, 'balance-xor': 1, broadcast: 1, '802.3ad': 1, 'balance-tlb': 1, 'balance-alb': 1,
+  } satisfies Record<rtnl.BondMode, 1>,
+  BondXmitHashPolicy: { layer2: 1, 'layer3+4': 1, 'layer2+3': 1, 'encap2+3': 1, 'encap3+4': 1, 'vlan+srcmac': 1 } satisfies Record<rtnl.BondXmitHashPolicy, 1>,
+  GeneveDf: { unset: 1, set: 1, inherit: 1 } satisfies Record<NonNullable<rtnl.GeneveOptions['df']>, 1>,
+  IpTunnelMode: { ipip: 1, ip6ip: 1, mplsip: 1, any: 1 } satisfies Record<rtnl.IpTunnelMode, 1>,
+  TunMode: { tun: 1, tap: 1 } satisfies Record<NonNullable<rtnl.TunInfo['mode']>, 1>,
+  BondPortState: { ACTIVE: 1, BACKUP: 1 } satisfies Record<NonNullable<rtnl.BondPortInfo['state']>, 1>,
+  BondMiiStatus: { UP: 1, GOING_DOWN: 1, DOWN: 1, GOING_BACK: 1 } satisfies Record<NonNullable<rtnl.BondPortInfo['miiStatus']>, 1>,
   MacvlanMode: { private: 1, vepa: 1, bridge: 1, passthru: 1, source: 1 } satisfies Record<rtnl.MacvlanMode, 1>,
   IpvlanMode: { l2: 1, l3: 1, l3s: 1 } satisfies Record<rtnl.IpvlanMode, 1>,
   IpvlanFlag: { bridge: 1, private: 1, vepa: 1 } satisfies Record<rtnl.IpvlanFlag, 1>,
@@ -68,6 +81,30 @@ const fields = {
     state: 1, priority: 1, cost: 1, guard: 1, hairpin: 1, fastLeave: 1, rootBlock: 1, learning: 1, flood: 1, proxyArp: 1, proxyArpWifi: 1,
     mcastFlood: 1, bcastFlood: 1, mcastToUnicast: 1, neighSuppress: 1, isolated: 1,
   } satisfies Record<keyof rtnl.BridgePortSettings, 1>,
+  BondOptions: {
+    mode: 1, activeSlave: 1, miimon: 1, updelay: 1, downdelay: 1, useCarrier: 1, arpInterval: 1, primary: 1, xmitHashPolicy: 1, resendIgmp: 1,
+    numPeerNotif: 1, allSlavesActive: 1, minLinks: 1, lpInterval: 1, packetsPerSlave: 1, adActorSysPrio: 1, adUserPortKey: 1, adActorSystem: 1,
+    tlbDynamicLb: 1, peerNotifyDelay: 1, adLacpActive: 1,
+  } satisfies Record<keyof rtnl.BondOptions, 1>,
+  VrfSpec: { table: 1 } satisfies Record<Exclude<keyof rtnl.VrfSpec, keyof rtnl.LinkCommonSpec | 'kind'>, 1>,
+  GeneveOptions: {
+    vni: 1, remote: 1, ttl: 1, ttlInherit: 1, tos: 1, df: 1, label: 1, port: 1, udpCsum: 1, udp6ZeroCsumTx: 1, udp6ZeroCsumRx: 1, external: 1,
+  } satisfies Record<keyof rtnl.GeneveOptions, 1>,
+  // The checksum and sequence flags are bits of IFLA_GRE_[IO]FLAGS, encoded by hand.
+  GreOptions: {
+    ikey: 1, okey: 1, fwmark: 1, external: 1, device: 1, local: 1, remote: 1, ttl: 1, tos: 1, pmtudisc: 1,
+  } satisfies Record<Exclude<keyof rtnl.GreOptions, 'icsum' | 'ocsum' | 'iseq' | 'oseq'>, 1>,
+  Ip6GreOptions: {
+    ikey: 1, okey: 1, fwmark: 1, external: 1, device: 1, local: 1, remote: 1, ttl: 1, encapLimit: 1,
+  } satisfies Record<Exclude<keyof rtnl.Ip6GreOptions, 'icsum' | 'ocsum' | 'iseq' | 'oseq'>, 1>,
+  IpTunnelOptions: { mode: 1, local: 1, remote: 1, ttl: 1, tos: 1, pmtudisc: 1, device: 1, fwmark: 1, external: 1 } satisfies Record<keyof rtnl.IpTunnelOptions, 1>,
+  TunInfo: {
+    mode: 1, owner: 1, group: 1, pi: 1, vnetHdr: 1, persist: 1, multiQueue: 1, numQueues: 1, numDisabledQueues: 1,
+  } satisfies Record<keyof rtnl.TunInfo, 1>,
+  BondPortInfo: {
+    state: 1, miiStatus: 1, linkFailureCount: 1, permHwaddr: 1, queueId: 1, adAggregatorId: 1, prio: 1,
+  } satisfies Record<keyof rtnl.BondPortInfo, 1>,
+  VrfPortInfo: { table: 1 } satisfies Record<keyof rtnl.VrfPortInfo, 1>,
   RouteMetrics: {
     mtu: 1, window: 1, rtt: 1, rttvar: 1, ssthresh: 1, cwnd: 1, advmss: 1, reordering: 1, hoplimit: 1, initcwnd: 1, features: 1, rtoMin: 1,
     initrwnd: 1, quickack: 1, congctl: 1, fastopenNoCookie: 1,
@@ -82,7 +119,16 @@ t.test('the TS unions and the addon lists name the same values', (t) => {
   const attr = (attrs: { key: string; names?: string[] }[], key: string) => attrs.find((a) => a.key === key)!.names!;
   const without = (l: string[], x: string) => l.filter((n) => n !== x);
   const addon: Record<keyof typeof unions, string[]> = {
-    LinkKind: Object.keys(s.link.kinds),
+    LinkKind: Object.keys(s.link.kinds).filter((k) => !s.link.kinds[k]!.decodeOnly),
+    DecodeOnlyKind: Object.keys(s.link.kinds).filter((k) => s.link.kinds[k]!.decodeOnly),
+    BondMode: attr(s.link.kinds.bond!.attrs, 'mode'),
+    BondXmitHashPolicy: attr(s.link.kinds.bond!.attrs, 'xmitHashPolicy'),
+    GeneveDf: attr(s.link.kinds.geneve!.attrs, 'df'),
+    // sit takes every mode; ipip the same but IPv6.
+    IpTunnelMode: attr(s.link.kinds.sit!.attrs, 'mode'),
+    TunMode: attr(s.link.kinds.tun!.attrs, 'mode'),
+    BondPortState: attr(s.link.ports.bond!, 'state'),
+    BondMiiStatus: attr(s.link.ports.bond!, 'miiStatus'),
     MacvlanMode: attr(s.link.kinds.macvlan!.attrs, 'mode'),
     IpvlanMode: attr(s.link.kinds.ipvlan!.attrs, 'mode'),
     IpvlanFlag: attr(s.link.kinds.ipvlan!.attrs, 'flag'),
@@ -109,6 +155,7 @@ t.test('the TS unions and the addon lists name the same values', (t) => {
   };
   for (const [name, union] of Object.entries(unions)) t.same(keysOf(union), sorted(addon[name as keyof typeof unions]), name);
   t.same(s.route.scopes, s.addr.scopes, 'routes and addresses share one scope list');
+  t.same(attr(s.link.kinds.ipip!.attrs, 'mode'), without(attr(s.link.kinds.sit!.attrs, 'mode'), 'ip6ip'), 'ipip: the IpTunnelModes but ip6ip');
   t.end();
 });
 
@@ -119,12 +166,22 @@ t.test('the option interfaces and the tables name the same fields', (t) => {
   t.same(keysOf(fields.VxlanOptions), keys(s.link.kinds.vxlan!.attrs), 'vxlan');
   t.same(keysOf(fields.BridgePortSettings), keys(s.link.bridgePort), 'bridge port');
   t.same(keysOf(fields.RouteMetrics), keys(s.route.metrics), 'route metrics');
+  t.same(keysOf(fields.BondOptions), keys(s.link.kinds.bond!.attrs), 'bond');
+  t.same(keysOf(fields.VrfSpec), keys(s.link.kinds.vrf!.attrs), 'vrf');
+  t.same(keysOf(fields.GeneveOptions), keys(s.link.kinds.geneve!.attrs), 'geneve');
+  for (const k of ['gre', 'gretap']) t.same(keysOf(fields.GreOptions), keys(s.link.kinds[k]!.attrs), k);
+  for (const k of ['ip6gre', 'ip6gretap']) t.same(keysOf(fields.Ip6GreOptions), keys(s.link.kinds[k]!.attrs), k);
+  for (const k of ['ipip', 'sit']) t.same(keysOf(fields.IpTunnelOptions), keys(s.link.kinds[k]!.attrs), k);
+  t.same(keysOf(fields.TunInfo), keys(s.link.kinds.tun!.attrs), 'tun');
+  t.same(keysOf(fields.BondPortInfo), keys(s.link.ports.bond!), 'bond port');
+  t.same(keysOf(fields.VrfPortInfo), keys(s.link.ports.vrf!), 'vrf port');
   t.end();
 });
 
 t.test('the exported lists are the addon lists, read-only', (t) => {
   const s = schema();
-  t.same([...rtnl.LINK_KINDS], Object.keys(s.link.kinds));
+  t.same([...rtnl.LINK_KINDS], Object.keys(s.link.kinds).filter((k) => k !== 'tun'), 'the kinds rtnl creates: not tun');
+  t.same([...rtnl.BOND_MODES], s.link.kinds.bond!.attrs.find((a) => a.key === 'mode')!.names);
   t.same([...rtnl.NEIGH_STATES], s.neigh.states);
   t.same([...rtnl.FDB_STATES], s.fdb.states);
   t.same([...rtnl.ROUTE_TYPES], s.route.types);
@@ -136,7 +193,7 @@ t.test('the exported lists are the addon lists, read-only', (t) => {
   t.ok(Array.isArray(rtnl.VLAN_PROTOCOLS) && rtnl.VLAN_PROTOCOLS.includes('802.1ad'), 'an array to Array.isArray and includes');
   t.equal(JSON.stringify(rtnl.IPVLAN_FLAGS), '["bridge","private","vepa"]');
   t.throws(() => (rtnl.LINK_KINDS as string[]).push('x'), TypeError, 'cannot be added to');
-  t.equal(rtnl.LINK_KINDS.length, Object.keys(s.link.kinds).length);
+  t.equal(rtnl.LINK_KINDS.length, Object.keys(s.link.kinds).length - 1);
   t.end();
 });
 
