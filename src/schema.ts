@@ -42,6 +42,9 @@ export interface Schema {
   route: { attrs: AttrSchema[]; metrics: AttrSchema[]; types: string[]; protocols: string[]; scopes: string[]; tables: string[]; nexthopFlags: string[]; flags: string[] };
   neigh: { attrs: AttrSchema[]; states: string[]; flags: string[]; extFlags: string[]; writeFlags: string[] };
   fdb: { attrs: AttrSchema[]; states: string[]; flags: string[]; writeFlags: string[] };
+  rule: { attrs: AttrSchema[]; actions: string[]; flags: string[] };
+  nexthop: { attrs: AttrSchema[]; groupTypes: string[] };
+  tc: { htb: AttrSchema[]; qdiscKinds: string[]; classKinds: string[] };
 }
 
 /** A field's validator: returns the value the codec reads, or throws RtnlInputError naming `field`. */

@@ -63,6 +63,11 @@ const unions = {
   FdbState: { permanent: 1, static: 1, dynamic: 1 } satisfies Record<rtnl.FdbState, 1>,
   FdbWriteFlag: { extern_learn: 1, sticky: 1, router: 1, use: 1 } satisfies Record<rtnl.FdbWriteFlag, 1>,
   FdbFlag: { extern_learn: 1, sticky: 1, router: 1, offload: 1 } satisfies Record<rtnl.FdbFlag, 1>,
+  RuleAction: { table: 1, goto: 1, nop: 1, blackhole: 1, unreachable: 1, prohibit: 1 } satisfies Record<rtnl.RuleAction, 1>,
+  RuleFlag: { permanent: 1, invert: 1, unresolved: 1, iif_detached: 1, oif_detached: 1 } satisfies Record<rtnl.RuleFlag, 1>,
+  NexthopGroupType: { mpath: 1, resilient: 1 } satisfies Record<rtnl.NexthopGroupType, 1>,
+  QdiscKind: { tbf: 1, htb: 1, ingress: 1, clsact: 1 } satisfies Record<rtnl.QdiscKind, 1>,
+  ClassKind: { htb: 1 } satisfies Record<rtnl.ClassSpec['kind'], 1>,
 };
 
 // The fields of the option interfaces, against the tables: a new attribute
@@ -105,6 +110,16 @@ const fields = {
     state: 1, miiStatus: 1, linkFailureCount: 1, permHwaddr: 1, queueId: 1, adAggregatorId: 1, prio: 1,
   } satisfies Record<keyof rtnl.BondPortInfo, 1>,
   VrfPortInfo: { table: 1 } satisfies Record<keyof rtnl.VrfPortInfo, 1>,
+  // Less what fib_rule_hdr carries and the range structs, encoded by hand.
+  RuleMatch: {
+    fwmark: 1, fwmask: 1, iif: 1, oif: 1, ipProto: 1, l3mdev: 1, goto: 1, suppressPrefixlen: 1, suppressIfgroup: 1,
+  } satisfies Record<Exclude<keyof rtnl.RuleMatch, 'src' | 'dst' | 'tos' | 'sport' | 'dport' | 'uidRange'>, 1>,
+  // Less nhmsg's fields and the group structs.
+  NexthopObjectSpec: {
+    id: 1, gateway: 1, link: 1, blackhole: 1, fdb: 1,
+  } satisfies Record<Exclude<keyof rtnl.NexthopObjectSpec, 'family' | 'flags' | 'protocol' | 'group' | 'groupType' | 'resilient'>, 1>,
+  // Less tc_htb_glob's fields and what every qdisc has.
+  HtbSpec: { directQlen: 1 } satisfies Record<Exclude<keyof rtnl.HtbSpec, 'kind' | 'link' | 'parent' | 'handle' | 'defaultClass' | 'r2q'>, 1>,
   RouteMetrics: {
     mtu: 1, window: 1, rtt: 1, rttvar: 1, ssthresh: 1, cwnd: 1, advmss: 1, reordering: 1, hoplimit: 1, initcwnd: 1, features: 1, rtoMin: 1,
     initrwnd: 1, quickack: 1, congctl: 1, fastopenNoCookie: 1,
@@ -152,6 +167,11 @@ t.test('the TS unions and the addon lists name the same values', (t) => {
     FdbState: s.fdb.states,
     FdbWriteFlag: s.fdb.writeFlags,
     FdbFlag: without(s.fdb.flags, 'use'),
+    RuleAction: s.rule.actions,
+    RuleFlag: s.rule.flags,
+    NexthopGroupType: s.nexthop.groupTypes,
+    QdiscKind: s.tc.qdiscKinds,
+    ClassKind: s.tc.classKinds,
   };
   for (const [name, union] of Object.entries(unions)) t.same(keysOf(union), sorted(addon[name as keyof typeof unions]), name);
   t.same(s.route.scopes, s.addr.scopes, 'routes and addresses share one scope list');
@@ -162,10 +182,14 @@ t.test('the TS unions and the addon lists name the same values', (t) => {
 t.test('the option interfaces and the tables name the same fields', (t) => {
   const s = schema();
   const keys = (attrs: { key: string }[]) => sorted(attrs.map((a) => a.key));
+  const without = (l: string[], x: string) => l.filter((n) => n !== x);
   t.same(keysOf(fields.BridgeOptions), keys(s.link.kinds.bridge!.attrs), 'bridge');
   t.same(keysOf(fields.VxlanOptions), keys(s.link.kinds.vxlan!.attrs), 'vxlan');
   t.same(keysOf(fields.BridgePortSettings), keys(s.link.bridgePort), 'bridge port');
   t.same(keysOf(fields.RouteMetrics), keys(s.route.metrics), 'route metrics');
+  t.same(keysOf(fields.RuleMatch), without(keys(s.rule.attrs), 'priority'), 'rule (priority: in RuleSpec)');
+  t.same(keysOf(fields.NexthopObjectSpec), keys(s.nexthop.attrs), 'next hop');
+  t.same(keysOf(fields.HtbSpec), keys(s.tc.htb), 'htb qdisc');
   t.same(keysOf(fields.BondOptions), keys(s.link.kinds.bond!.attrs), 'bond');
   t.same(keysOf(fields.VrfSpec), keys(s.link.kinds.vrf!.attrs), 'vrf');
   t.same(keysOf(fields.GeneveOptions), keys(s.link.kinds.geneve!.attrs), 'geneve');
@@ -232,6 +256,15 @@ t.test('the limits declared in C++ are enforced in TS, naming the field', (t) =>
     ['broadcast', (b) => b.addrAdd({ link: 1, address: '10.0.0.1/24', broadcast: 'fd00::1' })],
     ['lladdr', (b) => b.neighAdd({ address: '10.0.0.1', link: 1, lladdr: '02:00' })],
     ['flags[0]', (b) => b.neighAdd({ address: '10.0.0.1', link: 1, flags: ['offload' as never] })],
+    ['suppressPrefixlen', (b) => b.ruleAdd({ suppressPrefixlen: 129 })],
+    ['iif', (b) => b.ruleAdd({ iif: 'x'.repeat(16) })],
+    ['action', (b) => b.ruleAdd({ action: 'drop' as never })],
+    ['id', (b) => b.nexthopAdd({ id: 0, blackhole: true })],
+    ['link', (b) => b.nexthopAdd({ id: 1, link: 0 })],
+    ['groupType', (b) => b.nexthopAdd({ id: 1, group: [{ id: 2 }], groupType: 'x' as never })],
+    ['kind', (b) => b.qdiscAdd({ kind: 'fq' as never, link: 1 })],
+    ['directQlen', (b) => b.qdiscAdd({ kind: 'htb', link: 1, directQlen: -1 })],
+    ['kind', (b) => b.classAdd({ kind: 'tbf' as never, link: 1, handle: '1:1', parent: '1:', rate: 1 })],
   ];
   for (const [field, add] of bad) t.throws(() => rtnl.encodeRequests(add), { name: 'RtnlInputError', field }, field);
   // And the edges are accepted.
@@ -239,6 +272,9 @@ t.test('the limits declared in C++ are enforced in TS, naming the field', (t) =>
     b.linkAdd({ kind: 'vxlan', name: 'vx0', vni: 0xffffff, label: 0xfffff, port: 1, ttl: 255 });
     b.fdbAdd({ mac: '02:00:00:00:00:01', link: 1, vlan: 4094, srcVni: 0xffffff });
     b.linkSet('ve0', { bridgePort: { priority: 63, cost: 0xffff } });
+    b.ruleAdd({ suppressPrefixlen: 128, iif: 'x'.repeat(15) });
+    b.nexthopAdd({ id: 0xffffffff, link: 0x7fffffff });
+    b.qdiscAdd({ kind: 'htb', link: 1, directQlen: 0xffffffff });
   }).length > 0);
   t.end();
 });
@@ -247,5 +283,9 @@ t.test('the encoder trusts its argument: bad input there is a bug, not an input 
   const enc = (op: string, arg: object) => () => addon().encode([[opId(op), arg, 'x']]);
   t.throws(enc('linkAdd', { kind: 'nosuch', name: 'x0' }), { message: /internal error: kind reached the encoder unvalidated/ });
   t.throws(enc('neighAdd', { address: '10.0.0.1', link: 1, state: 'nosuch' }), { message: /internal error: state/ });
+  t.throws(enc('linkAdd', { kind: 'tun', name: 'x0' }), { message: /internal error: kind/ }, 'a decode-only kind');
+  t.throws(enc('qdiscAdd', { kind: 'fq', link: 1 }), { message: /internal error: kind/ });
+  t.throws(enc('qdiscDel', { link: 1, parent: 'nosuch' }), { message: /internal error: parent/ });
+  t.throws(enc('ruleAdd', { family: 4, action: 'drop' }), { message: /internal error: action/ });
   t.end();
 });
