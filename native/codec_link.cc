@@ -167,9 +167,35 @@ const AttrTable kBridgePortState{
     {"no", IFLA_BRPORT_NO, Wire::U16},
 };
 
+// vxlan's portRange (a struct attribute) goes between kVxlan and kVxlanTail.
+void encodeVxlanExtra(const Napi::Object& arg, MsgWriter& w) {
+  if (!has(arg, "portRange")) return;
+  Napi::Object r = get(arg, "portRange").As<Napi::Object>();
+  ifla_vxlan_port_range pr{htons(u32(r, "low")), htons(u32(r, "high"))};
+  w.put(IFLA_VXLAN_PORT_RANGE, pr);
+}
+
+// portRange, and a multicast destination read back as group, not remote.
+void decodeVxlanExtra(Napi::Env env, Attrs data, ObjBuilder& out) {
+  for (auto a : data) {
+    if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
+      auto pr = attrGet<ifla_vxlan_port_range>(a);
+      Napi::Object r = Napi::Object::New(env);
+      set(r, "low", ntohs(pr.low));
+      set(r, "high", ntohs(pr.high));
+      out.set("portRange", r);
+    } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
+               (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
+      napi_value remote = out.find("remote");
+      out.erase("remote");
+      if (remote) out.set("group", remote);
+    }
+  }
+}
+
 RegisterKinds kinds{{"veth", nullptr, nullptr, "peer"},
                     {"bridge", &kBridge},
-                    {"vxlan", &kVxlan, &kVxlanTail, "vni"},
+                    {"vxlan", &kVxlan, &kVxlanTail, "vni", encodeVxlanExtra, decodeVxlanExtra},
                     {"macvlan", &kMacvlan, nullptr, "link"},
                     {"macvtap", &kMacvlan, nullptr, "link"},
                     {"ipvlan", &kIpvlan, nullptr, "link"},
@@ -219,12 +245,6 @@ void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   if (k->data || (isVeth && has(arg, "peer"))) {
     size_t data = enc.w.nestBegin(IFLA_INFO_DATA);
     if (k->data) k->data->encode(arg, enc.w);
-    if (kind == "vxlan" && has(arg, "portRange")) {
-      Napi::Object r = get(arg, "portRange").As<Napi::Object>();
-      ifla_vxlan_port_range pr{htons(get(r, "low").As<Napi::Number>().Uint32Value()),
-                               htons(get(r, "high").As<Napi::Number>().Uint32Value())};
-      enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
-    }
     if (k->encodeExtra) k->encodeExtra(arg, enc.w);
     if (k->tail) k->tail->encode(arg, enc.w);
     if (isVeth) {
@@ -360,22 +380,6 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
   k->data->decode(env, Attrs::of(data), out);
   if (k->tail) k->tail->decode(env, Attrs::of(data), out);
   if (k->decodeExtra) k->decodeExtra(env, Attrs::of(data), out);
-  if (k->tail == &kVxlanTail) {
-    for (auto a : Attrs::of(data)) {
-      if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
-        auto pr = attrGet<ifla_vxlan_port_range>(a);
-        Napi::Object r = Napi::Object::New(env);
-        set(r, "low", ntohs(pr.low));
-        set(r, "high", ntohs(pr.high));
-        out.set("portRange", r);
-      } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
-                 (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
-        napi_value remote = out.find("remote");  // a multicast destination is a group
-        out.erase("remote");
-        if (remote) out.set("group", remote);
-      }
-    }
-  }
 }
 
 template <bool Stats>
