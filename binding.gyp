@@ -8,6 +8,7 @@
       "native/netns.cc",
       "native/attrs.cc",
       "native/codec_link.cc",
+      "native/link_kinds.cc",
       "native/codec_addr.cc",
       "native/codec_route.cc",
       "native/codec_neigh.cc",

@@ -34,6 +34,8 @@ const char* wireName(Wire w) {
     case Wire::IfName: return "ifname";
     case Wire::Mac: return "mac";
     case Wire::Ip: return "ip";
+    case Wire::Ip4: return "ip4";
+    case Wire::Ip6: return "ip6";
     case Wire::Enum: return "enum";
   }
   return "";
@@ -113,7 +115,9 @@ void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
         if (size_t len = parseMac(v, mac)) w.put(s.type, mac, len);
         break;
       }
-      case Wire::Ip: {
+      case Wire::Ip:
+      case Wire::Ip4:
+      case Wire::Ip6: {
         uint8_t ip[16];
         int fam = parseIp(v, ip);
         if (fam == AF_INET6 && s.type6) w.put(s.type6, ip, 16);
@@ -191,7 +195,9 @@ Napi::Value AttrTable::value(Napi::Env env, const rtattr* a, const AttrSpec& s) 
     case Wire::Str:
     case Wire::IfName: v = Napi::String::New(env, std::string(attrStr(a))); break;
     case Wire::Mac: v = macString(env, static_cast<const uint8_t*>(p), n); break;
-    case Wire::Ip: v = ipString(env, p, n); break;
+    case Wire::Ip:
+    case Wire::Ip4:
+    case Wire::Ip6: v = ipString(env, p, n); break;
     case Wire::Enum: {
       uint32_t e = s.width == 1 ? attrGet<uint8_t>(a) : s.width == 2 ? attrGet<uint16_t>(a) : attrGet<uint32_t>(a);
       v = enumName(env, e, s.names);

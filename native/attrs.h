@@ -28,6 +28,7 @@ enum class Wire : uint8_t {
   IfName,                   // an interface name: a Str the kernel's dev_valid_name() accepts
   Mac,                      // "aa:bb:cc:dd:ee:ff"
   Ip,                       // IPv4 or IPv6 text; type6 is used for IPv6 when set
+  Ip4, Ip6,                 // an Ip of that family only (a tunnel's endpoints)
   Enum,                     // a string from names[], width in `width`
 };
 
@@ -130,6 +131,11 @@ struct Kind {
   const AttrTable* data;            // IFLA_INFO_DATA, or nullptr for kinds without any
   const AttrTable* tail = nullptr;  // more of IFLA_INFO_DATA, sent after kind-specific extras
   const char* required = "";        // space-separated keys a spec must give (they need not be in data)
+  // What a table cannot say (GRE key flags): attributes sent between data and tail, and read back after both.
+  void (*encodeExtra)(const Napi::Object& arg, MsgWriter& w) = nullptr;
+  void (*decodeExtra)(Napi::Env env, Attrs data, ObjBuilder& out) = nullptr;
+  // Read back but never created (tun: the kernel makes it only through /dev/net/tun).
+  bool decodeOnly = false;
 };
 struct RegisterKinds {
   RegisterKinds(std::initializer_list<Kind> kinds);

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "attrs.h"
+#include "link_kinds.h"
 #include "ops.h"
 
 namespace rtnl {
@@ -166,9 +167,35 @@ const AttrTable kBridgePortState{
     {"no", IFLA_BRPORT_NO, Wire::U16},
 };
 
+// vxlan's portRange (a struct attribute) goes between kVxlan and kVxlanTail.
+void encodeVxlanExtra(const Napi::Object& arg, MsgWriter& w) {
+  if (!has(arg, "portRange")) return;
+  Napi::Object r = get(arg, "portRange").As<Napi::Object>();
+  ifla_vxlan_port_range pr{htons(u32(r, "low")), htons(u32(r, "high"))};
+  w.put(IFLA_VXLAN_PORT_RANGE, pr);
+}
+
+// portRange, and a multicast destination read back as group, not remote.
+void decodeVxlanExtra(Napi::Env env, Attrs data, ObjBuilder& out) {
+  for (auto a : data) {
+    if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
+      auto pr = attrGet<ifla_vxlan_port_range>(a);
+      Napi::Object r = Napi::Object::New(env);
+      set(r, "low", ntohs(pr.low));
+      set(r, "high", ntohs(pr.high));
+      out.set("portRange", r);
+    } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
+               (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
+      napi_value remote = out.find("remote");
+      out.erase("remote");
+      if (remote) out.set("group", remote);
+    }
+  }
+}
+
 RegisterKinds kinds{{"veth", nullptr, nullptr, "peer"},
                     {"bridge", &kBridge},
-                    {"vxlan", &kVxlan, &kVxlanTail, "vni"},
+                    {"vxlan", &kVxlan, &kVxlanTail, "vni", encodeVxlanExtra, decodeVxlanExtra},
                     {"macvlan", &kMacvlan, nullptr, "link"},
                     {"macvtap", &kMacvlan, nullptr, "link"},
                     {"ipvlan", &kIpvlan, nullptr, "link"},
@@ -211,19 +238,14 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
 void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
   std::string kind = get(arg, "kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
-  if (!k) unvalidated(arg.Env(), "kind");
+  if (!k || k->decodeOnly) unvalidated(arg.Env(), "kind");
   size_t info = enc.w.nestBegin(IFLA_LINKINFO);
   putUnterminated(enc.w, IFLA_INFO_KIND, kind);
   bool isVeth = kind == "veth";
   if (k->data || (isVeth && has(arg, "peer"))) {
     size_t data = enc.w.nestBegin(IFLA_INFO_DATA);
     if (k->data) k->data->encode(arg, enc.w);
-    if (kind == "vxlan" && has(arg, "portRange")) {
-      Napi::Object r = get(arg, "portRange").As<Napi::Object>();
-      ifla_vxlan_port_range pr{htons(get(r, "low").As<Napi::Number>().Uint32Value()),
-                               htons(get(r, "high").As<Napi::Number>().Uint32Value())};
-      enc.w.put(IFLA_VXLAN_PORT_RANGE, pr);
-    }
+    if (k->encodeExtra) k->encodeExtra(arg, enc.w);
     if (k->tail) k->tail->encode(arg, enc.w);
     if (isVeth) {
       // The peer is a whole ifinfomsg + attributes nested in VETH_INFO_PEER.
@@ -345,6 +367,10 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
     Napi::Object port = Napi::Object::New(env);
     for (auto a : Attrs::of(portData)) kBridgePort.decodeOne(env, a, port) || kBridgePortState.decodeOne(env, a, port);
     out.set("bridgePort", port);
+  } else if (const PortKind* p = portData ? findPortKind(portKind) : nullptr) {
+    Napi::Object port = Napi::Object::New(env);
+    p->data->decode(env, Attrs::of(portData), port);
+    out.set(p->key, port);
   }
   if (kind.empty()) return;
   const Kind* k = findKind(kind);
@@ -353,22 +379,7 @@ void decodeLinkInfo(Napi::Env env, const rtattr* info, ObjBuilder& out) {
   if (!data || !k || !k->data) return;
   k->data->decode(env, Attrs::of(data), out);
   if (k->tail) k->tail->decode(env, Attrs::of(data), out);
-  if (k->tail == &kVxlanTail) {
-    for (auto a : Attrs::of(data)) {
-      if (attrType(a) == IFLA_VXLAN_PORT_RANGE) {
-        auto pr = attrGet<ifla_vxlan_port_range>(a);
-        Napi::Object r = Napi::Object::New(env);
-        set(r, "low", ntohs(pr.low));
-        set(r, "high", ntohs(pr.high));
-        out.set("portRange", r);
-      } else if ((attrType(a) == IFLA_VXLAN_GROUP && (ntohl(attrGet<uint32_t>(a)) >> 28) == 0xe) ||
-                 (attrType(a) == IFLA_VXLAN_GROUP6 && static_cast<const uint8_t*>(RTA_DATA(a))[0] == 0xff)) {
-        napi_value remote = out.find("remote");  // a multicast destination is a group
-        out.erase("remote");
-        if (remote) out.set("group", remote);
-      }
-    }
-  }
+  if (k->decodeExtra) k->decodeExtra(env, Attrs::of(data), out);
 }
 
 template <bool Stats>
@@ -403,8 +414,8 @@ constexpr MsgDecoder decodeLinkNoStats = decodeLinkMsg<false>;
 RegisterDecoders decoders{{RTM_NEWLINK, decodeLink}, {RTM_DELLINK, decodeLink}};
 
 // schema().link: the attributes of every link (common; state: read-only but
-// alias), a bridge port's, the reported enums, and each kind's attributes and
-// required keys.
+// alias), a bridge port's, the reported enums, and each kind's attributes,
+// required keys and whether it is only decoded.
 RegisterSchema schema{"link", [](Napi::Env env, Napi::Object out) {
   out.Set("common", schemaOf(env, {&kLink, &kLinkTail}));
   out.Set("state", schemaOf(env, {&kLinkState}));
@@ -422,6 +433,7 @@ RegisterSchema schema{"link", [](Napi::Env env, Napi::Object out) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("attrs", schemaOf(env, {k.data, k.tail}));
     o.Set("required", required);
+    o.Set("decodeOnly", k.decodeOnly);
     kinds.Set(k.name, o);
   }
   out.Set("kinds", kinds);

@@ -20,9 +20,9 @@ const EnumName kGroupTypes[] = {{NEXTHOP_GRP_TYPE_MPATH, "mpath"}, {NEXTHOP_GRP_
 const AttrTable kNexthop{
     {"blackhole", NHA_BLACKHOLE, Wire::Flag},
     {"gateway", NHA_GATEWAY, Wire::Ip},
-    {"link", NHA_OIF, Wire::U32},
+    ifindexAttr("link", NHA_OIF),
     {"fdb", NHA_FDB, Wire::Flag},
-    {"id", NHA_ID, Wire::U32},
+    {.key = "id", .type = NHA_ID, .wire = Wire::U32, .min = 1},  // 0 asks the kernel to pick one
 };
 constexpr size_t kAfterGroup = 4;
 
@@ -143,6 +143,12 @@ Napi::Value decodeNexthop(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWNEXTHOP, decodeNexthop}, {RTM_DELNEXTHOP, decodeNexthop}};
+
+// schema().nexthop: the attributes and the group types.
+RegisterSchema schema{"nexthop", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kNexthop}));
+  out.Set("groupTypes", nameList(env, kGroupTypes));
+}};
 
 RegisterOps ops{
     {"nexthopAdd", false, false, encodeNexthopAdd, nullptr},

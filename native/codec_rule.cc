@@ -20,17 +20,18 @@ const EnumName kRuleFlags[] = {{FIB_RULE_PERMANENT, "permanent"}, {FIB_RULE_INVE
                                {FIB_RULE_UNRESOLVED, "unresolved"}, {FIB_RULE_IIF_DETACHED, "iif_detached"},
                                {FIB_RULE_OIF_DETACHED, "oif_detached"}};
 
-// The attributes read as they are, in the order they go out.
+// The attributes read as they are, in the order they go out. The
+// interface names need not exist yet (a rule for a device to come).
 const AttrTable kRule{
     {"priority", FRA_PRIORITY, Wire::U32},
     {"fwmark", FRA_FWMARK, Wire::U32},
     {"fwmask", FRA_FWMASK, Wire::U32},
-    {"iif", FRA_IIFNAME, Wire::Str},
-    {"oif", FRA_OIFNAME, Wire::Str},
+    {"iif", FRA_IIFNAME, Wire::IfName},
+    {"oif", FRA_OIFNAME, Wire::IfName},
     {"ipProto", FRA_IP_PROTO, Wire::U8},
     {"l3mdev", FRA_L3MDEV, Wire::Bool8},
     {"goto", FRA_GOTO, Wire::U32},
-    {"suppressPrefixlen", FRA_SUPPRESS_PREFIXLEN, Wire::U32},
+    {.key = "suppressPrefixlen", .type = FRA_SUPPRESS_PREFIXLEN, .wire = Wire::U32, .max = 128},  // an IPv6 prefix's at most
     {"suppressIfgroup", FRA_SUPPRESS_IFGROUP, Wire::U32},
 };
 
@@ -151,6 +152,13 @@ Napi::Value decodeRule(Napi::Env env, const nlmsghdr* h) {
 }
 
 RegisterDecoders decoders{{RTM_NEWRULE, decodeRule}, {RTM_DELRULE, decodeRule}};
+
+// schema().rule: the attributes, the actions (fib_rule_hdr.action) and the reported flags.
+RegisterSchema schema{"rule", [](Napi::Env env, Napi::Object out) {
+  out.Set("attrs", schemaOf(env, {&kRule}));
+  out.Set("actions", nameList(env, kActions));
+  out.Set("flags", nameList(env, kRuleFlags));
+}};
 
 RegisterOps ops{
     {"ruleAdd", false, false, encodeRuleAdd, nullptr},

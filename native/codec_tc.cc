@@ -88,15 +88,15 @@ uint64_t num64(const Napi::Object& o, const char* key) { return static_cast<uint
 // "root", "ingress", "clsact", "MAJ:" or "MAJ:MIN" (hex), as TS validated it.
 uint32_t tcHandle(const Napi::Value& v, const char* key) {
   char s[16];
-  if (utf8(v, s, sizeof s) == SIZE_MAX) throw Napi::TypeError::New(v.Env(), std::string(key) + ": expected a tc handle");
+  if (utf8(v, s, sizeof s) == SIZE_MAX) unvalidated(v.Env(), key);
   if (!std::strcmp(s, "root")) return TC_H_ROOT;
   if (!std::strcmp(s, "ingress")) return TC_H_INGRESS;
   if (!std::strcmp(s, "clsact")) return TC_H_CLSACT;
   char* end;
   unsigned long maj = std::strtoul(s, &end, 16), min = 0;
-  if (*end != ':' || maj > 0xffff) throw Napi::TypeError::New(v.Env(), std::string(key) + ": expected a tc handle like 1: or 1:10");
+  if (*end != ':' || maj > 0xffff) unvalidated(v.Env(), key);
   if (end[1]) min = std::strtoul(end + 1, &end, 16);
-  if (*end && *end != ':') throw Napi::TypeError::New(v.Env(), std::string(key) + ": expected a tc handle like 1: or 1:10");
+  if (*end && *end != ':') unvalidated(v.Env(), key);
   return TC_H_MAKE(maj << 16, min);
 }
 
@@ -147,6 +147,9 @@ void tbfOptions(Napi::Env env, MsgWriter& w, const Napi::Object& arg) {
   w.nestEnd(nest);
 }
 
+// An htb qdisc's attributes besides its tc_htb_glob.
+const AttrTable kHtbAttrs{{"directQlen", TCA_HTB_DIRECT_QLEN, Wire::U32}};
+
 void htbOptions(MsgWriter& w, const Napi::Object& arg) {
   tc_htb_glob g{};
   g.version = TC_HTB_PROTOVER;
@@ -154,12 +157,15 @@ void htbOptions(MsgWriter& w, const Napi::Object& arg) {
   if (has(arg, "defaultClass")) g.defcls = u32(arg, "defaultClass");
   size_t nest = w.nestBegin(TCA_OPTIONS);
   w.put(TCA_HTB_INIT, g);
-  if (has(arg, "directQlen")) w.put<uint32_t>(TCA_HTB_DIRECT_QLEN, u32(arg, "directQlen"));
+  kHtbAttrs.encode(arg, w);
   w.nestEnd(nest);
 }
 
-enum Kind : uint32_t { kTbf, kHtb, kIngress, kClsact, kOther };
-const EnumName kKinds[] = {{kTbf, "tbf"}, {kHtb, "htb"}, {kIngress, "ingress"}, {kClsact, "clsact"}};
+// The qdisc kinds rtnl creates and decodes (values index kKinds); the
+// first is also the one class kind.
+enum Kind : uint32_t { kHtb, kTbf, kIngress, kClsact, kOther };
+const EnumName kKinds[] = {{kHtb, "htb"}, {kTbf, "tbf"}, {kIngress, "ingress"}, {kClsact, "clsact"}};
+const Names kClassKinds = Names(kKinds).first(1);
 
 Kind kindOf(const Napi::Value& v) {
   char s[16];
@@ -187,7 +193,7 @@ void encodeQdisc(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   if (type == RTM_NEWQDISC) {
     if (kind == kTbf) tbfOptions(env, enc.w, arg);
     else if (kind == kHtb) htbOptions(enc.w, arg);
-    else if (!special) throw Napi::TypeError::New(env, "kind: expected one of 'tbf' 'htb' 'ingress' 'clsact'");
+    else if (!special) unvalidated(env, "kind");
   }
   enc.w.end();
 }
@@ -232,7 +238,7 @@ void encodeClass(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   if (!parentV.IsUndefined()) t->tcm_parent = tcHandle(parentV, "parent");
   if (!kindV.IsUndefined()) putString(enc.w, TCA_KIND, kindV);
   if (type == RTM_NEWTCLASS) {
-    if (kindOf(kindV) != kHtb) throw Napi::TypeError::New(arg.Env(), "kind: expected 'htb'");
+    if (kindOf(kindV) != kHtb) unvalidated(arg.Env(), "kind");
     htbClassOptions(arg.Env(), enc.w, arg);
   }
   enc.w.end();
@@ -278,14 +284,14 @@ void decodeTbf(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
   }
 }
 
-void decodeHtb(const rtattr* opts, ObjBuilder& o) {
+void decodeHtb(Napi::Env env, const rtattr* opts, ObjBuilder& o) {
   for (auto a : Attrs::of(opts)) {
     if (attrType(a) == TCA_HTB_INIT) {
       auto g = attrGet<tc_htb_glob>(a);
       o.set("defaultClass", g.defcls);
       o.set("r2q", g.rate2quantum);
-    } else if (attrType(a) == TCA_HTB_DIRECT_QLEN) {
-      o.set("directQlen", attrGet<uint32_t>(a));
+    } else {
+      kHtbAttrs.decodeOne(env, a, o);
     }
   }
 }
@@ -356,7 +362,7 @@ Napi::Value decodeTcMsg(Napi::Env env, const nlmsghdr* h) {
   o.set("parent", handleText(env, t->tcm_parent));
   if (opts && kind == kHtb) {
     if (isClass) decodeHtbClass(env, opts, o);
-    else decodeHtb(opts, o);
+    else decodeHtb(env, opts, o);
   } else if (opts && kind == kTbf && !isClass) {
     decodeTbf(env, opts, o);
   }
@@ -366,6 +372,14 @@ Napi::Value decodeTcMsg(Napi::Env env, const nlmsghdr* h) {
 
 constexpr MsgDecoder decodeTc = decodeTcMsg<false>;
 constexpr MsgDecoder decodeTcStats = decodeTcMsg<true>;
+
+// schema().tc: the qdisc and class kinds, and htb's attributes (the rest
+// of tc's options are structs, checked in src/tc.ts).
+RegisterSchema schema{"tc", [](Napi::Env env, Napi::Object out) {
+  out.Set("htb", schemaOf(env, {&kHtbAttrs}));
+  out.Set("qdiscKinds", nameList(env, kKinds));
+  out.Set("classKinds", nameList(env, kClassKinds));
+}};
 
 RegisterOps ops{
     {"qdiscAdd", false, false, encodeQdiscAdd, nullptr},

@@ -10,6 +10,7 @@ export { NetlinkError, RtnlInputError } from './errors.js';
 export { Handle, AsyncHandle, Batch, type BatchResult, getDefaultHandle, encodeRequests, assertBatch } from './handle.js';
 export { Verbs, type Mode, type Out } from './verbs.js';
 export * from './link.js';
+export * from './link-kinds.js';
 export { Netns, type NsRef, NETNS_RUN_DIR, createNetns, deleteNetns, openNetns, currentNetns, listNetns, runInNetns, threadNetnsInode } from './netns.js';
 export * from './neigh.js';
 export * from './fdb.js';

@@ -8,6 +8,7 @@ import { RtnlInputError } from './errors.js';
 import { type NsRef, nsNative } from './netns.js';
 import { type Check, type KindSchema, checks, enumNames, lazy, lazyList, schema } from './schema.js';
 import * as v from './validate.js';
+import { type BondPortInfo, type DecodeOnlyKind, type MoreLink, type MoreLinkSpec, type VrfPortInfo, GRE_FLAG_CHECKS, refuseTun } from './link-kinds.js';
 
 // A kind attribute's enum names, from the addon.
 const kindEnum = (kind: string, key: string) => enumNames(schema().link.kinds[kind]!.attrs, key);
@@ -164,11 +165,11 @@ export interface DummySpec extends LinkCommonSpec {
 }
 
 /** A link to create, by kind. */
-export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec;
+export type LinkSpec = VethSpec | BridgeSpec | VxlanSpec | MacvlanSpec | IpvlanSpec | VlanSpec | DummySpec | MoreLinkSpec;
 /** The kinds rtnl can create. */
 export type LinkKind = LinkSpec['kind'];
-/** Every value {@link LinkKind} can take: the addon's kind registry. */
-export const LINK_KINDS: readonly LinkKind[] = lazyList(() => Object.keys(schema().link.kinds));
+/** Every value {@link LinkKind} can take: the addon's kind registry, without the kinds it only decodes. */
+export const LINK_KINDS: readonly LinkKind[] = lazyList(() => Object.entries(schema().link.kinds).filter(([, k]) => !k.decodeOnly).map(([n]) => n));
 
 /** A bridge port's spanning tree state (`ip link ... type bridge_slave state N`, named as iproute2 prints them). */
 export type BridgePortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
@@ -299,6 +300,10 @@ export interface LinkBase {
   portKind?: string;
   /** The port's settings, when the master is a bridge. */
   bridgePort?: BridgePortInfo;
+  /** The port's state, when the master is a bond. */
+  bondPort?: BondPortInfo;
+  /** The port's table, when the master is a VRF. */
+  vrfPort?: VrfPortInfo;
   /** ifindex of the parent (macvlan, vlan) or the veth peer; in `linkNetnsId`'s namespace when that is set. */
   link?: number;
   /** The peer namespace's id as seen from this namespace (veth peer, macvlan parent elsewhere). */
@@ -331,14 +336,14 @@ export interface DeviceLink extends LinkBase { kind: 'device' }
 export interface GenericLink extends LinkBase { kind: 'generic'; infoKind: string }
 
 /** A link as the kernel reports it. */
-export type Link = VethLink | BridgeLink | VxlanLink | MacvlanLink | IpvlanLink | VlanLink | DummyLink | DeviceLink | GenericLink;
+export type Link = VethLink | BridgeLink | VxlanLink | MacvlanLink | IpvlanLink | VlanLink | DummyLink | MoreLink | DeviceLink | GenericLink;
 
 /** Filters applied by the kernel to a link dump. */
 export interface LinkFilter {
   /** Only ports of this master (ifindex). */
   master?: number;
-  /** Only links of this kind. */
-  kind?: LinkKind;
+  /** Only links of this kind (`tun` too, which rtnl lists but does not create). */
+  kind?: LinkKind | DecodeOnlyKind;
   /** Include each link's counters (`stats`, 10 bigints per link). Off by default: a dump is then cheaper to decode. */
   stats?: boolean;
 }
@@ -358,7 +363,9 @@ const portRange: Check = (f, x) => {
   if (low > high) throw new RtnlInputError(f, `low (${low}) is above high (${high})`);
   return { low, high };
 };
-const structChecks: Partial<Record<LinkKind, Record<string, Check>>> = { vxlan: { portRange } };
+const structChecks: Partial<Record<LinkKind, Record<string, Check>>> = {
+  vxlan: { portRange }, gre: GRE_FLAG_CHECKS, gretap: GRE_FLAG_CHECKS, ip6gre: GRE_FLAG_CHECKS, ip6gretap: GRE_FLAG_CHECKS,
+};
 
 interface KindChecks {
   checks: Record<string, Check>;
@@ -375,6 +382,7 @@ const compiled = lazy(() => {
   const byKey = checks(s.common);
   const kinds = {} as Record<LinkKind, KindChecks>;
   for (const [kind, k] of Object.entries(s.kinds) as [LinkKind, KindSchema][]) {
+    if (k.decodeOnly) continue;
     const own: Record<string, Check> = { ...checks(k.attrs), ...structChecks[kind] };
     for (const r of k.required) if (byKey[r]) own[r] = byKey[r];
     kinds[kind] = { checks: own, required: k.required, keys: new Set([...Object.keys(common), ...Object.keys(own), ...k.required, 'kind', 'netns']) };
@@ -388,7 +396,8 @@ const compiled = lazy(() => {
     common, kinds, kindNames, peer, peerKeys: new Set([...Object.keys(peer), 'netns']),
     update, updateKeys: new Set([...Object.keys(update), 'master', 'netns', 'bridgePort']),
     bridgePort, bridgePortKeys: new Set(Object.keys(bridgePort)),
-    filter: { master: ifindex, kind: (f: string, x: unknown) => v.oneOf(f, x, kindNames), stats: v.bool },
+    // The kinds rtnl only decodes (tun) too.
+    filter: { master: ifindex, kind: (f: string, x: unknown) => v.oneOf(f, x, Object.keys(s.kinds)), stats: v.bool },
   };
 });
 const FILTER_KEYS = new Set(['master', 'kind', 'stats']);
@@ -405,6 +414,7 @@ function withNetns(out: Record<string, unknown>, ns: NsRef | undefined, field: s
 export function linkSpecArg(spec: LinkSpec): Record<string, unknown> {
   if (!spec || typeof spec !== 'object') throw new RtnlInputError('spec', 'expected a link spec object');
   const c = compiled();
+  refuseTun(spec.kind);
   const kind = v.oneOf('kind', spec.kind, c.kindNames);
   if (spec.name === undefined) throw new RtnlInputError('name', 'required');
   const k = c.kinds[kind];

@@ -11,6 +11,7 @@ import { RtnlInputError } from './errors.js';
 import type { NexthopFlag, RouteProtocol } from './route.js';
 import { protocolArg } from './route.js';
 import { ipFamily } from './primitives/ip.js';
+import { type Check, checks, lazy, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** How a group spreads flows: `mpath` (hash-threshold, the default) or `resilient` (hash buckets that move slowly). */
@@ -104,12 +105,12 @@ export interface NexthopFilter {
 
 // ---- validation: what the native codec reads ----
 
-const id = (f: string, x: unknown) => v.uint(f, x, 0xffffffff, 1);
+// The attributes' checks come from the addon's table (native/codec_nexthop.cc);
+// written here: nhmsg's fields, the group and resilient structs, and the
+// rules between fields.
 const seconds = (f: string, x: unknown) => v.uint(f, x, Math.floor(0xffffffff / 100)); // clock_t ticks in a u32
 const ONLINK = ['onlink'] as const;
-const GROUP_TYPES: readonly NexthopGroupType[] = ['mpath', 'resilient'];
 const MEMBER_KEYS = new Set(['id', 'weight']);
-const memberChecks = { id, weight: (f: string, x: unknown) => v.uint(f, x, 256, 1) };
 const RESILIENT_KEYS = new Set(['buckets', 'idleTimer', 'unbalancedTimer']);
 const resilientChecks = { buckets: (f: string, x: unknown) => v.uint(f, x, 0xffff, 1), idleTimer: seconds, unbalancedTimer: seconds };
 
@@ -119,7 +120,7 @@ function groupArg(f: string, x: unknown): Record<string, unknown>[] {
     if (!m || typeof m !== 'object') throw new RtnlInputError(`${f}[${i}]`, 'expected { id, weight }');
     v.noExtraKeys(m, `${f}[${i}].`, MEMBER_KEYS);
     if ((m as NexthopGroupMember).id === undefined) throw new RtnlInputError(`${f}[${i}].id`, 'required');
-    return v.pick(m as NexthopGroupMember, `${f}[${i}].`, memberChecks);
+    return v.pick(m as NexthopGroupMember, `${f}[${i}].`, compiled().member);
   });
 }
 
@@ -129,24 +130,33 @@ function resilientArg(f: string, x: unknown): Record<string, unknown> {
   return v.pick(x as ResilientSpec, `${f}.`, resilientChecks);
 }
 
-// Field sets and checkers made once, not per request.
-const SPEC_KEYS = new Set(['id', 'family', 'gateway', 'link', 'flags', 'blackhole', 'fdb', 'group', 'groupType', 'resilient', 'protocol']);
-const specChecks = {
-  id, gateway: v.ip, link: v.ifindex, blackhole: v.bool, fdb: v.bool, group: groupArg,
-  groupType: (f: string, x: unknown) => v.oneOf(f, x, GROUP_TYPES), resilient: resilientArg, protocol: protocolArg,
-  flags: (f: string, x: unknown) => {
-    if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
-    return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, ONLINK));
-  },
-};
+// Field sets and checkers made once (on first use), not per request.
+const compiled = lazy(() => {
+  const s = schema().nexthop;
+  const attrs = checks(s.attrs);
+  const id = attrs.id!;
+  const spec: Record<string, Check> = {
+    ...attrs, group: groupArg, groupType: (f, x) => v.oneOf(f, x, s.groupTypes), resilient: resilientArg, protocol: protocolArg,
+    // Of the next-hop flags, the one a request sets.
+    flags: (f, x) => {
+      if (!Array.isArray(x)) throw new RtnlInputError(f, 'expected an array of flag names');
+      return x.map((fl, i) => v.oneOf(`${f}[${i}]`, fl, ONLINK));
+    },
+  };
+  return {
+    id, spec, specKeys: new Set([...Object.keys(spec), 'family']),
+    member: { id, weight: (f: string, x: unknown) => v.uint(f, x, 256, 1) },
+    filter: { id, family: familyArg, link: attrs.link!, master: v.ifindex, groups: v.bool, fdb: v.bool },
+  };
+});
 const FILTER_KEYS = new Set(['id', 'family', 'link', 'master', 'groups', 'fdb']);
-const filterChecks = { id, family: familyArg, link: v.ifindex, master: v.ifindex, groups: v.bool, fdb: v.bool };
 
 /** @internal Validates a next-hop spec into the native codec's argument. */
 export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('nexthop', 'expected a next-hop spec object');
-  v.noExtraKeys(s, '', SPEC_KEYS);
-  const out = v.pick(s, '', specChecks);
+  const c = compiled();
+  v.noExtraKeys(s, '', c.specKeys);
+  const out = v.pick(s, '', c.spec);
   const group = out.group !== undefined;
   if (group) {
     for (const k of ['gateway', 'link', 'blackhole', 'flags', 'family'] as const)
@@ -167,13 +177,13 @@ export function nexthopSpecArg(s: NexthopObjectSpec): Record<string, unknown> {
 
 /** @internal An id argument of nexthopDel/nexthopGet. */
 export function nexthopIdArg(x: number): Record<string, unknown> {
-  return { id: id('id', x) };
+  return { id: compiled().id('id', x) };
 }
 
 /** @internal */
 export function nexthopFilterArg(f: NexthopFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', FILTER_KEYS);
-  return v.pick(f, '', filterChecks); // groups/fdb: false filters nothing, as if not given
+  return v.pick(f, '', compiled().filter); // groups/fdb: false filters nothing, as if not given
 }
 
 /** @internal The id and FDB filters, on what the kernel returns (arg as nexthopFilterArg made it). */

@@ -8,6 +8,7 @@ import { cidr, familyArg } from './addr.js';
 import { RtnlInputError } from './errors.js';
 import type { RouteProtocol, RouteTable } from './route.js';
 import { protocolArg, tableArg } from './route.js';
+import { type Check, checks, lazy, schema } from './schema.js';
 import * as v from './validate.js';
 
 /**
@@ -104,8 +105,9 @@ export interface RuleFilter {
 
 // ---- validation: what the native codec reads ----
 
-const ACTIONS: readonly RuleAction[] = ['table', 'goto', 'nop', 'blackhole', 'unreachable', 'prohibit'];
-const u32 = (f: string, x: unknown) => v.uint(f, x);
+// The attributes' checks come from the addon's table (native/codec_rule.cc);
+// written here: fib_rule_hdr's fields, the range structs, and the rules
+// between fields.
 const u8 = (f: string, x: unknown) => v.uint(f, x, 0xff);
 const rangeOf = (max: number) => (f: string, x: unknown): RuleRange => {
   if (!x || typeof x !== 'object') throw new RtnlInputError(f, 'expected { start, end }');
@@ -118,21 +120,25 @@ const rangeOf = (max: number) => (f: string, x: unknown): RuleRange => {
 };
 const RANGE_KEYS = new Set(['start', 'end']);
 
-// Field sets and checkers made once, not per request.
-const SPEC_KEYS = new Set(['family', 'priority', 'src', 'dst', 'invert', 'tos', 'fwmark', 'fwmask', 'iif', 'oif', 'ipProto', 'sport', 'dport', 'uidRange', 'l3mdev', 'action', 'table', 'goto', 'suppressPrefixlen', 'suppressIfgroup', 'protocol']);
-const specChecks = {
-  priority: u32, invert: v.bool, tos: u8, fwmark: u32, fwmask: u32, iif: v.ifname, oif: v.ifname, ipProto: u8,
-  sport: rangeOf(0xffff), dport: rangeOf(0xffff), uidRange: rangeOf(0xffffffff), l3mdev: v.bool,
-  action: (f: string, x: unknown) => v.oneOf(f, x, ACTIONS), table: tableArg, goto: u32,
-  suppressPrefixlen: (f: string, x: unknown) => v.uint(f, x, 128), suppressIfgroup: u32, protocol: protocolArg,
-};
+// Field sets and checkers made once (on first use), not per request.
+const compiled = lazy(() => {
+  const s = schema().rule;
+  const spec: Record<string, Check> = {
+    ...checks(s.attrs), invert: v.bool, tos: u8, sport: rangeOf(0xffff), dport: rangeOf(0xffff), uidRange: rangeOf(0xffffffff),
+    action: (f, x) => v.oneOf(f, x, s.actions), table: tableArg, protocol: protocolArg,
+  };
+  return {
+    spec, specKeys: new Set([...Object.keys(spec), 'family', 'src', 'dst']),
+    filter: { family: familyArg, table: (f: string, x: unknown) => v.uint(f, x), ...checks(s.attrs, ['priority']) },
+  };
+});
 const FILTER_KEYS = new Set(['family', 'table', 'priority']);
-const filterChecks = { family: familyArg, table: u32, priority: u32 };
 
 /** @internal Validates a rule spec into the native codec's argument. */
 export function ruleSpecArg(s: RuleSpec): Record<string, unknown> {
   if (!s || typeof s !== 'object') throw new RtnlInputError('rule', 'expected a rule spec object');
-  v.noExtraKeys(s, '', SPEC_KEYS);
+  const c = compiled();
+  v.noExtraKeys(s, '', c.specKeys);
   if (s.family !== undefined) familyArg('family', s.family);
   const out: Record<string, unknown> = {};
   for (const key of ['src', 'dst'] as const) {
@@ -145,7 +151,7 @@ export function ruleSpecArg(s: RuleSpec): Record<string, unknown> {
     out[`${key}Len`] = p.len;
   }
   out.family ??= s.family ?? 4;
-  v.pick(s, '', specChecks, out);
+  v.pick(s, '', c.spec, out);
   if (out.l3mdev === false) delete out.l3mdev; // the kernel takes only 1
   if (out.goto !== undefined && out.action !== undefined && out.action !== 'goto') throw new RtnlInputError('goto', `needs action 'goto', not ${v.show(out.action)}`);
   if (out.action === 'goto' && out.goto === undefined) throw new RtnlInputError('goto', "required with action 'goto'");
@@ -155,7 +161,7 @@ export function ruleSpecArg(s: RuleSpec): Record<string, unknown> {
 /** @internal */
 export function ruleFilterArg(f: RuleFilter = {}): Record<string, unknown> {
   v.noExtraKeys(f, '', FILTER_KEYS);
-  return v.pick(f, '', filterChecks);
+  return v.pick(f, '', compiled().filter);
 }
 
 /** @internal The filters the kernel does not apply to a rule dump, on what it returns (arg as ruleFilterArg made it). */

@@ -14,7 +14,7 @@ import { addon } from './native.js';
 import * as v from './validate.js';
 
 /** How an attribute is carried (the C++ `Wire`). */
-export type WireType = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 'be16' | 'be32' | 'bool8' | 'bool32' | 'flag' | 'str' | 'ifname' | 'mac' | 'ip' | 'enum';
+export type WireType = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 'be16' | 'be32' | 'bool8' | 'bool32' | 'flag' | 'str' | 'ifname' | 'mac' | 'ip' | 'ip4' | 'ip6' | 'enum';
 
 /** One attribute as the addon declares it. */
 export interface AttrSchema {
@@ -28,19 +28,23 @@ export interface AttrSchema {
   names?: string[];
 }
 
-/** A link kind: its attributes (IFLA_INFO_DATA) and the fields a spec must give. */
+/** A link kind: its attributes (IFLA_INFO_DATA), the fields a spec must give, and whether rtnl only decodes it (tun). */
 export interface KindSchema {
   attrs: AttrSchema[];
   required: string[];
+  decodeOnly: boolean;
 }
 
 /** What the addon's `schema()` returns, per message type. */
 export interface Schema {
-  link: { common: AttrSchema[]; state: AttrSchema[]; bridgePort: AttrSchema[]; operStates: string[]; flags: string[]; kinds: Record<string, KindSchema> };
+  link: { common: AttrSchema[]; state: AttrSchema[]; bridgePort: AttrSchema[]; operStates: string[]; flags: string[]; kinds: Record<string, KindSchema>; ports: Record<string, AttrSchema[]> };
   addr: { attrs: AttrSchema[]; scopes: string[]; flags4: string[]; flags6: string[]; settableFlags: string[] };
   route: { attrs: AttrSchema[]; metrics: AttrSchema[]; types: string[]; protocols: string[]; scopes: string[]; tables: string[]; nexthopFlags: string[]; flags: string[] };
   neigh: { attrs: AttrSchema[]; states: string[]; flags: string[]; extFlags: string[]; writeFlags: string[] };
   fdb: { attrs: AttrSchema[]; states: string[]; flags: string[]; writeFlags: string[] };
+  rule: { attrs: AttrSchema[]; actions: string[]; flags: string[] };
+  nexthop: { attrs: AttrSchema[]; groupTypes: string[] };
+  tc: { htb: AttrSchema[]; qdiscKinds: string[]; classKinds: string[] };
 }
 
 /** A field's validator: returns the value the codec reads, or throws RtnlInputError naming `field`. */
@@ -67,6 +71,8 @@ export function check(a: AttrSchema): Check {
     case 'ifname': return v.ifname;
     case 'mac': return v.mac;
     case 'ip': return v.ip;
+    case 'ip4': return (f, x) => v.ip(f, x, 4);
+    case 'ip6': return (f, x) => v.ip(f, x, 6);
     case 'enum': {
       const names = a.names!;
       return (f, x) => v.oneOf(f, x, names);

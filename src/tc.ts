@@ -9,6 +9,7 @@
  * @module
  */
 import { RtnlInputError } from './errors.js';
+import { type Check, checks, lazy, schema } from './schema.js';
 import * as v from './validate.js';
 
 /** A tc handle as tc writes it, major and minor in hex: `'1:'` (a qdisc), `'1:10'` (a class). */
@@ -80,7 +81,6 @@ export interface IngressSpec {
 export type QdiscSpec = TbfSpec | HtbSpec | IngressSpec;
 /** The qdisc kinds rtnl can create. */
 export type QdiscKind = QdiscSpec['kind'];
-const QDISC_KINDS: readonly QdiscKind[] = ['tbf', 'htb', 'ingress', 'clsact'];
 
 /**
  * A qdisc to delete: the one at `parent` (default `'root'`) of the device.
@@ -225,6 +225,10 @@ export interface HtbClass extends TcBase {
 export type TcClass = HtbClass | (TcBase & { kind: 'generic'; tcKind: string });
 
 // ---- validation: what the native codec reads ----
+// The kinds and htb's attributes come from the addon (native/codec_tc.cc);
+// the rest of tc's options are fields of structs (tc_tbf_qopt, tc_htb_glob,
+// tc_htb_opt) the codec fills by hand, checked here with the handle text and
+// the rules between fields.
 
 const u32 = (f: string, x: unknown) => v.uint(f, x);
 const rate = (f: string, x: unknown) => v.uint(f, x, Number.MAX_SAFE_INTEGER, 1);
@@ -245,13 +249,19 @@ const classHandle = (f: string, x: unknown) => {
 };
 const parent = (f: string, x: unknown) => (x === 'root' || x === 'ingress' || x === 'clsact' ? x : handle(f, x));
 
-const qdiscChecks: Record<QdiscKind, Record<string, (f: string, x: unknown) => unknown>> = {
-  tbf: { link: v.ifindex, parent, handle: qdiscHandle, rate, burst: size, latency: u32, limit: u32, peakrate: rate, mtu: size },
-  htb: { link: v.ifindex, parent, handle: qdiscHandle, defaultClass: (f, x) => v.uint(f, x, 0xffff), r2q: (f, x) => v.uint(f, x, 0xffffffff, 1), directQlen: u32 },
-  ingress: { link: v.ifindex },
-  clsact: { link: v.ifindex },
-};
-const qdiscKeys = Object.fromEntries(QDISC_KINDS.map((k) => [k, new Set(['kind', ...Object.keys(qdiscChecks[k])])])) as Record<QdiscKind, Set<string>>;
+// Checkers and field sets made once (on first use), not per request.
+const compiled = lazy(() => {
+  const s = schema().tc;
+  const qdisc: Record<QdiscKind, Record<string, Check>> = {
+    tbf: { link: v.ifindex, parent, handle: qdiscHandle, rate, burst: size, latency: u32, limit: u32, peakrate: rate, mtu: size },
+    htb: { link: v.ifindex, parent, handle: qdiscHandle, defaultClass: (f, x) => v.uint(f, x, 0xffff), r2q: (f, x) => v.uint(f, x, 0xffffffff, 1), ...checks(s.htb) },
+    ingress: { link: v.ifindex },
+    clsact: { link: v.ifindex },
+  };
+  const kinds = s.qdiscKinds as QdiscKind[];
+  const keys = Object.fromEntries(kinds.map((k) => [k, new Set(['kind', ...Object.keys(qdisc[k])])])) as Record<QdiscKind, Set<string>>;
+  return { qdisc, kinds, keys, classKinds: s.classKinds as ClassSpec['kind'][] };
+});
 const classChecks = { link: v.ifindex, handle: classHandle, parent: handle, rate, ceil: rate, burst: size, cburst: size, prio: u32, quantum: u32 };
 const CLASS_KEYS = new Set(['kind', ...Object.keys(classChecks)]);
 const REF_KEYS = new Set(['link', 'parent', 'handle', 'kind']);
@@ -271,15 +281,16 @@ function required(x: Record<string, unknown>, keys: readonly string[], what: str
 /** @internal */
 export function qdiscSpecArg(s: QdiscSpec): Record<string, unknown> {
   object('spec', s, 'a qdisc spec object');
-  const kind = v.oneOf('kind', s.kind, QDISC_KINDS);
+  const c = compiled();
+  const kind = v.oneOf('kind', s.kind, c.kinds);
   const x = s as unknown as Record<string, unknown>;
-  v.noExtraKeys(s, '', qdiscKeys[kind]);
+  v.noExtraKeys(s, '', c.keys[kind]);
   required(x, kind === 'tbf' ? ['link', 'rate', 'burst'] : ['link'], `a ${kind} qdisc`);
   if (kind === 'tbf') {
     if ((x.latency === undefined) === (x.limit === undefined)) throw new RtnlInputError('latency', 'give either latency or limit (the queue size), not both or neither');
     if ((x.peakrate === undefined) !== (x.mtu === undefined)) throw new RtnlInputError(x.mtu === undefined ? 'mtu' : 'peakrate', 'peakrate and mtu go together');
   }
-  return { kind, ...v.pick(x, '', qdiscChecks[kind]) };
+  return { kind, ...v.pick(x, '', c.qdisc[kind]) };
 }
 
 /** @internal */
@@ -300,7 +311,7 @@ export function qdiscFilterArg(f: QdiscFilter = {}): Record<string, unknown> {
 /** @internal */
 export function classSpecArg(s: ClassSpec): Record<string, unknown> {
   object('spec', s, 'a class spec object');
-  v.oneOf('kind', s.kind, ['htb'] as const);
+  v.oneOf('kind', s.kind, compiled().classKinds);
   v.noExtraKeys(s, '', CLASS_KEYS);
   required(s as unknown as Record<string, unknown>, ['link', 'handle', 'parent', 'rate'], 'an htb class');
   return { kind: s.kind, ...v.pick(s, '', classChecks) };

@@ -88,14 +88,14 @@ t.test('every setting in one request, then back', (t) => {
   t.end();
 });
 
-t.test('a port of a kind rtnl does not decode (tap) reports its bridge port settings too', (t) => {
+t.test('a port of a kind rtnl only decodes (tap) reports its bridge port settings too', (t) => {
   const n = testNs(t, 'bp');
   n.h.linkAdd({ kind: 'bridge', name: 'br0' });
   n.ip('tuntap', 'add', 'tap0', 'mode', 'tap');
   n.h.linkSet('tap0', { master: n.h.linkGet('br0').index });
   n.h.linkSet('tap0', { bridgePort: { hairpin: true, cost: 100 } });
   const tap = n.h.linkGet('tap0');
-  t.match(tap, { kind: 'generic', infoKind: 'tun', portKind: 'bridge', bridgePort: { hairpin: true, cost: 100, state: 'disabled' } });
+  t.match(tap, { kind: 'tun', mode: 'tap', portKind: 'bridge', bridgePort: { hairpin: true, cost: 100, state: 'disabled' } });
   t.same(tap.bridgePort, ipView(n, 'tap0').port, 'rtnl and iproute2 agree');
   n.h.linkDel('tap0');
   t.end();

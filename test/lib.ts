@@ -83,7 +83,7 @@ export function kernelHasKind(kind: string): boolean {
     h.linkAdd({ kind: 'veth', name: 'probep', peer: { name: 'probeq' } });
     const needsParent = ['macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan'].includes(kind);
     const parent = needsParent ? { link: h.linkGet('probep').index } : {};
-    h.linkAdd({ kind, name: 'probe0', ...parent, ...(kind === 'vlan' ? { id: 1 } : {}) } as never);
+    h.linkAdd({ kind, name: 'probe0', ...parent, ...(kind === 'vlan' ? { id: 1 } : kind === 'vrf' ? { table: 1 } : {}) } as never);
     return true;
   } catch (e) {
     if (!(e instanceof NetlinkError)) throw e; // a bad probe, not an answer from the kernel
