@@ -107,6 +107,34 @@ export async function settle(maxMs = 2_000, windowMs = 100, idleBelow = 0.1): Pr
   }
 }
 
+/**
+ * Network namespaces alive on the machine, as the slab allocator counts them
+ * (a few freed ones may still count); undefined where the kernel does not say.
+ */
+export function liveNetns(): number | undefined {
+  try {
+    return Number(fs.readFileSync('/sys/kernel/slab/net_namespace/objects', 'utf8').split(' ')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the kernel has freed the namespaces a run deleted. It tears
+ * them down in the background (cleanup_net, on a workqueue), taking the RTNL
+ * lock and the CPU in bursts and waiting on RCU in between (so the CPU can
+ * look idle): after a thousand pods that goes on for seconds and would bill
+ * whatever runs next. Done when the count is back to `before` (taken before
+ * the run made its own) plus some slack; gives up after maxMs, as others on
+ * the machine may make namespaces meanwhile. Returns the ms waited.
+ */
+export async function settleNetns(before: number | undefined, maxMs = 60_000, slack = 24): Promise<number> {
+  const t0 = Date.now();
+  for (let n = liveNetns(); before !== undefined && n !== undefined && n > before + slack && Date.now() - t0 < maxMs; n = liveNetns())
+    await new Promise((r) => setTimeout(r, 100));
+  return Date.now() - t0;
+}
+
 /** Runs fn(i) for i in [0, n) with at most `limit` promises outstanding. */
 export async function pool(n: number, limit: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
