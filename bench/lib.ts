@@ -204,16 +204,20 @@ export function envLine(): string {
 /**
  * Runs every method `runs` times, interleaved (run 1 of each, then run 2...),
  * letting the machine settle before each; once(m, tag) measures one run in
- * fresh namespaces named with tag. Returns the samples per method and how
- * many runs started on a machine that was still busy.
+ * fresh namespaces named with tag. With `alternate`, every other run goes
+ * through the methods backwards, so that of two methods compared neither
+ * always runs first (on a machine whose load drifts). Returns the samples per
+ * method and how many runs started on a machine that was still busy.
  */
 export async function sampleMethods<M, S>(
-  methods: readonly M[], runs: number, once: (m: M, tag: string) => Promise<S>, log?: (m: M, run: number, s: S, idle: boolean) => void,
+  methods: readonly M[], runs: number, once: (m: M, tag: string) => Promise<S>, log?: (m: M, run: number, s: S, idle: boolean) => void, alternate = false,
 ): Promise<{ samples: Map<M, S[]>; busy: number }> {
   const samples = new Map<M, S[]>(methods.map((m) => [m, []]));
   let busy = 0;
   for (let r = 0; r < runs; r++) {
-    for (const [mi, m] of methods.entries()) {
+    const order = [...methods.entries()];
+    if (alternate && r % 2) order.reverse();
+    for (const [mi, m] of order) {
       const { idle } = await settle();
       if (!idle) busy++;
       const x = await once(m, `${r}${mi}`);
