@@ -11,6 +11,12 @@ export function nowUs(): number {
   return Number(process.hrtime.bigint()) / 1e3;
 }
 
+/** What a run cost: wall and CPU (user + system, every thread of the process) µs. */
+export interface Cost {
+  us: number;
+  cpuUs: number;
+}
+
 /** Awaits fn once and returns how long it took, in µs. */
 export async function timeUsAsync(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();

@@ -12,7 +12,7 @@
 import * as os from 'node:os';
 import { type Batch, Handle, type Netns, type Verbs, assertBatch, encodeRequests } from '../src/index.js';
 import {
-  bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, sysctl, timeUsAsync, toolBatch, withNetns,
+  type Cost, bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, sysctl, timeUsAsync, toolBatch, withNetns,
 } from './lib.js';
 import { buildCref, cref } from './cref.js';
 
@@ -61,12 +61,6 @@ interface Method {
   del(w: World): void | Cost | Promise<void>;
   /** Runs child processes (iproute2), whose CPU time this process does not see. */
   spawns?: boolean;
-}
-
-/** Wall and CPU (user + system, every thread) µs. */
-interface Cost {
-  us: number;
-  cpuUs: number;
 }
 
 const cOverlay = (mode: 'sync' | 'pipe') => ({

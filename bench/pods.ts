@@ -17,7 +17,7 @@
 import * as os from 'node:os';
 import { Handle, type Netns, type Verbs, assertBatch, createNetns, deleteNetns, listNetns } from '../src/index.js';
 import { buildCref, cref } from './cref.js';
-import { envLine, fmtUs, liveNetns, median, nowUs, parseArgs, printTable, range, ratio, settle, settleNetns, withNetns } from './lib.js';
+import { type Cost, envLine, fmtUs, liveNetns, median, nowUs, parseArgs, printTable, range, ratio, settle, settleNetns, withNetns } from './lib.js';
 
 const BR_IP = '10.99.0.1';
 // eth0 is the first link made in a fresh namespace after lo: ifindex 2, so no lookup is needed (C does the same).
@@ -41,12 +41,6 @@ const inside = (i: number) => [
   <M extends 'sync' | 'batch'>(b: Verbs<M>) => b.linkSetUp(1),
   <M extends 'sync' | 'batch'>(b: Verbs<M>) => b.routeAdd({ dst: 'default', gateway: BR_IP }),
 ];
-
-/** Wall and CPU µs of a run. */
-interface Cost {
-  us: number;
-  cpuUs: number;
-}
 
 /** Times fn in this process: wall, and CPU of all its threads. */
 function cost(fn: () => void): Cost {
