@@ -11,6 +11,12 @@ export function nowUs(): number {
   return Number(process.hrtime.bigint()) / 1e3;
 }
 
+/** What a run cost: wall and CPU (user + system, every thread of the process) µs. */
+export interface Cost {
+  us: number;
+  cpuUs: number;
+}
+
 /** Awaits fn once and returns how long it took, in µs. */
 export async function timeUsAsync(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -107,6 +113,34 @@ export async function settle(maxMs = 2_000, windowMs = 100, idleBelow = 0.1): Pr
   }
 }
 
+/**
+ * Network namespaces alive on the machine, as the slab allocator counts them
+ * (a few freed ones may still count); undefined where the kernel does not say.
+ */
+export function liveNetns(): number | undefined {
+  try {
+    return Number(fs.readFileSync('/sys/kernel/slab/net_namespace/objects', 'utf8').split(' ')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the kernel has freed the namespaces a run deleted. It tears
+ * them down in the background (cleanup_net, on a workqueue), taking the RTNL
+ * lock and the CPU in bursts and waiting on RCU in between (so the CPU can
+ * look idle): after a thousand pods that goes on for seconds and would bill
+ * whatever runs next. Done when the count is back to `before` (taken before
+ * the run made its own) plus some slack; gives up after maxMs, as others on
+ * the machine may make namespaces meanwhile. Returns the ms waited.
+ */
+export async function settleNetns(before: number | undefined, maxMs = 60_000, slack = 24): Promise<number> {
+  const t0 = Date.now();
+  for (let n = liveNetns(); before !== undefined && n !== undefined && n > before + slack && Date.now() - t0 < maxMs; n = liveNetns())
+    await new Promise((r) => setTimeout(r, 100));
+  return Date.now() - t0;
+}
+
 /** Runs fn(i) for i in [0, n) with at most `limit` promises outstanding. */
 export async function pool(n: number, limit: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -176,16 +210,20 @@ export function envLine(): string {
 /**
  * Runs every method `runs` times, interleaved (run 1 of each, then run 2...),
  * letting the machine settle before each; once(m, tag) measures one run in
- * fresh namespaces named with tag. Returns the samples per method and how
- * many runs started on a machine that was still busy.
+ * fresh namespaces named with tag. With `alternate`, every other run goes
+ * through the methods backwards, so that of two methods compared neither
+ * always runs first (on a machine whose load drifts). Returns the samples per
+ * method and how many runs started on a machine that was still busy.
  */
 export async function sampleMethods<M, S>(
-  methods: readonly M[], runs: number, once: (m: M, tag: string) => Promise<S>, log?: (m: M, run: number, s: S, idle: boolean) => void,
+  methods: readonly M[], runs: number, once: (m: M, tag: string) => Promise<S>, log?: (m: M, run: number, s: S, idle: boolean) => void, alternate = false,
 ): Promise<{ samples: Map<M, S[]>; busy: number }> {
   const samples = new Map<M, S[]>(methods.map((m) => [m, []]));
   let busy = 0;
   for (let r = 0; r < runs; r++) {
-    for (const [mi, m] of methods.entries()) {
+    const order = [...methods.entries()];
+    if (alternate && r % 2) order.reverse();
+    for (const [mi, m] of order) {
       const { idle } = await settle();
       if (!idle) busy++;
       const x = await once(m, `${r}${mi}`);

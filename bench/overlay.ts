@@ -12,7 +12,7 @@
 import * as os from 'node:os';
 import { type Batch, Handle, type Netns, type Verbs, assertBatch, encodeRequests } from '../src/index.js';
 import {
-  bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, sysctl, timeUsAsync, toolBatch, withNetns,
+  type Cost, bridge, envLine, fmtUs, ip, median, nowUs, parseArgs, pool, printTable, range, ratio, sampleMethods, sysctl, timeUsAsync, toolBatch, withNetns,
 } from './lib.js';
 import { buildCref, cref } from './cref.js';
 
@@ -56,14 +56,16 @@ const ipNeighDel = (i: number) => ['neigh', 'del', vtep(i), 'dev', 'vxlan0'];
 
 interface Method {
   name: string;
-  /** A number is the µs the method measured itself (the C reference: its process start is not counted). */
-  add(w: World): void | number | Promise<void>;
-  del(w: World): void | number | Promise<void>;
+  /** A Cost is what the method measured itself (the C reference: its process start is not counted). */
+  add(w: World): void | Cost | Promise<void>;
+  del(w: World): void | Cost | Promise<void>;
+  /** Runs child processes (iproute2), whose CPU time this process does not see. */
+  spawns?: boolean;
 }
 
 const cOverlay = (mode: 'sync' | 'pipe') => ({
-  add: (w: World) => cref<{ us: number }>(w.ns, ['overlay-add', mode, w.n, w.vx]).us,
-  del: (w: World) => cref<{ us: number }>(w.ns, ['overlay-del', mode, w.n, w.vx]).us,
+  add: (w: World) => cref<Cost>(w.ns, ['overlay-add', mode, w.n, w.vx]),
+  del: (w: World) => cref<Cost>(w.ns, ['overlay-del', mode, w.n, w.vx]),
 });
 
 const syncAll = (ops: Ops) => (w: World) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(w.h)));
@@ -80,6 +82,7 @@ const METHODS: Method[] = [
   { name: 'C pipelined (libmnl)', ...cOverlay('pipe') },
   {
     name: '`ip`/`bridge` per operation',
+    spawns: true,
     add: (w) => range(w.n).forEach((i) => {
       ip(w.ns, ipNeighAdd(i));
       bridge(w.ns, fdbAdd(i));
@@ -93,6 +96,7 @@ const METHODS: Method[] = [
   },
   {
     name: '`ip -batch` + `bridge -batch`',
+    spawns: true,
     add: (w) => {
       toolBatch('ip', w.ns, range(w.n).flatMap((i) => [ipNeighAdd(i).join(' '), ipRouteAdd(i).join(' ')]));
       toolBatch('bridge', w.ns, range(w.n).map((i) => fdbAdd(i).join(' ')));
@@ -124,9 +128,12 @@ function expect(m: Method, w: World, phase: string, want: number): void {
     throw new Error(`${m.name}: after ${phase}, vxlan0 holds ${c.routes} routes, ${c.neighs} neighbours, ${c.fdb} FDB remotes; expected ${want} of each`);
 }
 
+/** µs per node: wall, and CPU (NaN for methods that spawn processes). */
 interface Sample {
   add: number;
   del: number;
+  addCpu: number;
+  delCpu: number;
 }
 
 /** One method at one N in a fresh namespace: underlay + vxlan0 (untimed), add (timed), verify, del (timed), verify. µs per node. */
@@ -142,19 +149,22 @@ async function runOnce(m: Method, n: number, tag: string): Promise<Sample> {
       h.linkAdd({ kind: 'vxlan', name: 'vxlan0', vni: 1, port: 4789, learning: false, local: LOCAL, device: ul, up: true });
       const w: World = { n, ns, h, vx: h.linkGet('vxlan0').index };
       expect(m, w, 'setup', 0);
-      const timed = async (f: () => void | number | Promise<void>) => {
-        let self: number | undefined;
+      const timed = async (f: () => void | Cost | Promise<void>): Promise<Cost> => {
+        let self: Cost | undefined;
+        const c0 = process.cpuUsage();
         const us = await timeUsAsync(async () => {
           const r = await f();
-          if (typeof r === 'number') self = r;
+          if (r) self = r;
         });
-        return (self ?? us) / n;
+        const c = process.cpuUsage(c0);
+        const { us: wall, cpuUs } = self ?? { us, cpuUs: m.spawns ? NaN : c.user + c.system };
+        return { us: wall / n, cpuUs: cpuUs / n };
       };
       const add = await timed(() => m.add(w));
       expect(m, w, 'add', n);
       const del = await timed(() => m.del(w));
       expect(m, w, 'del', 0);
-      return { add, del };
+      return { add: add.us, del: del.us, addCpu: add.cpuUs, delCpu: del.cpuUs };
     } finally {
       h.close();
     }
@@ -162,7 +172,7 @@ async function runOnce(m: Method, n: number, tag: string): Promise<Sample> {
 }
 
 /** Validation + encoding of the 3N requests alone (no kernel): rtnl's user-space share of a batch. µs per node. */
-function encodeOnly(n: number): Sample {
+function encodeOnly(n: number): { add: number; del: number } {
   const w = { n, vx: 5 } as World;
   const t = (ops: Ops) => {
     const t0 = nowUs();
@@ -200,31 +210,41 @@ async function main(): Promise<void> {
   console.log(envLine());
   console.log('Per node: permanent neighbour VTEP IP -> MAC, FDB entry MAC dst underlay IP self permanent, route /24 via VTEP IP dev vxlan0 onlink; delete: route, FDB entry (dst), neighbour.');
   console.log('vxlan0: vni 1, port 4789, nolearning, local 192.168.0.1 (on a veth underlay). Each method runs in a fresh namespace; the kernel\'s counts are checked after add and after del.');
-  console.log('The machine is shared with other jobs: lib.ts settle() waits (up to 2 s) for an idle CPU before every method run. Ratios: time ratios, lower is better, add / del.\n');
+  console.log('The machine is shared with other jobs: lib.ts settle() waits (up to 2 s) for an idle CPU before every method run, and every other run goes through the methods in reverse order. Ratios: time ratios taken run by run, then their median (min–max over runs); lower is better, add / del.\n');
 
   for (const n of ns) {
     const tn = nowUs();
     const { samples, busy } = await sampleMethods(methods, runs, (m, tag) => runOnce(m, n, tag), args.has('verbose')
-      ? (m, r, x, idle) => console.error(`N=${n} run ${r} ${m.name}: add ${fmtUs(x.add)}, del ${fmtUs(x.del)} µs/node${idle ? '' : ' (machine busy)'}`)
-      : undefined);
-    const med = new Map([...samples].map(([m, s]) => [m.name, { add: median(s.map((x) => x.add)), del: median(s.map((x) => x.del)) }]));
+      ? (m, r, x, idle) => console.error(`N=${n} run ${r} ${m.name}: add ${fmtUs(x.add)}, del ${fmtUs(x.del)} µs/node (CPU ${fmtUs(x.addCpu)} / ${fmtUs(x.delCpu)})${idle ? '' : ' (machine busy)'}`)
+      : undefined, true);
+    const med = new Map([...samples].map(([m, s]) => [m.name, {
+      add: median(s.map((x) => x.add)), del: median(s.map((x) => x.del)), addCpu: median(s.map((x) => x.addCpu)), delCpu: median(s.map((x) => x.delCpu)),
+    }]));
     const none = { add: NaN, del: NaN };
     const ipOp = med.get(METHODS[2]!.name) ?? none;
     const ipB = med.get(METHODS[3]!.name) ?? none;
     // Ratios to C taken run by run (same run, same machine load), then the median.
-    const perRun = (name: string, c: Method, k: keyof Sample) => {
+    const runRatios = (name: string, c: Method, k: keyof Sample) => {
       const a = samples.get(METHODS.find((m) => m.name === name)!) ?? [], b = samples.get(c) ?? [];
-      return median(a.map((x, i) => x[k] / (b[i]?.[k] ?? NaN)));
+      return a.map((x, i) => x[k] / (b[i]?.[k] ?? NaN));
+    };
+    const perRun = (name: string, c: Method, k: keyof Sample) => median(runRatios(name, c, k));
+    const spread = (name: string, c: Method, k: keyof Sample) => {
+      const rs = runRatios(name, c, k).filter(Number.isFinite);
+      return rs.length ? `${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})` : '—';
     };
     const x2 = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
     console.log(`## N = ${n} (${((nowUs() - tn) / 1e6).toFixed(1)} s)\n`);
     printTable(
-      ['method', 'add µs/node', 'del µs/node', 'add µs/op', 'del µs/op', 'vs C sync', 'vs C pipelined', 'ratio vs `ip` per op', 'ratio vs `-batch`'],
-      [...med].map(([name, x]) => [name, fmtUs(x.add), fmtUs(x.del), fmtUs(x.add / 3), fmtUs(x.del / 3),
+      ['method', 'add µs/node', 'del µs/node', 'add µs/op', 'del µs/op', 'CPU add / del µs/node', 'vs C sync', 'vs C pipelined', 'ratio vs `ip` per op', 'ratio vs `-batch`'],
+      [...med].map(([name, x]) => [name, fmtUs(x.add), fmtUs(x.del), fmtUs(x.add / 3), fmtUs(x.del / 3), `${fmtUs(x.addCpu)} / ${fmtUs(x.delCpu)}`,
         `${x2(perRun(name, METHODS[0]!, 'add'))} / ${x2(perRun(name, METHODS[0]!, 'del'))}`,
         `${x2(perRun(name, METHODS[1]!, 'add'))} / ${x2(perRun(name, METHODS[1]!, 'del'))}`,
         `${ratio(x.add, ipOp.add)} / ${ratio(x.del, ipOp.del)}`, `${ratio(x.add, ipB.add)} / ${ratio(x.del, ipB.del)}`]),
     );
+    console.log('\nrtnl against C, ratios taken run by run: median (min–max); wall time, and CPU time (user + system: what waiting for the CPU on a busy machine does not stretch)\n');
+    const vsC: [string, Method][] = [['rtnl sync', METHODS[0]!], ['rtnl batch (one h.batch of 3N)', METHODS[1]!]];
+    printTable(['', 'add', 'del', 'add, CPU', 'del, CPU'], vsC.map(([r, c]) => [`${r} / ${c.name}`, spread(r, c, 'add'), spread(r, c, 'del'), spread(r, c, 'addCpu'), spread(r, c, 'delCpu')]));
     const enc = encodeOnly(n);
     console.log(`\nrtnl validate + encode only (encodeRequests, no kernel): add ${fmtUs(enc.add)}, del ${fmtUs(enc.del)} µs/node (${fmtUs(enc.add / 3)} / ${fmtUs(enc.del / 3)} µs/op).`);
     if (busy) console.log(`The machine was busy with other work before ${busy} of ${runs * methods.length} method runs (CPU not idle after 2 s): these figures are noisier.`);

@@ -6,13 +6,18 @@
 // requests per send with one ack; rtnl "batch": one h.batch on the host, one
 // per pod. Then the cost of a socket in a namespace: `new Handle(ns)` +
 // close against C's open + setns + socket + bind + setns back + close.
+// Each run waits for the kernel to free the namespaces of the one before
+// (lib.ts settleNetns), and runs alternate which of C and rtnl goes first.
+// Beside the wall time, the CPU time (user + system) each side used: it
+// leaves out the waiting (RCU grace periods, the RTNL lock) that a busy
+// machine stretches.
 //
 //   npm run bench:pods -- --n 100,1000 --runs 3
 //   options: --n LIST (100,1000)  --runs R (3)  --sockets S (1000)  --verbose
 import * as os from 'node:os';
 import { Handle, type Netns, type Verbs, assertBatch, createNetns, deleteNetns, listNetns } from '../src/index.js';
 import { buildCref, cref } from './cref.js';
-import { envLine, fmtUs, median, nowUs, parseArgs, printTable, range, ratio, settle, withNetns } from './lib.js';
+import { type Cost, envLine, fmtUs, liveNetns, median, nowUs, parseArgs, printTable, range, ratio, settle, settleNetns, withNetns } from './lib.js';
 
 const BR_IP = '10.99.0.1';
 // eth0 is the first link made in a fresh namespace after lo: ifindex 2, so no lookup is needed (C does the same).
@@ -37,14 +42,21 @@ const inside = (i: number) => [
   <M extends 'sync' | 'batch'>(b: Verbs<M>) => b.routeAdd({ dst: 'default', gateway: BR_IP }),
 ];
 
-/** A method's run: returns the µs it took (C times itself: its process start is not counted). */
-const METHODS: { name: string; run(w: World): number }[] = [
-  { name: 'C sync', run: (w) => cref<{ us: number }>(w.host, ['pods', 'sync', w.n, `pod-${w.tag}`, w.br]).us },
-  { name: 'C pipelined', run: (w) => cref<{ us: number }>(w.host, ['pods', 'pipe', w.n, `pod-${w.tag}`, w.br]).us },
+/** Times fn in this process: wall, and CPU of all its threads. */
+function cost(fn: () => void): Cost {
+  const t0 = nowUs(), c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return { us: nowUs() - t0, cpuUs: c.user + c.system };
+}
+
+/** A method's run (C times itself: its process start is not counted). */
+const METHODS: { name: string; run(w: World): Cost }[] = [
+  { name: 'C sync', run: (w) => cref<Cost>(w.host, ['pods', 'sync', w.n, `pod-${w.tag}`, w.br]) },
+  { name: 'C pipelined', run: (w) => cref<Cost>(w.host, ['pods', 'pipe', w.n, `pod-${w.tag}`, w.br]) },
   {
     name: 'rtnl sync',
-    run: (w) => {
-      const t0 = nowUs();
+    run: (w) => cost(() => {
       for (let i = 0; i < w.n; i++) {
         const pod = createNetns(podName(w, i));
         w.h.linkAdd(veth(w, i, pod));
@@ -53,13 +65,11 @@ const METHODS: { name: string; run(w: World): number }[] = [
         p.close();
         pod.close();
       }
-      return nowUs() - t0;
-    },
+    }),
   },
   {
     name: 'rtnl batch',
-    run: (w) => {
-      const t0 = nowUs();
+    run: (w) => cost(() => {
       const pods = range(w.n).map((i) => createNetns(podName(w, i)));
       assertBatch(w.h.batch((b) => pods.forEach((pod, i) => b.linkAdd(veth(w, i, pod)))));
       pods.forEach((pod, i) => {
@@ -68,10 +78,11 @@ const METHODS: { name: string; run(w: World): number }[] = [
         p.close();
         pod.close();
       });
-      return nowUs() - t0;
-    },
+    }),
   },
 ];
+// Run by run, C and rtnl take turns going first: [C sync, rtnl sync, C pipelined, rtnl batch], then the mirror.
+const ORDER = [[0, 2, 1, 3], [2, 0, 3, 1]] as const;
 
 /** Every pod is on br0 with its address and default route, whoever made it. */
 function verify(name: string, w: World): void {
@@ -90,22 +101,25 @@ function verify(name: string, w: World): void {
   }
 }
 
-async function once(m: (typeof METHODS)[number], n: number, tag: string): Promise<number> {
-  return withNetns(`host-${tag}`, async (host) => {
+/** One run of m in a fresh host namespace, per pod; then waits for the kernel to free what it made. */
+async function once(m: (typeof METHODS)[number], n: number, tag: string): Promise<Cost & { freedMs: number }> {
+  const before = liveNetns();
+  const c = await withNetns(`host-${tag}`, async (host) => {
     const h = new Handle(host);
     try {
       h.linkAdd({ kind: 'bridge', name: 'br0', up: true });
       const br = h.linkGet('br0').index;
       h.addrAdd({ link: br, address: `${BR_IP}/16` });
       const w: World = { n, tag, host, h, br };
-      const us = m.run(w);
+      const c = m.run(w);
       verify(m.name, w);
-      return us / n;
+      return { us: c.us / n, cpuUs: c.cpuUs / n };
     } finally {
       h.close();
       for (const name of listNetns()) if (name.startsWith(`pod-${tag}-`)) deleteNetns(name);
     }
   });
+  return { ...c, freedMs: await settleNetns(before) };
 }
 
 /** µs per socket opened in ns and closed: C, then rtnl's `new Handle(ns)` + close. */
@@ -131,26 +145,33 @@ async function main(): Promise<void> {
   const t0 = nowUs();
   console.log(`# W1 pod setup, rtnl beside C/libmnl in the same run (µs per pod; medians of ${runs} runs, interleaved; ratios to C of the same run)\n`);
   console.log(envLine());
-  console.log('Every run in a fresh host namespace with br0 (10.99.0.1/16); each pod\'s state is read back after every run. C times itself (its process start is not counted).\n');
+  console.log('Every run in a fresh host namespace with br0 (10.99.0.1/16); each pod\'s state is read back after every run, then the kernel is left to free the run\'s namespaces before the next. C times itself (its process start is not counted). CPU: user + system time of the whole process (rtnl: every thread of node).\n');
   for (const n of ns) {
-    const xs = new Map(METHODS.map((m) => [m.name, [] as number[]]));
-    const rs = { syncVsSync: [] as number[], batchVsPipe: [] as number[] };
+    const xs = new Map(METHODS.map((m) => [m.name, [] as (Cost & { freedMs: number })[]]));
     for (let r = 0; r < runs; r++) {
-      const got = new Map<string, number>();
-      for (const [mi, m] of METHODS.entries()) {
+      for (const mi of ORDER[r % 2]) {
+        const m = METHODS[mi]!;
         await settle(5_000);
-        const us = await once(m, n, `${r}${mi}`);
-        got.set(m.name, us);
-        xs.get(m.name)!.push(us);
-        if (args.has('verbose')) console.error(`N=${n} run ${r + 1} ${m.name}: ${fmtUs(us)} µs/pod`);
+        const x = await once(m, n, `${r}${mi}`);
+        xs.get(m.name)!.push(x);
+        if (args.has('verbose')) console.error(`N=${n} run ${r + 1} ${m.name}: ${fmtUs(x.us)} µs/pod, CPU ${fmtUs(x.cpuUs)}; namespaces freed ${x.freedMs} ms after`);
       }
-      rs.syncVsSync.push(got.get('rtnl sync')! / got.get('C sync')!);
-      rs.batchVsPipe.push(got.get('rtnl batch')! / got.get('C pipelined')!);
     }
-    const cSync = median(xs.get('C sync')!);
+    const col = (name: string, k: keyof Cost) => xs.get(name)!.map((x) => x[k]);
+    // The ratio of a and b in each run (same machine load), then their median and spread.
+    const perRun = (a: string, b: string, k: keyof Cost) => {
+      const rs = col(a, k).map((x, i) => x / col(b, k)[i]!);
+      return `${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`;
+    };
+    const spread = (v: number[]) => `${fmtUs(Math.min(...v))}–${fmtUs(Math.max(...v))}`;
     console.log(`## N = ${n}\n`);
-    printTable(['method', 'µs/pod', 'vs C sync'], METHODS.map((m) => [m.name, fmtUs(median(xs.get(m.name)!)), ratio(median(xs.get(m.name)!), cSync)]));
-    console.log(`\nPer-run ratios (median): rtnl sync / C sync ${median(rs.syncVsSync).toFixed(2)}×, rtnl batch / C pipelined ${median(rs.batchVsPipe).toFixed(2)}×\n`);
+    printTable(['method', 'µs/pod', 'runs', 'CPU µs/pod', 'runs'], METHODS.map((m) => [m.name, fmtUs(median(col(m.name, 'us'))), spread(col(m.name, 'us')), fmtUs(median(col(m.name, 'cpuUs'))), spread(col(m.name, 'cpuUs'))]));
+    console.log('\nPer-run ratios, median (min–max):\n');
+    printTable(['', 'wall', 'CPU'], [
+      ['rtnl sync / C sync', perRun('rtnl sync', 'C sync', 'us'), perRun('rtnl sync', 'C sync', 'cpuUs')],
+      ['rtnl batch / C pipelined', perRun('rtnl batch', 'C pipelined', 'us'), perRun('rtnl batch', 'C pipelined', 'cpuUs')],
+    ]);
+    console.log('');
   }
 
   await withNetns('sock', (sns) => {

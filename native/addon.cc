@@ -68,8 +68,7 @@ Napi::Value ThreadNsInode(const Napi::CallbackInfo& info) {
 
 Napi::Value NsCreate(const Napi::CallbackInfo& info) {
   std::string dir = str(info, 0, "dir"), name = str(info, 1, "name");
-  sysCall(info.Env(), "netnsCreate", name, [&] { nsCreateNamed(dir, name); });
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), sysCall(info.Env(), "netnsCreate", name, [&] { return nsCreateNamed(dir, name); }));
 }
 
 Napi::Value NsDelete(const Napi::CallbackInfo& info) {

@@ -13,7 +13,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <system_error>
+#include <unordered_set>
 
 namespace rtnl {
 
@@ -24,12 +26,19 @@ namespace {
 // The thread's own namespace: /proc/self would name the main thread's.
 constexpr const char* kThreadNs = "/proc/thread-self/ns/net";
 
+int openThreadNs() {
+  int fd = open(kThreadNs, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open(/proc/thread-self/ns/net)");
+  return fd;
+}
+
 }  // namespace
+
+NsSwitch::NsSwitch(Here) : orig_(openThreadNs()) {}
 
 NsSwitch::NsSwitch(int nsFd) {
   if (nsFd < 0) return;
-  orig_ = open(kThreadNs, O_RDONLY | O_CLOEXEC);
-  if (orig_ < 0) fail("open(/proc/thread-self/ns/net)");
+  orig_ = openThreadNs();
   if (setns(nsFd, CLONE_NEWNET) < 0) {
     int e = errno;
     close(orig_);
@@ -67,30 +76,52 @@ uint64_t nsInode(int fd) {
   return st.st_ino;
 }
 
-void nsCreateNamed(const std::string& dir, const std::string& name) {
-  if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) fail("mkdir " + dir);
-  // As iproute2 does: make dir a shared mount point (bind it onto itself the
-  // first time) so namespaces mounted here show in every mount namespace.
-  if (mount("", dir.c_str(), "none", MS_SHARED | MS_REC, nullptr) < 0) {
-    if (errno != EINVAL) fail("mount --make-rshared " + dir);
+namespace {
+
+// Makes dir and every mount below it shared, as iproute2 does, so that
+// namespaces mounted there (and their unmounting) propagate to every mount
+// namespace. MS_REC walks every namespace already mounted below, a cost
+// growing with their number: once this process has done it for dir, the
+// mounts made there since are shared already (a mount under a shared one
+// is), and a plain MS_SHARED keeps dir itself so in one step.
+void shareDir(const std::string& dir) {
+  static std::mutex mu;
+  static std::unordered_set<std::string> done;
+  std::lock_guard<std::mutex> g(mu);
+  int rec = done.count(dir) ? 0 : MS_REC;
+  if (mount("", dir.c_str(), "none", MS_SHARED | rec, nullptr) < 0) {
+    // ENOENT: no dir yet; EINVAL: not a mount point yet: bind it onto itself first.
+    if (errno == ENOENT) {
+      if (mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) fail("mkdir " + dir);
+    } else if (errno != EINVAL) {
+      fail("mount --make-rshared " + dir);
+    }
     if (mount(dir.c_str(), dir.c_str(), "none", MS_BIND | MS_REC, nullptr) < 0) fail("mount --bind " + dir);
     if (mount("", dir.c_str(), "none", MS_SHARED | MS_REC, nullptr) < 0) fail("mount --make-rshared " + dir);
   }
+  done.insert(dir);
+}
+
+}  // namespace
+
+int nsCreateNamed(const std::string& dir, const std::string& name) {
+  shareDir(dir);
   std::string path = dir + "/" + name;
   int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
   if (fd < 0) fail("create " + path);
   close(fd);
-  int self = nsOpen(kThreadNs);
+  int ns = -1;
   try {
-    NsSwitch back(self);  // a no-op switch whose destructor undoes the unshare
+    NsSwitch back(NsSwitch::kHere);  // undoes the unshare
     if (unshare(CLONE_NEWNET) < 0) fail("unshare(CLONE_NEWNET)");
+    ns = openThreadNs();  // the new namespace, opened from inside: path need not be looked up and checked
     if (mount(kThreadNs, path.c_str(), "none", MS_BIND, nullptr) < 0) fail("mount --bind " + path);
   } catch (...) {
-    close(self);
+    if (ns >= 0) close(ns);
     unlink(path.c_str());
     throw;
   }
-  close(self);
+  return ns;
 }
 
 void nsDeleteNamed(const std::string& dir, const std::string& name) {

@@ -18,6 +18,11 @@ class NsSwitch {
   NsSwitch(const NsSwitch&) = delete;
   NsSwitch& operator=(const NsSwitch&) = delete;
 
+  // Remembers the thread's namespace without leaving it: the destructor
+  // returns there from wherever the thread went meanwhile (unshare).
+  static constexpr struct Here {} kHere{};
+  explicit NsSwitch(Here);
+
  private:
   int orig_ = -1;
 };
@@ -26,8 +31,9 @@ class NsSwitch {
 int nsOpen(const std::string& path);
 // The namespace's inode number: its identity, as `ls -i` / `ip netns identify` see it.
 uint64_t nsInode(int fd);
-// `ip netns add`: dir becomes a shared mount, dir/name a bind mount of a new namespace.
-void nsCreateNamed(const std::string& dir, const std::string& name);
+// `ip netns add`: dir becomes a shared mount, dir/name a bind mount of a new
+// namespace. Returns an fd of the new namespace (the caller closes it).
+int nsCreateNamed(const std::string& dir, const std::string& name);
 // `ip netns delete`: detach the bind mount and remove the file.
 void nsDeleteNamed(const std::string& dir, const std::string& name);
 

@@ -136,6 +136,7 @@ void NlSocket::transact(std::vector<uint8_t>& buf, std::vector<Pending>& reqs) {
     fail(reqs, 0, reqs.size(), EBADF, "the handle is closed");
     return;
   }
+  if (reqs.size() == 1 && !reqs[0].dump) return exchange(buf, reqs, 0, 1);  // one plain request: its own window
   for (auto [i, j] : windows(buf, reqs)) {
     if (!reqs[i].dump) {
       exchange(buf, reqs, i, j);

@@ -33,7 +33,7 @@ export interface Native {
   nsOpen(path: string): number;
   nsInode(fd: number): number;
   threadNsInode(): number;
-  nsCreate(dir: string, name: string): void;
+  nsCreate(dir: string, name: string): number;
   nsDelete(dir: string, name: string): void;
   nsRun<T>(fd: number, fn: () => T): T;
   /** A unix socket's peer from the kernel, its namespaces read pid-reuse-safely (native/peercred.cc). */

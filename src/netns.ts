@@ -89,8 +89,8 @@ export function nsNative(ref: NsRef, field = 'netns'): number | string {
  * `ip netns list` and works with `ip netns exec`. Returns it opened.
  */
 export function createNetns(name: string): Netns {
-  addon().nsCreate(NETNS_RUN_DIR, nsName(name));
-  return openNetns({ name });
+  const path = `${NETNS_RUN_DIR}/${nsName(name)}`;
+  return new Netns(addon().nsCreate(NETNS_RUN_DIR, name), path);
 }
 
 /** Deletes a named namespace as `ip netns delete NAME` does (it lives on while something still holds it). */

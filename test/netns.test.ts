@@ -22,6 +22,19 @@ t.test('a named namespace is what `ip netns` expects', (t) => {
   t.end();
 });
 
+t.test('every named namespace is a shared mount, as `ip netns add` leaves it', (t) => {
+  // The directory is made rshared once per process; the mounts made there after are shared by inheritance.
+  const names = ['rtnl-shared-a', 'rtnl-shared-b', 'rtnl-shared-c'];
+  for (const name of names) createNetns(name).close();
+  t.teardown(() => names.forEach((n) => deleteNetns(n)));
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' '));
+  for (const path of ['/run/netns', ...names.map((n) => `/run/netns/${n}`)]) {
+    const top = mounts.filter((f) => f[4] === path).at(-1); // the one on top, what a lookup of path finds
+    t.ok(top?.slice(6, top.indexOf('-')).some((o) => o.startsWith('shared:')), `${path} is mounted shared`);
+  }
+  t.end();
+});
+
 t.test('creating a namespace that exists fails and leaves the first intact', (t) => {
   const { name, ns } = testNs(t);
   t.throws(() => createNetns(name), { name: 'NetlinkError', code: 'EEXIST' });
