@@ -160,17 +160,20 @@ export class EvpnRole {
         }
         const s = await this.status();
         const text = JSON.stringify(s);
-        if (text !== this.#last) {
+        if (this.#timer !== undefined && text !== this.#last) {
           this.#last = text;
           onStatus(s);
         }
+      } catch (e) {
+        // Stopped meanwhile (the handle is closed), or the kernel refused a dump: the next tick reads again.
+        if (this.#timer !== undefined) this.#o.log.warn('evpn state unreadable', { error: e });
       } finally {
         this.#busy = false;
       }
     };
-    void tick();
     this.#timer = setInterval(() => void tick(), HEALTH_MS);
     this.#timer.unref();
+    void tick();
   }
 
   /** Stops supervising; the daemons keep running with their sessions (a restarted agent adopts them). */
