@@ -45,7 +45,7 @@ export function formatStatus(s: AgentStatus, running: boolean): string {
     const up = e.sessions.filter((x) => x.state === 'Established').length;
     lines.push(`evpn        ${e.role}, pathspace ${e.pathspace}, zebra ${e.zebra ?? '-'} bgpd ${e.bgpd ?? '-'}, sessions ${up}/${e.sessions.length} up, ${e.vnis.length} VNIs`);
     for (const x of e.sessions) if (x.state !== 'Established') lines.push(`  session  ${x.peer} ${x.state}`);
-    for (const v of e.vnis) lines.push(`  vni ${String(v.vni).padEnd(8)} ${v.device.padEnd(10)} ${v.remoteMacs} remote MACs, VTEPs ${v.remoteVteps.join(' ') || '(none)'}`);
+    for (const v of e.vnis) lines.push(`  vni ${String(v.vni).padEnd(8)} ${v.device.padEnd(10)} VTEPs ${v.remoteVteps.join(' ') || '(none)'}, remote MACs ${v.remoteMacs}`);
     if (e.problem) lines.push(`  problem  ${e.problem}`);
   }
   const rejected = s.rejected ?? []; // a status file of an older agent has none

@@ -48,7 +48,7 @@ export function frrEvpnConfig(i: EvpnConfigInput): string {
   const id = ipv4('routerId', i.routerId);
   if ((i.listenRange === undefined) === (i.routeReflectors === undefined)) throw new RtnlInputError('routeReflectors', 'give either routeReflectors (a VTEP) or listenRange (a reflector)');
   const head = [
-    '! Written by rtnl for this node; rewritten on every change.',
+    '! Written by rtnl for this node; rewritten when its settings change.',
     `router bgp ${asn}`,
     ` bgp router-id ${id}`,
     ' no bgp default ipv4-unicast',

@@ -25,6 +25,7 @@ import * as fs from 'node:fs';
 import type { Handle } from '../../handle.js';
 import type { Netns } from '../../netns.js';
 import { FrrSpeaker, frrEvpnConfig } from '../bgp/evpn.js';
+import { DriftWatcher } from '../drift.js';
 import type { Logger } from '../log.js';
 import type { EvpnSettings } from './flags.js';
 import { frrCommand } from './vty.js';
@@ -77,6 +78,7 @@ export class EvpnRole {
   readonly #speaker: FrrSpeaker;
   readonly #config: string;
   #timer: NodeJS.Timeout | undefined;
+  #watch: DriftWatcher | undefined;
   #last = '';
   #busy = false;
 
@@ -145,7 +147,9 @@ export class EvpnRole {
 
   /**
    * Every few seconds: starts the daemons again if one died, reads the
-   * state back, and calls `onStatus` when it changed (and once now).
+   * state back, and calls `onStatus` when it changed (and once now). A
+   * change of a VXLAN device or of a remote FDB entry reads it back at once,
+   * so the status follows EVPN without waiting for the next check.
    */
   supervise(onStatus: (s: EvpnStatus) => void): void {
     this.stop();
@@ -173,6 +177,11 @@ export class EvpnRole {
     };
     this.#timer = setInterval(() => void tick(), HEALTH_MS);
     this.#timer.unref();
+    this.#watch = new DriftWatcher({
+      ...(this.#o.netns === undefined ? {} : { netns: this.#o.netns }), kinds: ['link', 'fdb'],
+      concerns: (ev) => (ev.kind === 'fdb' ? ev.value.dst !== undefined : ev.kind === 'link' && ev.value.kind === 'vxlan'),
+      drifted: () => true, // tick compares the whole state
+    }, () => void tick());
     void tick();
   }
 
@@ -180,6 +189,8 @@ export class EvpnRole {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#watch?.close();
+    this.#watch = undefined;
   }
 }
 
