@@ -6,9 +6,9 @@
 // plugin with "evpn": true and no peers list. Pods reach their own VPC only;
 // each node's FDB holds exactly the VTEPs and MACs of the VNIs it has pods
 // in; status shows sessions, VNIs and remote VTEPs; an agent restart is
-// hitless; the last pod of a VNI on a node withdraws it from the others; the
-// reflector's agent restarts its killed bgpd and the VTEPs reconverge;
-// --cleanup leaves no daemon. Convergence times are reported, not asserted.
+// hitless; the last pod of a VNI on a node withdraws it from the others; an
+// agent restarts its node's killed bgpd (the reflector's) or zebra (a VTEP's)
+// and the VTEPs reconverge; --cleanup leaves no daemon. Convergence times are reported, not asserted.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import t from 'tap';
@@ -238,6 +238,19 @@ t.test('EVPN through the agents: two VPCs with overlapping pod ranges, FDB by me
     await start(RR).logged('evpn speaker adopted');
     t.strictSame([remote(1, 100), remote(1, 200)], [expected(1, 'a'), []], 'node1\'s FDB unchanged');
     t.ok(ping(podName('a', 3), info.get(podName('a', 2))!.ip) >= 0, 'VPC A pods on nodes 3 and 2 reach each other');
+  });
+
+  t.test('a VTEP\'s zebra killed: its agent starts zebra and bgpd again and the FDBs reconverge', async (t) => {
+    const before = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra', 'bgpd']);
+    const [zebra] = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra']);
+    const logs = agents.get(3)!.logs.length;
+    process.kill(zebra!, 'SIGKILL');
+    const t1 = Date.now();
+    await waitFor(() => agents.get(3)!.logs.slice(logs).some((l) => l.msg === 'evpn speaker not running; starting it again'), 30_000, 'node3\'s agent to notice');
+    await waitFor(() => { const now = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra', 'bgpd']); return now.length === 2 && !now.some((p) => before.includes(p)); }, 30_000, 'a new zebra and bgpd on node3');
+    await converged({ a: VPCS.a.nodes, b: [1] });
+    t.pass(`FDBs as before ${Date.now() - t1} ms after node3's zebra was killed (reported, not asserted)`);
+    t.ok(ping(podName('a', 3), info.get(podName('a', 1))!.ip) >= 0, 'node3\'s VPC A pod reaches node1\'s');
   });
 
   t.test('--cleanup: no zebra or bgpd left, no FRR run directory', async (t) => {
