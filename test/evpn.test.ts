@@ -240,6 +240,17 @@ t.test('EVPN through the agents: two VPCs with overlapping pod ranges, FDB by me
     t.ok(ping(podName('a', 3), info.get(podName('a', 2))!.ip) >= 0, 'VPC A pods on nodes 3 and 2 reach each other');
   });
 
+  t.test('an agent restarted with other --evpn flags: it restarts FRR with the new configuration', async (t) => {
+    t.equal(await agents.get(3)!.stop('SIGTERM'), 0, 'node3\'s agent: SIGTERM');
+    const a = new AgentProc(args(3).map((x, k, all) => (all[k - 1] === '--evpn-hold-time' ? '12' : x)));
+    agents.set(3, a);
+    await a.logged('evpn speaker started');
+    t.match(fs.readFileSync(`${FRR_RUN}/${ps(3)}/bgpd.conf`, 'utf8'), /^ timers bgp 4 12$/m, 'bgpd.conf has the new hold time');
+    const t1 = Date.now();
+    await converged({ a: VPCS.a.nodes, b: [1] });
+    t.pass(`FDBs as before ${Date.now() - t1} ms after the new speaker ran (reported, not asserted)`);
+  });
+
   t.test('a VTEP\'s zebra killed: its agent starts zebra and bgpd again and the FDBs reconverge', async (t) => {
     const before = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra', 'bgpd']);
     const [zebra] = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra']);

@@ -93,11 +93,6 @@ export class EvpnRole {
     this.#speaker = speakerOf(s, o.netns);
   }
 
-  /** bgpd's configuration as the role writes it. */
-  get config(): string {
-    return this.#config;
-  }
-
   /**
    * Adopts the node's zebra and bgpd when both run with this configuration;
    * otherwise stops whichever runs and starts both (another configuration:
