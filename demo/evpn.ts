@@ -1,8 +1,10 @@
 // VPCs over BGP EVPN: each VPC is its own CNI network and VXLAN VNI (the rtnl
 // plugin's vxlan mode with "evpn": true: `vx<VNI>` on `br<VNI>`, made with a
-// VNI's first pod on a node and deleted with its last), and FRR on every node
-// (zebra + bgpd, advertise-all-vni) tells the others which VNIs and MACs are
-// behind it, through a route reflector. No node is given a peers list.
+// VNI's first pod on a node and deleted with its last), and on every node
+// `rtnl-agent --evpn` runs FRR (zebra + bgpd, advertise-all-vni), which tells
+// the others which VNIs and MACs are behind it, through a route reflector
+// (the reflector node's agent, `--evpn-reflector`). No node is given a peers
+// list, and nobody starts FRR by hand.
 // Three nodes, two VPCs with the same pod range: A on every node, B on nodes
 // 1 and 2. Pods reach their own VPC only; node3, without B, has no FDB entry
 // for it; the last B pod on node2 going withdraws node2 from node1's vx200.
@@ -11,10 +13,9 @@
 //
 //   node1 ─┐                  ┌─ node3          ul0: the underlay (one L2 segment)
 //   node2 ─┴─ ul0 ── rr (9) ──┘                 rr: bgpd, l2vpn evpn, listen range
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createNetns, deleteNetns } from '../src/index.js';
-import { FrrSpeaker, frrEvpnConfig } from '../src/agent/bgp/evpn.js';
 import { cniExec } from './cni-exec.js';
 import { Cluster, ping, underlayIp } from './cluster.js';
 
@@ -23,28 +24,35 @@ const NODES = [1, 2, 3];
 const RR = 9;
 const VPCS = [{ name: 'vpc-a', vni: 100, nodes: [1, 2, 3] }, { name: 'vpc-b', vni: 200, nodes: [1, 2] }];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS;
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync('/run/rtnl-demo-evpn-');
-  fs.chmodSync(tmp, 0o755); // FRR's daemons run as the frr user
   const c = new Cluster('dev');
-  const speakers: FrrSpeaker[] = [];
+  const agents: Array<ReturnType<typeof spawn>> = [];
   const pods: string[] = [];
+  const frr = (i: number) => `/run/frr/rtnl-dev-node${i}`;
+  // The cluster network (host-gw routes, from a static file) is the agents' usual job; --evpn adds the speaker.
+  const file = `${tmp}/cluster.json`;
+  const args = (i: number) => [
+    '--static', file, '--backend', 'host-gw', '--node-name', `dev-node${i}`, '--netns', `dev-node${i}`, '--public-ip', underlayIp(i),
+    '--state-dir', `${tmp}/state${i}`, '--no-cni', '--log-level', 'warn', '--evpn', '--evpn-as', '65010', '--evpn-hold-time', '9',
+    ...(i === RR ? ['--evpn-reflector', '192.168.100.0/24'] : ['--evpn-route-reflector', underlayIp(RR)]),
+  ];
   try {
     const cniPath = `${tmp}/bin`;
     execFileSync(`${BIN}/rtnl-cni-install`, ['--bin-dir', cniPath, '--no-conf'], { stdio: 'ignore' });
     c.underlay();
     const nodes = new Map([...NODES, RR].map((i) => [i, c.addBareNode(i)]));
-    const start = async (i: number, text: string) => {
-      const s = new FrrSpeaker({ dir: `${tmp}/frr${i}`, pathspace: `dev-node${i}`, netns: nodes.get(i)!.ns });
-      speakers.push(s);
-      await s.start(text);
-    };
-    const rrConf = frrEvpnConfig({ asn: 65010, routerId: underlayIp(RR), holdTimeSec: 9, listenRange: '192.168.100.0/24' });
-    await start(RR, rrConf);
-    const vtepConf = (i: number) => frrEvpnConfig({ asn: 65010, routerId: underlayIp(i), holdTimeSec: 9, routeReflectors: [underlayIp(RR)] });
-    for (const i of NODES) await start(i, vtepConf(i));
-    console.log(`FRR (zebra + bgpd) in each node's namespace; the reflector's bgpd.conf:\n${rrConf}\nnode1's:\n${vtepConf(1)}`);
+    fs.writeFileSync(file, JSON.stringify({ network: { network: '10.97.0.0/16', subnetLen: 24 }, nodes: [...NODES, RR].map((i) => ({ name: `dev-node${i}`, underlay: underlayIp(i), subnet: `10.97.${i}.0/24` })) }));
+    for (const i of [RR, ...NODES]) agents.push(spawn(`${BIN}/rtnl-agent`, args(i), { env, stdio: ['ignore', 'inherit', 'inherit'] }));
+    const t00 = Date.now();
+    while (![RR, ...NODES].every((i) => fs.existsSync(`${frr(i)}/bgpd.vty`))) {
+      if (Date.now() - t00 > 60_000) throw new Error('the agents did not start their speakers in 60 s');
+      await sleep(50);
+    }
+    console.log(`rtnl-agent --evpn on each node started zebra + bgpd in its namespace (${Date.now() - t00} ms). The reflector's ${frr(RR)}/bgpd.conf:\n${fs.readFileSync(`${frr(RR)}/bgpd.conf`, 'utf8')}\nnode1's:\n${fs.readFileSync(`${frr(1)}/bgpd.conf`, 'utf8')}`);
 
     const conflist = (vpc: (typeof VPCS)[number], i: number) => ({
       cniVersion: '1.0.0', name: vpc.name,
@@ -95,9 +103,25 @@ async function main(): Promise<void> {
       if (Date.now() - t1 > 30_000) throw new Error('node2 was not withdrawn from VNI 200');
       await sleep(20);
     }
-    console.log(`\nThe last VPC B pod on node2 deleted: node2's vx200 went with it, and node1's vx200 FDB was empty ${Date.now() - t1} ms later.`);
+    console.log(`\nThe last VPC B pod on node2 deleted: node2's vx200 went with it, and node1's vx200 FDB was empty ${Date.now() - t1} ms later.\n`);
+    // The agent reads the FDB back on its events: its status follows within moments.
+    const status1 = (): string => execFileSync(`${BIN}/rtnl-agent`, ['status', '--state-dir', `${tmp}/state1`], { env, encoding: 'utf8' });
+    while (!/vx200\s+VTEPs \(none\)/.test(status1())) {
+      if (Date.now() - t1 > 30_000) throw new Error('node1\'s status did not follow the withdrawal');
+      await sleep(100);
+    }
+    console.log(`rtnl-agent status on node1, ${Date.now() - t1} ms after the DEL:\n${status1()}`);
+    // SIGTERM leaves FRR running (a restarted agent adopts it); each agent must be gone before its --cleanup.
+    await Promise.all(agents.map((a) => new Promise((r) => { a.once('exit', r); a.kill('SIGTERM'); })));
+    for (const i of [...NODES, RR]) execFileSync(`${BIN}/rtnl-agent`, [...args(i), '--cleanup'], { env, stdio: 'inherit' });
+    console.log(`SIGTERM and --cleanup on every node: ${[...NODES, RR].filter((i) => fs.existsSync(frr(i))).length} FRR run directories left.`);
   } finally {
-    for (const s of speakers) await s.stop().catch(() => undefined);
+    for (const a of agents) a.kill('SIGKILL');
+    // The daemons of an agent that failed before its --cleanup: stop them by their pid files.
+    for (const i of [...NODES, RR]) {
+      for (const d of ['bgpd', 'zebra']) try { process.kill(Number(fs.readFileSync(`${frr(i)}/${d}.pid`, 'utf8')), 'SIGKILL'); } catch { /* none */ }
+      fs.rmSync(frr(i), { recursive: true, force: true });
+    }
     for (const p of pods) try { deleteNetns(p); } catch { /* gone */ }
     c.destroy();
     fs.rmSync(tmp, { recursive: true, force: true });

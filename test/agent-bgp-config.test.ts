@@ -11,6 +11,7 @@ import { RtnlInputError } from '../src/errors.js';
 import { UsageError } from '../src/cli.js';
 import { type BirdConfigInput, birdConfig } from '../src/agent/bgp/config.js';
 import { bgpSettings } from '../src/agent/bgp/flags.js';
+import { evpnPathspace, evpnSettings } from '../src/agent/evpn/flags.js';
 import { reportRoutes } from '../src/agent/bgp/routes.js';
 import type { Route } from '../src/route.js';
 
@@ -119,5 +120,27 @@ t.test('--bgp-* flags', async (t) => {
   ] as const) {
     const e = thrown(() => bgpSettings(backend, f, '/s'));
     t.ok(e instanceof UsageError && msg.test(e.message), `${backend} ${JSON.stringify(f)}: ${String(e)}`);
+  }
+});
+
+t.test('--evpn* flags: a VTEP or a reflector, the pathspace from the node name; nothing else reaches bgpd.conf', async (t) => {
+  t.same(evpnSettings({ evpn: true, routeReflector: '10.0.0.9,10.0.0.8' }, 'node1'), { asn: 64512, holdTimeSec: 30, pathspace: 'rtnl-node1', routeReflectors: ['10.0.0.9', '10.0.0.8'] }, 'a VTEP, defaults');
+  t.same(evpnSettings({ evpn: true, reflector: '10.0.0.0/24', as: '65010', holdTime: '9' }, 'rr'), { asn: 65010, holdTimeSec: 9, pathspace: 'rtnl-rr', listenRange: '10.0.0.0/24' }, 'a reflector');
+  t.equal(evpnSettings({}, 'node1'), undefined, 'no --evpn: none');
+  const long = evpnPathspace('worker-17.eu-west-1.compute.internal');
+  t.match(long, /^rtnl-worker-17-eu-west--[0-9a-f]{8}$/, `a name FRR does not take: made safe, with a hash (${long})`);
+  t.not(evpnPathspace('a.b'), evpnPathspace('a-b'), 'names that make the same safe text get different pathspaces');
+  for (const [f, msg] of [
+    [{ as: '1' }, /--evpn-as applies with --evpn/],
+    [{ evpn: true }, /--evpn needs one of --evpn-route-reflector \(a VTEP\) and --evpn-reflector/],
+    [{ evpn: true, routeReflector: '10.0.0.9', reflector: '10.0.0.0/24' }, /--evpn needs one of/],
+    [{ evpn: true, routeReflector: ',' }, /--evpn-route-reflector: give at least one address/],
+    [{ evpn: true, routeReflector: '10.0.0.9 remote-as 1' }, /--evpn-route-reflector: expected an IPv4 address/],
+    [{ evpn: true, reflector: '10.0.0.1/24' }, /--evpn-reflector: expected an IPv4 prefix without host bits/],
+    [{ evpn: true, reflector: '0.0.0.0/0 peer-group x' }, /--evpn-reflector/],
+    [{ evpn: true, reflector: '10.0.0.0/24', holdTime: '2' }, /--evpn-hold-time/],
+  ] as const) {
+    const e = thrown(() => evpnSettings(f, 'node1'));
+    t.ok(e instanceof UsageError && msg.test(e.message), `${JSON.stringify(f)}: ${String(e)}`);
   }
 });

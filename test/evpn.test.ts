@@ -1,18 +1,22 @@
-// BGP EVPN for the plugin's vxlan mode, with real FRRs: three node
-// namespaces and a route reflector on one veth underlay, zebra + bgpd per
-// namespace, two VPCs (VNI 100 on every node, VNI 200 on nodes 1 and 2) with
-// the same pod range, pods attached by the rtnl plugin with "evpn": true and
-// no peers list. Pods reach their own VPC only; each node's FDB holds
-// exactly the VTEPs and MACs of the VNIs it has pods in; the last pod of a
-// VNI on a node withdraws it from the others; a reflector restart
-// reconverges. Convergence times are reported, not asserted.
+// BGP EVPN for the plugin's vxlan mode, with real FRRs run by the agents:
+// three node namespaces and a route reflector on one veth underlay, an
+// rtnl-agent per namespace with --evpn (zebra + bgpd under the node's FRR
+// pathspace; nobody starts FRR by hand), two VPCs (VNI 100 on every node,
+// VNI 200 on nodes 1 and 2) with the same pod range, pods attached by the rtnl
+// plugin with "evpn": true and no peers list. Pods reach their own VPC only;
+// each node's FDB holds exactly the VTEPs and MACs of the VNIs it has pods
+// in; status shows sessions, VNIs and remote VTEPs; an agent restart is
+// hitless; the last pod of a VNI on a node withdraws it from the others; an
+// agent restarts its node's killed bgpd (the reflector's) or zebra (a VTEP's)
+// and the VTEPs reconverge; --cleanup leaves no daemon. Convergence times are reported, not asserted.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import t from 'tap';
 import { Cluster, ping, underlayIp } from '../demo/cluster.js';
-import { RtnlInputError, createNetns, deleteNetns } from '../src/index.js';
-import { FrrSpeaker, frrEvpnConfig } from '../src/agent/bgp/evpn.js';
-import { waitFor } from './agent-harness.js';
+import { RtnlInputError, createNetns, deleteNetns, subscribe } from '../src/index.js';
+import { frrEvpnConfig } from '../src/agent/bgp/evpn.js';
+import type { AgentStatus } from '../src/agent/state.js';
+import { AgentProc, runAgent, waitFor } from './agent-harness.js';
 import { daemonsUnder } from './bgp-harness.js';
 import { assertHome } from './lib.js';
 import { type Conflist, Runtime, installPlugins } from './plugin-runtime.js';
@@ -20,6 +24,7 @@ import { type Conflist, Runtime, installPlugins } from './plugin-runtime.js';
 const ASN = 65010;
 const NODES = [1, 2, 3];
 const RR = 9;
+const FRR_RUN = '/run/frr';
 const VPCS = { a: { vni: 100, nodes: [1, 2, 3] }, b: { vni: 200, nodes: [1, 2] } } as const;
 type Vpc = keyof typeof VPCS;
 
@@ -72,15 +77,15 @@ t.test('the plugin\'s evpn flag: static peers, a missing local address and anoth
   }
 });
 
-t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod withdrawal, reflector restart', async (t) => {
+t.test('EVPN through the agents: two VPCs with overlapping pod ranges, FDB by membership, status, restarts, withdrawal, cleanup', async (t) => {
   const tmp = fs.mkdtempSync('/run/rtnl-evpn-');
-  fs.chmodSync(tmp, 0o755); // FRR's daemons run as the frr user: they must reach their directories
   const c = new Cluster('ev');
-  const speakers = new Map<number, FrrSpeaker>();
+  const agents = new Map<number, AgentProc>();
   const pods: string[] = [];
   t.teardown(async () => {
-    for (const s of speakers.values()) await s.stop().catch(() => undefined);
-    for (const pid of daemonsUnder(tmp, ['zebra', 'bgpd'])) process.kill(pid, 'SIGKILL');
+    for (const a of agents.values()) await a.stop('SIGKILL');
+    for (const pid of daemonsUnder(FRR_RUN, ['zebra', 'bgpd'])) process.kill(pid, 'SIGKILL');
+    for (const d of fs.readdirSync('/run/frr')) if (d.startsWith('rtnl-ev-')) fs.rmSync(`/run/frr/${d}`, { recursive: true, force: true });
     for (const p of pods) try { deleteNetns(p); } catch { /* gone */ }
     c.destroy();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -88,15 +93,23 @@ t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod 
   const cniPath = installPlugins(t);
   c.underlay();
   const nodes = new Map([...NODES, RR].map((i) => [i, c.addBareNode(i)]));
-  const speaker = (i: number) => {
-    const s = new FrrSpeaker({ dir: `${tmp}/frr${i}`, pathspace: `ev-node${i}`, netns: nodes.get(i)!.ns });
-    speakers.set(i, s);
-    return s;
+  // The cluster network (host-gw, from a static file) is the agents' usual job; --evpn adds the speaker beside it.
+  const file = `${tmp}/cluster.json`;
+  fs.writeFileSync(file, JSON.stringify({ network: { network: '10.97.0.0/16', subnetLen: 24 }, nodes: [...NODES, RR].map((i) => ({ name: nodes.get(i)!.name, underlay: underlayIp(i), subnet: `10.97.${i}.0/24` })) }));
+  const args = (i: number) => [
+    '--static', file, '--backend', 'host-gw', '--node-name', nodes.get(i)!.name, '--netns', nodes.get(i)!.name, '--public-ip', underlayIp(i),
+    '--state-dir', `${tmp}/state${i}`, '--no-cni', '--log-level', 'debug', '--evpn', '--evpn-as', String(ASN), '--evpn-hold-time', '9',
+    ...(i === RR ? ['--evpn-reflector', '192.168.100.0/24'] : ['--evpn-route-reflector', underlayIp(RR)]),
+  ];
+  const start = (i: number) => {
+    const a = new AgentProc(args(i));
+    agents.set(i, a);
+    return a;
   };
-  const rrConfig = frrEvpnConfig({ asn: ASN, routerId: underlayIp(RR), holdTimeSec: 9, listenRange: '192.168.100.0/24' });
-  await speaker(RR).start(rrConfig);
-  for (const i of NODES) await speaker(i).start(frrEvpnConfig({ asn: ASN, routerId: underlayIp(i), holdTimeSec: 9, routeReflectors: [underlayIp(RR)] }));
-  t.pass('zebra and bgpd run in each node\'s namespace and the reflector\'s; no node was given a peer');
+  const status = (i: number): AgentStatus => JSON.parse(fs.readFileSync(`${tmp}/state${i}/status.json`, 'utf8'));
+  const ps = (i: number) => `rtnl-${nodes.get(i)!.name}`;
+  for (const i of [RR, ...NODES]) await start(i).logged('evpn speaker started', 60_000);
+  for (const i of [RR, ...NODES]) t.equal(daemonsUnder(`${FRR_RUN}/${ps(i)}/`, ['zebra', 'bgpd']).length, 2, `${nodes.get(i)!.name}: its agent runs zebra and bgpd in ${FRR_RUN}/${ps(i)}; no node was given a peer`);
 
   const conflist = (vpc: Vpc, i: number): Conflist => ({
     cniVersion: '1.0.0', name: `vpc-${vpc}`,
@@ -167,6 +180,37 @@ t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod 
     }
   });
 
+  t.test('status shows the EVPN state: sessions, VNIs, remote VTEPs read from the FDB', async (t) => {
+    const vnis1 = [{ vni: 100, device: 'vx100', remoteVteps: [underlayIp(2), underlayIp(3)], remoteMacs: 2 }, { vni: 200, device: 'vx200', remoteVteps: [underlayIp(2)], remoteMacs: 1 }];
+    await waitFor(() => JSON.stringify(status(1).evpn?.vnis) === JSON.stringify(vnis1), 30_000, 'node1\'s status to list its VNIs');
+    t.match(status(1).evpn, { role: 'vtep', pathspace: ps(1), sessions: [{ peer: underlayIp(RR), state: 'Established' }], vnis: vnis1 }, 'node1: one session (the reflector), VNIs 100 and 200 with their VTEPs');
+    t.notOk('problem' in status(1).evpn!, 'node1: no EVPN problem');
+    await waitFor(() => status(RR).evpn?.sessions.filter((x) => x.state === 'Established').length === 3, 30_000, 'the reflector\'s status to list three sessions');
+    t.match(status(RR).evpn, { role: 'reflector', vnis: [] }, 'the reflector: three client sessions up, no VNI of its own');
+    const st = runAgent(['status', '--state-dir', `${tmp}/state1`]);
+    t.equal(st.code, 0, `status: healthy ${st.stderr}`);
+    t.match(st.stdout, /evpn\s+vtep, pathspace rtnl-ev-node1, zebra \d+ bgpd \d+, sessions 1\/1 up, 2 VNIs/);
+    t.match(st.stdout, new RegExp(`vni 100\\s+vx100\\s+VTEPs ${underlayIp(2)} ${underlayIp(3)}, remote MACs 2`));
+  });
+
+  t.test('an agent restart without --cleanup: the speaker is adopted, no FDB change on the others', async (t) => {
+    const seen: string[] = [];
+    const subs = [2, 3].map((i) => {
+      const sub = subscribe({ kinds: ['fdb'], netns: nodes.get(i)!.ns });
+      sub.on('event', (e) => { if (e.kind === 'fdb' && e.value.dst !== undefined) seen.push(`node${i} ${e.action} ${e.value.mac} ${e.value.dst}`); });
+      return sub;
+    });
+    t.teardown(() => { for (const s of subs) s.close(); });
+    const before = daemonsUnder(`${FRR_RUN}/${ps(1)}/`, ['zebra', 'bgpd']).sort();
+    t.equal(await agents.get(1)!.stop('SIGTERM'), 0, 'SIGTERM: clean exit');
+    t.strictSame(daemonsUnder(`${FRR_RUN}/${ps(1)}/`, ['zebra', 'bgpd']).sort(), before, 'zebra and bgpd outlive the agent');
+    await start(1).logged('evpn speaker adopted');
+    await new Promise((r) => setTimeout(r, 4000));
+    t.strictSame(daemonsUnder(`${FRR_RUN}/${ps(1)}/`, ['zebra', 'bgpd']).sort(), before, 'the restarted agent adopted them');
+    t.strictSame(seen, [], 'nodes 2 and 3 saw no FDB entry of a remote VTEP change');
+    t.ok(ping(podName('a', 2), info.get(podName('a', 1))!.ip) >= 0, 'node2\'s VPC A pod still reaches node1\'s');
+  });
+
   t.test('the last pod of a VNI on a node withdraws it from the others', async (t) => {
     const name = podName('b', 2);
     const out = runtimes.get(name)!.run('DEL', { netns: `/run/netns/${name}`, node: nodes.get(2)!.name, id: name, cniPath });
@@ -177,22 +221,57 @@ t.test('EVPN: two VPCs with overlapping pod ranges, FDB by membership, last-pod 
     t.pass(`node1's vx200 dropped node2's VTEP and MAC ${Date.now() - t1} ms after the DEL`);
     t.strictSame(remote(1, 200), [], 'node1\'s vx200 has no remote entry left');
     t.strictSame(remote(1, 100), expected(1, 'a'), 'VPC A is untouched');
+    await waitFor(() => status(1).evpn?.vnis.find((v) => v.vni === 200)?.remoteVteps.length === 0, 30_000, 'node1\'s status to show vx200 without VTEPs');
+    t.pass(`node1's status followed ${Date.now() - t1} ms after the DEL (FDB events, not the 2 s check)`);
   });
 
-  t.test('a route reflector restart: the VTEPs reconverge', async (t) => {
-    const rr = speakers.get(RR)!;
-    await rr.stop();
+  t.test('the reflector\'s bgpd killed: its agent starts the speaker again and the VTEPs reconverge; a reflector agent restart changes nothing', async (t) => {
+    const [bgpd] = daemonsUnder(`${FRR_RUN}/${ps(RR)}/`, ['bgpd']);
+    process.kill(bgpd!, 'SIGKILL');
     const t1 = Date.now();
-    await rr.start(rrConfig);
+    await agents.get(RR)!.logged('evpn speaker not running; starting it again');
+    await waitFor(() => daemonsUnder(`${FRR_RUN}/${ps(RR)}/`, ['zebra', 'bgpd']).length === 2 && !daemonsUnder(`${FRR_RUN}/${ps(RR)}/`, ['bgpd']).includes(bgpd!), 30_000, 'a new bgpd on the reflector');
     await converged({ a: VPCS.a.nodes, b: [1] });
-    t.pass(`FDBs as before ${Date.now() - t1} ms after the reflector came back (reported, not asserted)`);
+    t.pass(`FDBs as before ${Date.now() - t1} ms after the reflector's bgpd was killed (reported, not asserted)`);
     t.ok(ping(podName('a', 1), info.get(podName('a', 3))!.ip) >= 0, 'VPC A pods on nodes 1 and 3 reach each other again');
+    t.equal(await agents.get(RR)!.stop('SIGTERM'), 0, 'the reflector\'s agent: SIGTERM');
+    await start(RR).logged('evpn speaker adopted');
+    t.strictSame([remote(1, 100), remote(1, 200)], [expected(1, 'a'), []], 'node1\'s FDB unchanged');
+    t.ok(ping(podName('a', 3), info.get(podName('a', 2))!.ip) >= 0, 'VPC A pods on nodes 3 and 2 reach each other');
   });
 
-  t.test('every speaker stopped: no FRR daemon left', async (t) => {
-    for (const s of speakers.values()) await s.stop();
-    speakers.clear();
-    t.strictSame(daemonsUnder(tmp, ['zebra', 'bgpd']), [], 'no zebra or bgpd names the test\'s directory');
+  t.test('an agent restarted with other --evpn flags: it restarts FRR with the new configuration', async (t) => {
+    t.equal(await agents.get(3)!.stop('SIGTERM'), 0, 'node3\'s agent: SIGTERM');
+    const a = new AgentProc(args(3).map((x, k, all) => (all[k - 1] === '--evpn-hold-time' ? '12' : x)));
+    agents.set(3, a);
+    await a.logged('evpn speaker started');
+    t.match(fs.readFileSync(`${FRR_RUN}/${ps(3)}/bgpd.conf`, 'utf8'), /^ timers bgp 4 12$/m, 'bgpd.conf has the new hold time');
+    const t1 = Date.now();
+    await converged({ a: VPCS.a.nodes, b: [1] });
+    t.pass(`FDBs as before ${Date.now() - t1} ms after the new speaker ran (reported, not asserted)`);
+  });
+
+  t.test('a VTEP\'s zebra killed: its agent starts zebra and bgpd again and the FDBs reconverge', async (t) => {
+    const before = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra', 'bgpd']);
+    const [zebra] = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra']);
+    const logs = agents.get(3)!.logs.length;
+    process.kill(zebra!, 'SIGKILL');
+    const t1 = Date.now();
+    await waitFor(() => agents.get(3)!.logs.slice(logs).some((l) => l.msg === 'evpn speaker not running; starting it again'), 30_000, 'node3\'s agent to notice');
+    await waitFor(() => { const now = daemonsUnder(`${FRR_RUN}/${ps(3)}/`, ['zebra', 'bgpd']); return now.length === 2 && !now.some((p) => before.includes(p)); }, 30_000, 'a new zebra and bgpd on node3');
+    await converged({ a: VPCS.a.nodes, b: [1] });
+    t.pass(`FDBs as before ${Date.now() - t1} ms after node3's zebra was killed (reported, not asserted)`);
+    t.ok(ping(podName('a', 3), info.get(podName('a', 1))!.ip) >= 0, 'node3\'s VPC A pod reaches node1\'s');
+  });
+
+  t.test('--cleanup: no zebra or bgpd left, no FRR run directory', async (t) => {
+    for (const i of [...NODES, RR]) {
+      t.equal(await agents.get(i)!.stop('SIGTERM'), 0, `${nodes.get(i)!.name}: SIGTERM`);
+      const r = runAgent([...args(i), '--cleanup']);
+      t.equal(r.code, 0, `${nodes.get(i)!.name}: --cleanup ${r.stderr}`);
+      t.notOk(fs.existsSync(`${FRR_RUN}/${ps(i)}`), `${nodes.get(i)!.name}: no ${FRR_RUN}/${ps(i)}`);
+    }
+    t.strictSame(daemonsUnder(FRR_RUN, ['zebra', 'bgpd']), [], 'no zebra or bgpd of an FRR pathspace');
   });
   assertHome(t);
 });

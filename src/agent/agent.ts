@@ -20,6 +20,7 @@ import { SubnetLease, ensureNetworkConfig, readNetworkConfig, subnetKey } from '
 import type { Logger } from './log.js';
 import type { Backend, BackendReady, BackendType } from './backend.js';
 import { BACKENDS } from './backends.js';
+import { type EvpnRole, cleanupEvpn, startEvpn } from './evpn/role.js';
 import { admitPeers } from './policy.js';
 import { EtcdMembership } from './registry.js';
 import { type AgentStatus, StateDir } from './state.js';
@@ -76,6 +77,7 @@ export class Agent {
   #lease: SubnetLease | undefined;
   #membership: Membership | undefined;
   #backend: Backend | undefined;
+  #evpn: EvpnRole | undefined;
   /** Syncs and repairs run one at a time (a backend may be asynchronous). */
   #chain: Promise<void> = Promise.resolve();
   #daemon: Daemon | undefined;
@@ -225,6 +227,12 @@ export class Agent {
     });
     this.#backend = backend;
     const ready = await this.#ensure();
+    if (o.evpn) {
+      this.#evpn = await startEvpn({ handle: this.#h, ...(this.#ns === undefined ? {} : { netns: this.#ns }), routerId: self.underlay, settings: o.evpn, log: this.#log }, (s) => {
+        this.#status.evpn = s;
+        this.#save();
+      });
+    }
     if (o.cni) this.#status.cniConf = writeConflist(o.cni, self, net, ready.mtu);
     if (o.cniSocket !== undefined) {
       this.#daemon = await startDaemon({ socket: o.cniSocket, debug: false });
@@ -323,6 +331,7 @@ export class Agent {
     await this.#daemon?.close();
     await this.#membership?.stop();
     await this.#backend?.stop();
+    this.#evpn?.stop();
     this.#lease?.stop();
     this.#client?.close();
     this.#h?.close();
@@ -342,7 +351,7 @@ function backendType(o: AgentOptions): BackendType {
  * `--cleanup`: removes what an agent with these options made — the
  * backend's dataplane (the VXLAN device, and with it every neighbour, FDB
  * entry and route on it; host-gw's routes), the node's record and lease in
- * etcd, the conflist and the state directory.
+ * etcd, the EVPN speaker, the conflist and the state directory.
  */
 export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
   const ns = nodeNetns(o);
@@ -375,6 +384,10 @@ export async function cleanup(o: AgentOptions, log: Logger): Promise<void> {
       log.info('dataplane removed', { backend: o.backend ?? 'vxlan' });
     } else {
       log.warn('no record of this node (no state directory, not in etcd): its dataplane is left as it is');
+    }
+    if (o.evpn) {
+      await cleanupEvpn(o.evpn);
+      log.info('evpn speaker stopped', { pathspace: o.evpn.pathspace });
     }
     if (o.cni) removeConflist(o.cni);
     state.remove();

@@ -14,6 +14,7 @@ import { ifnameProblem } from '../primitives/names.js';
 import { BACKENDS } from './backends.js';
 import type { BgpSettings } from './bgp/config.js';
 import { BGP_USAGE, bgpSettings } from './bgp/flags.js';
+import { EVPN_USAGE, type EvpnSettings, evpnSettings } from './evpn/flags.js';
 import type { CniHandOff } from './cni.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { DEFAULT_STATE_DIR } from './state.js';
@@ -38,6 +39,8 @@ export interface AgentOptions {
   backend?: BackendKind;
   /** The bgp backend's settings (`--bgp-*`); undefined: another backend. */
   bgp?: BgpSettings;
+  /** The EVPN role's settings (`--evpn*`); undefined: no EVPN speaker. */
+  evpn?: EvpnSettings;
   /** The node's network namespace (a name under /run/netns or a path); undefined: the agent's own. */
   netns?: string;
   /** This node's underlay address; undefined: the first global address of `iface`. */
@@ -99,6 +102,9 @@ backend:
                          tunnel. Every node of a cluster runs the same.
 ${BGP_USAGE}
 
+EVPN (VPCs: the rtnl plugin's vxlan mode with "evpn": true):
+${EVPN_USAGE}
+
 node:
   --node-name NAME       this node's name (default: the host name)
   --netns NAME|PATH      configure this network namespace instead of the agent's own
@@ -124,9 +130,9 @@ Exit codes: 0 done (status: healthy), 1 failure, 2 bad command line, 3 status: u
 or not running, 4 etcd's TLS failed (certificate not signed by --etcd-cafile, wrong host,
 client certificate refused), 5 etcd refused the user (wrong user or password, permission denied).
 
-Signals: SIGTERM/SIGINT stop the agent and leave the overlay and the lease's
-subnet in place (a restart within the lease TTL changes nothing);
---cleanup removes them.`;
+Signals: SIGTERM/SIGINT stop the agent and leave the overlay, the lease's
+subnet and the speakers (BIRD, FRR) in place (a restart within the lease TTL
+changes nothing); --cleanup removes them.`;
 
 /** A file's content, read now so that a bad path is a usage error before anything starts. */
 function readArg(flag: string, file: string): string {
@@ -148,6 +154,7 @@ const FLAGS = {
   'cni-name': { type: 'string' }, 'cni-bridge': { type: 'string' }, 'ipam-data-dir': { type: 'string' }, 'cni-socket': { type: 'string' },
   'log-level': { type: 'string' }, 'backend': { type: 'string' },
   'bgp-as': { type: 'string' }, 'bgp-route-reflector': { type: 'string' }, 'bgp-hold-time': { type: 'string' },
+  'evpn': { type: 'boolean' }, 'evpn-as': { type: 'string' }, 'evpn-route-reflector': { type: 'string' }, 'evpn-reflector': { type: 'string' }, 'evpn-hold-time': { type: 'string' },
 } as const;
 type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -224,10 +231,11 @@ export function parseCommand(argv: string[]): Command {
   if (!Object.hasOwn(BACKENDS, backend)) throw new UsageError(`--backend: expected one of ${Object.keys(BACKENDS).join(', ')}, got ${JSON.stringify(f.backend)}`);
   if (backend !== 'vxlan' && device !== undefined) throw new UsageError(`--device applies to the vxlan backend (${backend} makes no device)`);
   const bgp = bgpSettings(backend, { as: f['bgp-as'], routeReflector: f['bgp-route-reflector'], holdTime: f['bgp-hold-time'] }, stateDir);
+  const nodeName = f['node-name'] ?? os.hostname();
+  const evpn = evpnSettings({ evpn: f.evpn, as: f['evpn-as'], routeReflector: f['evpn-route-reflector'], reflector: f['evpn-reflector'], holdTime: f['evpn-hold-time'] }, nodeName);
   const opts: AgentOptions = {
-    nodeName: f['node-name'] ?? os.hostname(),
-    source, backend, stateDir, logLevel: level,
-    ...(device === undefined ? {} : { device }), ...(bgp === undefined ? {} : { bgp }),
+    nodeName, source, backend, stateDir, logLevel: level,
+    ...(device === undefined ? {} : { device }), ...(bgp === undefined ? {} : { bgp }), ...(evpn === undefined ? {} : { evpn }),
     ...(f.netns === undefined ? {} : { netns: f.netns }),
     ...(f['public-ip'] === undefined ? {} : { publicIp: f['public-ip'] }),
     ...(f.iface === undefined ? {} : { iface: f.iface }),

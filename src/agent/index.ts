@@ -3,8 +3,8 @@
  * own — subnet leases and membership in etcd, static-file membership, the
  * record validator and policy, and the dataplane backends that keep a
  * node's routes equal to the membership (the VXLAN overlay, host-gw routes;
- * their pure planners). `bin/rtnl-agent` is these pieces wired together
- * ({@link Agent}).
+ * their pure planners), and the EVPN role that runs a node's FRR.
+ * `bin/rtnl-agent` is these pieces wired together ({@link Agent}).
  * @module
  */
 export type { Candidate, Members, Membership, NetworkConfig, NodeRecord, RejectedRecord } from './types.js';
@@ -17,6 +17,9 @@ export { type AgentStatus, type SyncSummary, DEFAULT_STATE_DIR, StateDir } from 
 export * from './backend.js';
 export * from './backends.js';
 export * from './bgp/index.js';
+export { EVPN_USAGE, type EvpnFlags, type EvpnSettings, evpnPathspace, evpnSettings } from './evpn/flags.js';
+export * from './evpn/role.js';
+export * from './evpn/vty.js';
 export * from './drift.js';
 export * from './hostgw.js';
 export * from './lease.js';

@@ -40,6 +40,14 @@ export function formatStatus(s: AgentStatus, running: boolean): string {
     lines.push(`routes      ${r.learned.length} learned, ${r.missing.length} missing, ${r.stale.length} stale`);
     for (const [what, list] of [['missing', r.missing], ['stale', r.stale]] as const) if (list.length > 0) lines.push(`  ${what.padEnd(8)} ${list.join(' ')}`);
   }
+  const e = s.evpn;
+  if (e) {
+    const up = e.sessions.filter((x) => x.state === 'Established').length;
+    lines.push(`evpn        ${e.role}, pathspace ${e.pathspace}, zebra ${e.zebra ?? '-'} bgpd ${e.bgpd ?? '-'}, sessions ${up}/${e.sessions.length} up, ${e.vnis.length} VNIs`);
+    for (const x of e.sessions) if (x.state !== 'Established') lines.push(`  session  ${x.peer} ${x.state}`);
+    for (const v of e.vnis) lines.push(`  vni ${String(v.vni).padEnd(8)} ${v.device.padEnd(10)} VTEPs ${v.remoteVteps.join(' ') || '(none)'}, remote MACs ${v.remoteMacs}`);
+    if (e.problem) lines.push(`  problem  ${e.problem}`);
+  }
   const rejected = s.rejected ?? []; // a status file of an older agent has none
   if (rejected.length > 0) lines.push(`rejected    ${rejected.length} (records not used)`);
   for (const r of rejected) lines.push(`  ${r.key}${r.name === undefined ? '' : ` (${r.name})`}: ${r.reason}`);
@@ -71,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const running = alive(s.pid);
     process.stdout.write(c.json ? `${JSON.stringify({ ...s, running }, null, 2)}\n` : `${formatStatus(s, running)}\n`);
-    return running && s.lastSync !== undefined && s.problem === undefined ? 0 : 3;
+    return running && s.lastSync !== undefined && s.problem === undefined && s.evpn?.problem === undefined ? 0 : 3;
   }
   const log = jsonLogger(c.opts.logLevel, { node: c.opts.nodeName });
   if (c.cmd === 'cleanup') {

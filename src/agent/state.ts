@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../primitives/file.js';
 import type { RouteReport } from './backend.js';
+import type { EvpnStatus } from './evpn/role.js';
 import type { NodeRecord, RejectedRecord } from './types.js';
 
 /** Where the agent keeps its state unless `--state-dir` says otherwise. */
@@ -53,6 +54,8 @@ export interface AgentStatus {
   cniConf?: string;
   /** The rtnl plugin's resident-helper socket the agent serves (`--cni-socket`). */
   cniSocket?: string;
+  /** The EVPN speaker's state (`--evpn`): sessions, VNIs, remote VTEPs. */
+  evpn?: EvpnStatus;
   /** The last problem, cleared when things are well again (e.g. etcd unreachable). */
   problem?: string;
 }

@@ -19,24 +19,53 @@ export class BirdControlError extends Error {
   override readonly name = 'BirdControlError';
 }
 
-/** Sends `command` (one line) to the BIRD listening on `socket`; rejects after `timeoutMs` (default 5 s). */
-export function birdCommand(socket: string, command: string, timeoutMs = 5000): Promise<BirdReply> {
-  if (/[\r\n]/.test(command)) return Promise.reject(new BirdControlError(`a BIRD command is one line: ${JSON.stringify(command)}`));
+/** How {@link socketExchange} talks: `connected` may write the request; `data` sees every chunk and returns the result once the reply is complete (it may write, and throws to fail). */
+export interface Exchange<T> {
+  connected?: (s: net.Socket) => void;
+  data: (chunk: Buffer, s: net.Socket) => T | undefined;
+  /** The error for a socket failure or a timeout, from its message. */
+  error: (msg: string) => Error;
+  timeoutMs: number;
+  /** The request, for error messages. */
+  what: string;
+}
+
+/** One request and its reply over the unix stream socket `socket` (a daemon's control socket), bounded by a timeout. */
+export function socketExchange<T>(socket: string, x: Exchange<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     const s = net.connect(socket);
-    const lines: string[] = [];
-    let buf = '';
-    let greeted = false;
-    const done = (e: Error | undefined, r?: BirdReply): void => {
+    const done = (e: Error | undefined, r?: T): void => {
       clearTimeout(timer);
       s.destroy();
       if (e) reject(e);
       else resolve(r!);
     };
-    const timer = setTimeout(() => done(new BirdControlError(`${socket}: no answer to ${JSON.stringify(command)} in ${timeoutMs} ms`)), timeoutMs);
-    s.on('error', (e) => done(new BirdControlError(`${socket}: ${e.message}`)));
-    s.on('close', () => done(new BirdControlError(`${socket}: closed before the reply to ${JSON.stringify(command)} ended`)));
+    const timer = setTimeout(() => done(x.error(`${socket}: no answer to ${x.what} in ${x.timeoutMs} ms`)), x.timeoutMs);
+    s.on('error', (e) => done(x.error(`${socket}: ${e.message}`)));
+    s.on('close', () => done(x.error(`${socket}: closed before the reply to ${x.what} ended`)));
+    if (x.connected) s.on('connect', () => x.connected!(s));
     s.on('data', (d: Buffer) => {
+      let r: T | undefined;
+      try {
+        r = x.data(d, s);
+      } catch (e) {
+        done(e as Error);
+        return;
+      }
+      if (r !== undefined) done(undefined, r);
+    });
+  });
+}
+
+/** Sends `command` (one line) to the BIRD listening on `socket`; rejects after `timeoutMs` (default 5 s). */
+export function birdCommand(socket: string, command: string, timeoutMs = 5000): Promise<BirdReply> {
+  if (/[\r\n]/.test(command)) return Promise.reject(new BirdControlError(`a BIRD command is one line: ${JSON.stringify(command)}`));
+  const lines: string[] = [];
+  let buf = '';
+  let greeted = false;
+  return socketExchange(socket, {
+    timeoutMs, what: JSON.stringify(command), error: (m) => new BirdControlError(m),
+    data: (d, s) => {
       buf += d.toString('utf8');
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -52,11 +81,11 @@ export function birdCommand(socket: string, command: string, timeoutMs = 5000): 
         lines.push(m ? m[3]! : line.replace(/^ /, ''));
         if (m && m[2] === ' ') {
           const code = Number(m[1]);
-          if (code >= 8000) done(new BirdControlError(`BIRD refused ${JSON.stringify(command)}: ${lines.join(' / ')}`));
-          else done(undefined, { code, lines });
-          return;
+          if (code >= 8000) throw new BirdControlError(`BIRD refused ${JSON.stringify(command)}: ${lines.join(' / ')}`);
+          return { code, lines };
         }
       }
-    });
+      return undefined;
+    },
   });
 }

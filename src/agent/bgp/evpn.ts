@@ -47,7 +47,7 @@ export function frrEvpnConfig(i: EvpnConfigInput): string {
   const id = ipv4('routerId', i.routerId);
   if ((i.listenRange === undefined) === (i.routeReflectors === undefined)) throw new RtnlInputError('routeReflectors', 'give either routeReflectors (a VTEP) or listenRange (a reflector)');
   const head = [
-    '! Written by rtnl for this node; rewritten on every change.',
+    '! Written by rtnl for this node; rewritten when its settings change.',
     `router bgp ${asn}`,
     ` bgp router-id ${id}`,
     ' no bgp default ipv4-unicast',
@@ -77,8 +77,12 @@ export function frrEvpnConfig(i: EvpnConfigInput): string {
 
 /** Where an {@link FrrSpeaker} keeps its files and how it runs. */
 export interface FrrSpeakerOptions {
-  /** Its directory: configurations, pid files, the zebra API socket, vty sockets, logs. */
-  dir: string;
+  /**
+   * Its directory: configurations, pid files, the zebra API socket, vty
+   * sockets, logs. Default: FRR's own run directory of the pathspace,
+   * `/run/frr/<pathspace>`, where `vtysh -N <pathspace>` finds the sockets.
+   */
+  dir?: string;
   /** FRR's pathspace (`-N`): a name unique per node on the machine, [A-Za-z0-9_-]. */
   pathspace: string;
   /** The node's namespace; undefined: the current one. */
@@ -99,56 +103,62 @@ function frrIds(): { uid: number; gid: number } {
 
 const DAEMONS = ['zebra', 'bgpd'] as const;
 
+/** FRR's run directory: each pathspace's lives in it. */
+const FRR_RUN = '/run/frr';
+
 /** One node's FRR: zebra and bgpd in the node's namespace. */
 export class FrrSpeaker {
   readonly #o: FrrSpeakerOptions;
   readonly #timeout: number;
+  readonly #dir: string;
 
   constructor(o: FrrSpeakerOptions) {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(o.pathspace)) throw new RtnlInputError('pathspace', `expected 1 to 32 of [A-Za-z0-9_-], got ${JSON.stringify(o.pathspace)}`);
     this.#o = o;
     this.#timeout = o.timeoutMs ?? 10_000;
+    this.#dir = o.dir ?? join(FRR_RUN, o.pathspace);
   }
 
-  #file(name: string): string {
-    return join(this.#o.dir, name);
+  /** A file of its directory: `bgpd.conf`, `bgpd.vty`... */
+  file(name: string): string {
+    return join(this.#dir, name);
   }
 
   /** The pids of the running zebra and bgpd of this directory (undefined: not running). */
   pids(): { zebra: number | undefined; bgpd: number | undefined } {
-    return { zebra: daemonPid(this.#file('zebra.pid'), this.#file('zebra.conf')), bgpd: daemonPid(this.#file('bgpd.pid'), this.#file('bgpd.conf')) };
+    return { zebra: daemonPid(this.file('zebra.pid'), this.file('zebra.conf')), bgpd: daemonPid(this.file('bgpd.pid'), this.file('bgpd.conf')) };
   }
 
   /** Writes bgpd's configuration and starts zebra, then bgpd; resolves once both run and bgpd's vty socket is there. */
   async start(bgpdConfig: string): Promise<void> {
     const { uid, gid } = frrIds();
-    const dir = this.#o.dir;
+    const dir = this.#dir;
+    // FRR makes its pathspace's run directory under /run/frr, which must exist (first: the default dir is in it).
+    fs.mkdirSync(FRR_RUN, { recursive: true, mode: 0o755 });
     fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
     fs.chownSync(dir, uid, gid);
-    // FRR makes its pathspace's run directory under /run/frr, which must exist.
-    fs.mkdirSync('/run/frr', { recursive: true, mode: 0o755 });
-    writeFileAtomic(this.#file('zebra.conf'), '! zebra: nothing to configure; it reads the VNIs from the kernel\n', 0o640);
-    writeFileAtomic(this.#file('bgpd.conf'), bgpdConfig, 0o640);
+    writeFileAtomic(this.file('zebra.conf'), '! zebra: nothing to configure; it reads the VNIs from the kernel\n', 0o640);
+    writeFileAtomic(this.file('bgpd.conf'), bgpdConfig, 0o640);
     for (const d of DAEMONS) {
-      fs.chownSync(this.#file(`${d}.conf`), uid, gid);
-      fs.rmSync(this.#file(`${d}.pid`), { force: true });
+      fs.chownSync(this.file(`${d}.conf`), uid, gid);
+      fs.rmSync(this.file(`${d}.pid`), { force: true });
       await launchDaemon(join(this.#o.binDir ?? '/usr/lib/frr', d), [
-        '-d', '-N', this.#o.pathspace, '-f', this.#file(`${d}.conf`), '-i', this.#file(`${d}.pid`), '-z', this.#file('zserv.api'),
-        '--vty_socket', dir, '--log', `file:${this.#file(`${d}.log`)}`,
-      ], { netns: this.#o.netns, errFile: this.#file(`${d}.err`), timeoutMs: this.#timeout });
+        '-d', '-N', this.#o.pathspace, '-f', this.file(`${d}.conf`), '-i', this.file(`${d}.pid`), '-z', this.file('zserv.api'),
+        '--vty_socket', dir, '--log', `file:${this.file(`${d}.log`)}`,
+      ], { netns: this.#o.netns, errFile: this.file(`${d}.err`), timeoutMs: this.#timeout });
       await waitReady(`${d} started but is not running`, () => {
-        if (this.pids()[d] === undefined || !fs.existsSync(this.#file(`${d}.vty`))) throw new Error('no pid file or vty socket yet');
+        if (this.pids()[d] === undefined || !fs.existsSync(this.file(`${d}.vty`))) throw new Error('no pid file or vty socket yet');
       }, this.#timeout);
     }
   }
 
-  /** Stops bgpd, then zebra (SIGTERM; SIGKILL after the timeout), and removes the directory. */
+  /** Stops bgpd, then zebra (SIGTERM; SIGKILL after the timeout), and removes the directory and FRR's run directory of the pathspace. */
   async stop(): Promise<void> {
     const pids = this.pids();
     for (const d of [...DAEMONS].reverse()) {
       const pid = pids[d];
       if (pid !== undefined) await stopPid(pid, this.#timeout);
     }
-    fs.rmSync(this.#o.dir, { recursive: true, force: true });
+    for (const d of [this.#dir, join(FRR_RUN, this.#o.pathspace)]) fs.rmSync(d, { recursive: true, force: true });
   }
 }

@@ -22,6 +22,15 @@ export const BGP_USAGE = `  --bgp-as N             bgp: the cluster's AS number,
                          only with them (a node whose address is listed reflects); default: a full mesh
   --bgp-hold-time SEC    bgp: BGP hold time, a silent peer's routes go after it (default ${BGP_DEFAULTS.holdTimeSec})`;
 
+/** A flag's comma-separated IPv4 addresses, canonical; a bad one is a usage error naming the flag. */
+export function ipv4ListFlag(flag: string, value: string): string[] {
+  try {
+    return value.split(',').filter(Boolean).map((a) => ipv4(flag, a));
+  } catch (e) {
+    throw new UsageError((e as RtnlInputError).message);
+  }
+}
+
 /** The settings for `--backend bgp` (the speaker's files under `<stateDir>/bgp`), or undefined for another backend, which must have no `--bgp-*` flag. */
 export function bgpSettings(backend: string, f: BgpFlags, stateDir: string): BgpSettings | undefined {
   if (backend !== 'bgp') {
@@ -29,14 +38,7 @@ export function bgpSettings(backend: string, f: BgpFlags, stateDir: string): Bgp
     if (given) throw new UsageError(`--${given[0]} applies to --backend bgp`);
     return undefined;
   }
-  let routeReflectors: string[] = [];
-  if (f.routeReflector !== undefined) {
-    try {
-      routeReflectors = f.routeReflector.split(',').filter(Boolean).map((a) => ipv4('--bgp-route-reflector', a));
-    } catch (e) {
-      throw new UsageError((e as RtnlInputError).message);
-    }
-  }
+  const routeReflectors = f.routeReflector === undefined ? [] : ipv4ListFlag('--bgp-route-reflector', f.routeReflector);
   return {
     asn: f.as === undefined ? BGP_DEFAULTS.asn : intFlag('--bgp-as', f.as, 1, 0xffffffff),
     holdTimeSec: f.holdTime === undefined ? BGP_DEFAULTS.holdTimeSec : intFlag('--bgp-hold-time', f.holdTime, 3, 65535),
