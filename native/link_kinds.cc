@@ -188,6 +188,7 @@ RegisterKinds kinds{
     {.name = "ipip", .data = &kIpip},
     {.name = "sit", .data = &kSit},
     {.name = "wireguard", .data = nullptr},
+    {.name = "ifb", .data = nullptr},
     {.name = "tun", .data = &kTun, .decodeOnly = true},
 };
 

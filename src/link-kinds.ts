@@ -256,6 +256,19 @@ export interface WireguardSpec extends LinkCommonSpec {
   kind: 'wireguard';
 }
 
+/**
+ * An ifb (intermediate functional block) device: traffic redirected to it by
+ * a tc filter is shaped on its egress, as the CNI `bandwidth` plugin does for
+ * a pod's outbound traffic.
+ * @example
+ * ```ts
+ * h.linkAdd({ kind: 'ifb', name: 'ifb0', up: true });
+ * ```
+ */
+export interface IfbSpec extends LinkCommonSpec {
+  kind: 'ifb';
+}
+
 /** A tun/tap device's settings (IFLA_TUN_*), read only: see {@link TunLink}. */
 export interface TunInfo {
   /** `tun` (IP packets) or `tap` (Ethernet frames). */
@@ -288,6 +301,8 @@ export interface Ip6GreLink extends LinkBase, Ip6GreOptions { kind: 'ip6gre' | '
 export interface IpTunnelLink extends LinkBase, IpTunnelOptions { kind: 'ipip' | 'sit' }
 /** A WireGuard link as the kernel reports it (no keys or peers: those are generic netlink). */
 export interface WireguardLink extends LinkBase { kind: 'wireguard' }
+/** An ifb device as the kernel reports it. */
+export interface IfbLink extends LinkBase { kind: 'ifb' }
 /**
  * A tun or tap device. rtnl lists, changes and deletes them but cannot
  * create one: the kernel refuses tun/tap creation over rtnetlink
@@ -303,9 +318,9 @@ export interface WireguardLink extends LinkBase { kind: 'wireguard' }
 export interface TunLink extends LinkBase, TunInfo { kind: 'tun' }
 
 /** The kinds of this module that rtnl creates. */
-export type MoreLinkSpec = BondSpec | VrfSpec | GeneveSpec | GreSpec | Ip6GreSpec | IpTunnelSpec | WireguardSpec;
+export type MoreLinkSpec = BondSpec | VrfSpec | GeneveSpec | GreSpec | Ip6GreSpec | IpTunnelSpec | WireguardSpec | IfbSpec;
 /** The links of this module as the kernel reports them. */
-export type MoreLink = BondLink | VrfLink | GeneveLink | GreLink | Ip6GreLink | IpTunnelLink | WireguardLink | TunLink;
+export type MoreLink = BondLink | VrfLink | GeneveLink | GreLink | Ip6GreLink | IpTunnelLink | WireguardLink | IfbLink | TunLink;
 /** Kinds rtnl reads back but does not create (the addon's kinds marked decode-only). */
 export type DecodeOnlyKind = 'tun';
 

@@ -130,6 +130,9 @@ const cases: Case[] = [
   {
     title: 'wireguard: the link', spec: { kind: 'wireguard', name: 'wg0' }, ours: {}, ip: {}, iproute2: ['type', 'wireguard'],
   },
+  {
+    title: 'ifb: the link', spec: { kind: 'ifb', name: 'ifb9' }, ours: {}, ip: {}, iproute2: ['type', 'ifb'],
+  },
 ];
 
 const has = new Map<string, boolean>();

@@ -196,9 +196,10 @@ t.test('bond: a mode with miimon, and every setting rtnl has', (t) => {
   t.end();
 });
 
-t.test('vrf and wireguard', (t) => {
+t.test('vrf, wireguard and ifb', (t) => {
   sameBytes(t, 'vrf', () => ({ kind: 'vrf', name: 'vrf1', table: 10 }));
   sameBytes(t, 'wireguard', () => ({ kind: 'wireguard', name: 'wg0' }));
+  sameBytes(t, 'ifb', () => ({ kind: 'ifb', name: 'ifb9' }));
   t.end();
 });
 

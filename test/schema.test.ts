@@ -16,7 +16,7 @@ import { schema } from '../src/schema.js';
 const unions = {
   LinkKind: {
     veth: 1, bridge: 1, vxlan: 1, macvlan: 1, macvtap: 1, ipvlan: 1, ipvtap: 1, vlan: 1, dummy: 1, bond: 1, vrf: 1, geneve: 1, gre: 1, gretap: 1,
-    ip6gre: 1, ip6gretap: 1, ipip: 1, sit: 1, wireguard: 1,
+    ip6gre: 1, ip6gretap: 1, ipip: 1, sit: 1, wireguard: 1, ifb: 1,
   } satisfies Record<rtnl.LinkKind, 1>,
   DecodeOnlyKind: { tun: 1 } satisfies Record<rtnl.DecodeOnlyKind, 1>,
   BondMode: {

@@ -335,15 +335,14 @@ t.test('the bandwidth plugin\'s shaping, rebuilt with rtnl, reads the same in tc
     prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'hv0' }, { name: 'eth0', sandbox: `/run/netns/${ref.pod.name}` }], ips: [] },
   }, { netns: `/run/netns/${ref.pod.name}`, node: ref.node.name, cniPath: REF_DIR, id: 'bw1' });
   t.equal(out.code, 0, `bandwidth ADD: ${out.stdout}${out.stderr}`);
-  const refIfb = ref.node.h.linkList().find((l) => l.kind === 'generic' && l.infoKind === 'ifb')?.name;
+  const refIfb = ref.node.h.linkList({ kind: 'ifb' })[0]?.name;
   t.ok(refIfb, `the plugin made an ifb (${refIfb})`);
 
   // The same with rtnl: traffic to the pod is shaped by a tbf on the host
   // veth; traffic from it is redirected from hv0's ingress to an ifb and
   // shaped there. (The plugin's latency: 25 ms.)
   const ours = podPair(t, 'bwo');
-  spawnSync('ip', ['-n', ours.node.name, 'link', 'add', 'ifb0', 'type', 'ifb'], { stdio: 'inherit' }); // rtnl has no ifb kind
-  ours.node.h.linkSetUp('ifb0');
+  ours.node.h.linkAdd({ kind: 'ifb', name: 'ifb0', up: true });
   const ifb0 = ours.node.h.linkGet('ifb0').index;
   const h = ours.node.h;
   h.qdiscAdd({ kind: 'tbf', link: ours.hv0, handle: '1:', rate: bw.ingressRate / 8, burst: bw.ingressBurst / 8, latency: 25_000 });
