@@ -130,7 +130,7 @@ t.test('a fresh clone installs as a dependency', { skip }, async (t) => {
     t.equal(loaded.out.trim(), path.join(pkgDir, `prebuilds/linux-${process.arch}/rtnl.napi.glibc.node`), 'the addon is the prebuild');
     for (const cfg of ['node10', 'node16']) {
       const tsc = await run('node', [TSC, '-p', `tsconfig.${cfg}.json`], c);
-      succeeded(t, tsc, `${cfg}: the examples type-check against 'rtnl', 'rtnl/cni', 'rtnl/agent' without "types": ["node"]`);
+      succeeded(t, tsc, `${cfg}: the examples type-check against 'rtnl', 'rtnl/cni', 'rtnl/agent', 'rtnl/primitives' without "types": ["node"]`);
     }
     // The example: require('rtnl'), a Handle in a new namespace, its links as JSON (bigint counters as strings).
     const listed = await run('node', ['out/list-links.js', 'pkg-test'], c, nocc);
