@@ -15,6 +15,7 @@
       "native/codec_rule.cc",
       "native/codec_nexthop.cc",
       "native/codec_tc.cc",
+      "native/codec_tc_filter.cc",
       "native/events.cc",
       "native/peercred.cc"
     ],

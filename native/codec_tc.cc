@@ -18,6 +18,7 @@
 
 #include "attrs.h"
 #include "ops.h"
+#include "tc_handle.h"
 
 namespace rtnl {
 
@@ -84,30 +85,6 @@ constexpr uint64_t k32 = 1ull << 32;
 uint64_t num64(const Napi::Object& o, const char* key) { return static_cast<uint64_t>(get(o, key).As<Napi::Number>().DoubleValue()); }
 
 // ---- handles ----
-
-// "root", "ingress", "clsact", "MAJ:" or "MAJ:MIN" (hex), as TS validated it.
-uint32_t tcHandle(const Napi::Value& v, const char* key) {
-  char s[16];
-  if (utf8(v, s, sizeof s) == SIZE_MAX) unvalidated(v.Env(), key);
-  if (!std::strcmp(s, "root")) return TC_H_ROOT;
-  if (!std::strcmp(s, "ingress")) return TC_H_INGRESS;
-  if (!std::strcmp(s, "clsact")) return TC_H_CLSACT;
-  char* end;
-  unsigned long maj = std::strtoul(s, &end, 16), min = 0;
-  if (*end != ':' || maj > 0xffff) unvalidated(v.Env(), key);
-  if (end[1]) min = std::strtoul(end + 1, &end, 16);
-  if (*end && *end != ':') unvalidated(v.Env(), key);
-  return TC_H_MAKE(maj << 16, min);
-}
-
-// As tc prints handles: "root", "1:", "1:10", "ffff:fff1".
-Napi::Value handleText(Napi::Env env, uint32_t h) {
-  if (h == TC_H_ROOT) return name(env, "root");
-  char buf[16];
-  int n = TC_H_MIN(h) ? std::snprintf(buf, sizeof buf, "%x:%x", TC_H_MAJ(h) >> 16, TC_H_MIN(h))
-                      : std::snprintf(buf, sizeof buf, "%x:", TC_H_MAJ(h) >> 16);
-  return Napi::String::New(env, buf, n);
-}
 
 constexpr uint16_t kReq = NLM_F_REQUEST | NLM_F_ACK;
 

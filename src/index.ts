@@ -20,4 +20,5 @@ export * from './route.js';
 export * from './rule.js';
 export * from './nexthop.js';
 export * from './tc.js';
+export * from './tc-filter.js';
 export { jsonReplacer } from './json.js';

@@ -45,6 +45,7 @@ export interface Schema {
   rule: { attrs: AttrSchema[]; actions: string[]; flags: string[] };
   nexthop: { attrs: AttrSchema[]; groupTypes: string[] };
   tc: { htb: AttrSchema[]; qdiscKinds: string[]; classKinds: string[] };
+  tcFilter: { kinds: string[]; protocols: string[]; actionKinds: string[]; directions: string[]; mirredActions: string[]; controls: string[] };
 }
 
 /** A field's validator: returns the value the codec reads, or throws RtnlInputError naming `field`. */

@@ -274,8 +274,8 @@ function object(field: string, x: unknown, what: string): asserts x is Record<st
   if (!x || typeof x !== 'object') throw new RtnlInputError(field, `expected ${what}`);
 }
 
-function required(x: Record<string, unknown>, keys: readonly string[], what: string): void {
-  for (const k of keys) if (x[k] === undefined) throw new RtnlInputError(k, `required for ${what}`);
+function required(x: Record<string, unknown>, keys: readonly string[], what: string, prefix = ''): void {
+  for (const k of keys) if (x[k] === undefined) throw new RtnlInputError(prefix + k, `required for ${what}`);
 }
 
 /** @internal */
@@ -337,3 +337,6 @@ export function classFilterArg(f: ClassFilter): Record<string, unknown> {
 export function tcLabel(x: { kind?: unknown; handle?: unknown; parent?: unknown; link?: unknown }): string {
   return [x?.kind, x?.handle ?? x?.parent ?? (x?.kind === 'ingress' || x?.kind === 'clsact' ? '' : 'root'), `dev ${String(x?.link)}`].filter(Boolean).join(' ');
 }
+
+/** @internal The checks src/tc-filter.ts shares. */
+export const tcChecks = { object, required, handle, parent };

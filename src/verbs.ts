@@ -14,6 +14,7 @@ import { type Rule, type RuleFilter, type RuleSpec, ruleFilterArg, ruleListPost,
 import { type NexthopFilter, type NexthopObject, type NexthopObjectSpec, nexthopFilterArg, nexthopIdArg, nexthopLabel, nexthopListPost, nexthopSpecArg } from './nexthop.js';
 import { type Request, request } from './request.js';
 import { type ClassFilter, type ClassRef, type ClassSpec, type Qdisc, type QdiscFilter, type QdiscRef, type QdiscSpec, type TcClass, classFilterArg, classRefArg, classSpecArg, qdiscFilterArg, qdiscRefArg, qdiscSpecArg, tcLabel } from './tc.js';
+import { type FilterListFilter, type FilterRef, type FilterSpec, type TcFilter, filterLabel, filterListArg, filterRefArg, filterSpecArg } from './tc-filter.js';
 import * as v from './validate.js';
 
 /** How a verb's result arrives: a value, a Promise, or (in a batch) later, in the batch's results. */
@@ -351,6 +352,63 @@ export abstract class Verbs<M extends Mode> {
    */
   classList(filter: ClassFilter): Out<M, TcClass[]> {
     return this.run(() => request<TcClass[]>(filter?.stats ? 'classListStats' : 'classList', classFilterArg(filter), ''));
+  }
+
+  /**
+   * Attaches a filter (`tc filter add`): on a match, it classifies the
+   * packet (`classid`) and runs its actions. The bandwidth plugin's egress
+   * shaping sends everything arriving on the host veth to an ifb, whose
+   * qdisc then shapes it:
+   *
+   * ```ts
+   * // tc filter add dev hv0 parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ifb0
+   * h.qdiscAdd({ kind: 'ingress', link: hv0 });
+   * h.filterAdd({ kind: 'u32', link: hv0, parent: 'ffff:', actions: [{ kind: 'mirred', direction: 'egress', action: 'redirect', link: ifb0 }] });
+   * // tc filter add dev eth0 parent ffff: protocol ip prio 3 u32 match u32 0x0a000001 0xffffffff at 16 action mirred ingress mirror dev eth1
+   * h.filterAdd({ kind: 'u32', link: eth0, parent: 'ffff:', protocol: 'ip', prio: 3,
+   *   match: [{ value: 0x0a000001, mask: 0xffffffff, offset: 16 }], actions: [{ kind: 'mirred', direction: 'ingress', action: 'mirror', link: eth1 }] });
+   * ```
+   */
+  filterAdd(spec: FilterSpec): Out<M, void> {
+    return this.run(() => request<void>('filterAdd', filterSpecArg(spec), filterLabel(spec)));
+  }
+
+  /**
+   * Adds a filter, or changes the one with the same prio, protocol and
+   * handle (`tc filter replace`). A u32 key node is changed only when its
+   * `handle` (`'800::800'`) is given, else one is added; the kernel then
+   * takes its classid and actions and keeps its keys.
+   *
+   * ```ts
+   * h.filterReplace({ kind: 'u32', link: hv0, parent: 'ffff:', prio: 1, handle: '800::800', actions: [{ kind: 'mirred', direction: 'egress', action: 'redirect', link: ifb1 }] });
+   * ```
+   */
+  filterReplace(spec: FilterSpec): Out<M, void> {
+    return this.run(() => request<void>('filterReplace', filterSpecArg(spec), filterLabel(spec)));
+  }
+
+  /**
+   * Removes filters (`tc filter del`): those of `prio` at the parent, or
+   * every filter there without one; ENOENT if there is none.
+   *
+   * ```ts
+   * h.filterDel({ link: hv0, parent: 'ffff:', prio: 1 });  // tc filter del dev hv0 parent ffff: prio 1
+   * ```
+   */
+  filterDel(ref: FilterRef): Out<M, void> {
+    return this.run(() => request<void>('filterDel', filterRefArg(ref), filterLabel(ref)));
+  }
+
+  /**
+   * Lists the filters of one device at one parent, as `tc filter show dev X
+   * parent P` (u32 lists its hash table and key nodes too: see `U32Filter`).
+   *
+   * ```ts
+   * const redirect = h.filterList({ link: hv0, parent: 'ffff:' }).find((f) => f.kind === 'u32' && f.actions);
+   * ```
+   */
+  filterList(filter: FilterListFilter): Out<M, TcFilter[]> {
+    return this.run(() => request<TcFilter[]>('filterList', filterListArg(filter), ''));
   }
 
   // ---- end of verbs ----
