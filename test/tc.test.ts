@@ -1,7 +1,7 @@
 // Traffic control: qdiscs (tbf, htb, ingress, clsact) and htb classes made by
 // rtnl, read back by rtnl and by `tc`, field by field; their requests against
 // what `tc` sends (test/fixtures, captured by capture.sh); and the reference
-// CNI bandwidth plugin's shaping rebuilt with these verbs.
+// CNI bandwidth plugin's shaping (qdiscs and its mirred filter) rebuilt with these verbs.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
@@ -349,17 +349,42 @@ t.test('the bandwidth plugin\'s shaping, rebuilt with rtnl, reads the same in tc
   h.qdiscAdd({ kind: 'ingress', link: ours.hv0 });
   h.qdiscAdd({ kind: 'tbf', link: ifb0, handle: '1:', rate: bw.egressRate / 8, burst: bw.egressBurst / 8, latency: 25_000 });
 
+  // Traffic from the pod arrives on hv0's ingress: the plugin's u32 filter
+  // sends all of it to the ifb (two redirects, as the Go netlink library
+  // adds them: its RedirIndex and the action it was given), flow 1:1.
+  const redirect = { kind: 'mirred', direction: 'egress', action: 'redirect', link: ifb0 } as const;
+  h.filterAdd({ kind: 'u32', link: ours.hv0, parent: 'ffff:', prio: 1, classid: '1:1', actions: [redirect, { ...redirect, control: 'pass' }] });
+
   const theirs = shaping(ref.node, { hv0: 'host', [refIfb ?? 'none']: 'ifb' });
   t.same(shaping(ours.node, { hv0: 'host', ifb0: 'ifb' }), theirs, 'tc -j qdisc show: the same qdiscs, handles, rates, bursts and latencies on both devices');
   t.match(theirs.host, [{ kind: 'tbf', options: { rate: 1_000_000, burst: 125_000, lat: 25_000 } }, { kind: 'ingress' }], 'as the plugin was asked');
   t.match(theirs.ifb, [{ kind: 'tbf', options: { rate: 500_000, burst: 100_000, lat: 25_000 } }]);
-  // What rtnl does not make: the plugin's u32 filter redirecting hv0's ingress to the ifb (mirred).
-  const filters = (n: TestNs) => JSON.parse(tc(n, '-j', 'filter', 'show', 'dev', 'hv0', 'ingress') || '[]');
-  t.ok(filters(ref.node).some((f: any) => f.options?.actions?.some((a: any) => a.kind === 'mirred' && a.to_dev === refIfb)), 'the plugin adds a mirred redirect to its ifb');
-  t.same(filters(ours.node), [], 'rtnl has no filter verbs (out of scope)');
+  // tc's view of the filters, the ifb named by role.
+  const filters = (n: TestNs) => tc(n, '-j', 'filter', 'show', 'dev', 'hv0', 'ingress').replaceAll(`"${n === ref.node ? refIfb : 'ifb0'}"`, '"IFB"');
+  const theirFilters = JSON.parse(filters(ref.node) || '[]');
+  t.ok(theirFilters.some((f: any) => f.options?.actions?.some((a: any) => a.kind === 'mirred' && a.to_dev === 'IFB')), 'the plugin adds a mirred redirect to its ifb');
+  t.same(JSON.parse(filters(ours.node) || '[]'), theirFilters, 'tc -j filter show: the same filter, key, flow and actions');
+  // And rtnl's view, the ifb's ifindex aside.
+  const refIfbIndex = ref.node.h.linkGet(refIfb ?? 'lo').index;
+  const view = (n: TestNs, ifb: number) => JSON.stringify(n.h.filterList({ link: n.h.linkGet('hv0').index, parent: 'ffff:' })).replaceAll(`"link":${ifb},`, '"link":"IFB",');
+  t.same(JSON.parse(view(ours.node, ifb0)), JSON.parse(view(ref.node, refIfbIndex).replaceAll(`"link":${ref.hv0},`, `"link":${ours.hv0},`)), 'filterList: the same on both nodes');
   assertHome(t);
   t.end();
 });
+
+/**
+ * Sends `bytes` over TCP from `from` to a server on `to` listening at addr:5001,
+ * as separate processes in the namespaces; the time it took, and the bytes
+ * the server counted.
+ */
+async function timedTransfer(t: Tap, from: TestNs, to: TestNs, addr: string, bytes: number): Promise<{ bytes?: number; ms?: number }> {
+  const inNs = (ns: TestNs, code: string): [string, string[]] => ['ip', ['netns', 'exec', ns.name, ...untapped(process.execPath, ['-e', code]).flat()]];
+  const server = spawn(...inNs(to, `require('net').createServer((s) => { let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => s.end(String(n))); }).listen(5001, '${addr}', () => console.log('ready'))`), { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { server.kill(); });
+  await once(server.stdout!, 'data');
+  const client = spawnSync(...inNs(from, `const t0 = Date.now(); const s = require('net').connect(5001, '${addr}', () => s.end(Buffer.alloc(${bytes}))); let d = ''; s.on('data', (c) => { d += c; }); s.on('close', () => console.log(JSON.stringify({ bytes: Number(d), ms: Date.now() - t0 })));`), { encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(client.stdout || '{}') as { bytes?: number; ms?: number };
+}
 
 // Shaping, end to end: a transfer through a tbf cannot beat its rate (less
 // the bucket). Only that lower bound is asserted: a slow machine only makes
@@ -370,12 +395,7 @@ t.test('a tbf holds a TCP transfer to its rate', async (t) => {
   pod.h.addrAdd({ link: pod.h.linkGet('eth0').index, address: '10.99.0.2/24' });
   const rate = 1_000_000, burst = 16_000, bytes = 2_000_000;
   node.h.qdiscAdd({ kind: 'tbf', link: hv0, rate, burst, latency: 50_000 }); // toward the pod
-  const inNs = (ns: TestNs, code: string): [string, string[]] => ['ip', ['netns', 'exec', ns.name, ...untapped(process.execPath, ['-e', code]).flat()]];
-  const server = spawn(...inNs(pod, "require('net').createServer((s) => { let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => s.end(String(n))); }).listen(5001, '10.99.0.2', () => console.log('ready'))"), { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => { server.kill(); });
-  await once(server.stdout!, 'data');
-  const client = spawnSync(...inNs(node, `const t0 = Date.now(); const s = require('net').connect(5001, '10.99.0.2', () => s.end(Buffer.alloc(${bytes}))); let d = ''; s.on('data', (c) => { d += c; }); s.on('close', () => console.log(JSON.stringify({ bytes: Number(d), ms: Date.now() - t0 })));`), { encoding: 'utf8', timeout: 60_000 });
-  const got = JSON.parse(client.stdout || '{}') as { bytes?: number; ms?: number };
+  const got = await timedTransfer(t, node, pod, '10.99.0.2', bytes);
   t.equal(got.bytes, bytes, 'every byte arrived');
   const least = ((bytes - burst) / rate) * 1000;
   t.ok((got.ms ?? 0) >= least / 2, `${bytes} bytes at ${rate} B/s took ${got.ms} ms (the rate allows no less than ${least} ms)`);
@@ -391,4 +411,26 @@ t.test('a tbf holds a TCP transfer to its rate', async (t) => {
   for (const k of ['bytes', 'packets', 'drops', 'overlimits', 'requeues'] as const)
     t.ok(before[k]! <= Number(ours[k]) && Number(ours[k]) <= after[k]!, `${k}: ${before[k]} <= ${ours[k]} <= ${after[k]} (tc -s)`);
   t.notOk('stats' in find(node.h.qdiscList({ link: hv0 }), hv0, 'tbf')!, 'counters only when asked for');
+});
+
+// Egress shaping, end to end, as the bandwidth plugin does it: the pod's
+// upload arrives on hv0's ingress, the u32 filter redirects it to the ifb,
+// and the ifb's tbf holds it to its rate (a lower bound on time only, as above).
+t.test('a mirred redirect to an ifb shapes a pod\'s upload', async (t) => {
+  const { node, pod, hv0 } = podPair(t, 'egs');
+  node.h.addrAdd({ link: hv0, address: '10.99.0.1/24' });
+  pod.h.addrAdd({ link: pod.h.linkGet('eth0').index, address: '10.99.0.2/24' });
+  const rate = 1_000_000, burst = 16_000, bytes = 2_000_000;
+  node.h.linkAdd({ kind: 'ifb', name: 'ifb0', up: true });
+  const ifb0 = node.h.linkGet('ifb0').index;
+  node.h.qdiscAdd({ kind: 'tbf', link: ifb0, rate, burst, latency: 50_000 });
+  node.h.qdiscAdd({ kind: 'ingress', link: hv0 });
+  node.h.filterAdd({ kind: 'u32', link: hv0, parent: 'ffff:', actions: [{ kind: 'mirred', direction: 'egress', action: 'redirect', link: ifb0 }] });
+  const got = await timedTransfer(t, pod, node, '10.99.0.1', bytes);
+  t.equal(got.bytes, bytes, 'every byte arrived');
+  const least = ((bytes - burst) / rate) * 1000;
+  t.ok((got.ms ?? 0) >= least / 2, `${bytes} bytes at ${rate} B/s took ${got.ms} ms (the rate allows no less than ${least} ms)`);
+  const tbf = find(node.h.qdiscList({ link: ifb0, stats: true }), ifb0, 'tbf')?.stats;
+  t.ok(tbf && tbf.bytes >= BigInt(bytes), `the ifb's tbf passed the upload (${tbf?.bytes} bytes)`);
+  t.ok(tbf && tbf.overlimits > 0, `and held it back (overlimits ${tbf?.overlimits})`);
 });
