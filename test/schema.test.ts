@@ -68,6 +68,12 @@ const unions = {
   NexthopGroupType: { mpath: 1, resilient: 1 } satisfies Record<rtnl.NexthopGroupType, 1>,
   QdiscKind: { tbf: 1, htb: 1, ingress: 1, clsact: 1 } satisfies Record<rtnl.QdiscKind, 1>,
   ClassKind: { htb: 1 } satisfies Record<rtnl.ClassSpec['kind'], 1>,
+  FilterKind: { u32: 1, matchall: 1 } satisfies Record<rtnl.FilterSpec['kind'], 1>,
+  FilterProtocol: { all: 1, ip: 1, ipv6: 1, arp: 1, '802.1Q': 1, '802.1ad': 1 } satisfies Record<rtnl.FilterProtocol, 1>,
+  TcActionKind: { mirred: 1 } satisfies Record<rtnl.TcAction['kind'], 1>,
+  MirredDirection: { egress: 1, ingress: 1 } satisfies Record<rtnl.MirredAction['direction'], 1>,
+  MirredMode: { redirect: 1, mirror: 1 } satisfies Record<rtnl.MirredAction['action'], 1>,
+  TcControl: { continue: 1, pass: 1, reclassify: 1, drop: 1, pipe: 1, stolen: 1, trap: 1 } satisfies Record<rtnl.TcControl, 1>,
 };
 
 // The fields of the option interfaces, against the tables: a new attribute
@@ -172,6 +178,12 @@ t.test('the TS unions and the addon lists name the same values', (t) => {
     NexthopGroupType: s.nexthop.groupTypes,
     QdiscKind: s.tc.qdiscKinds,
     ClassKind: s.tc.classKinds,
+    FilterKind: s.tcFilter.kinds,
+    FilterProtocol: s.tcFilter.protocols,
+    TcActionKind: s.tcFilter.actionKinds,
+    MirredDirection: s.tcFilter.directions,
+    MirredMode: s.tcFilter.mirredActions,
+    TcControl: s.tcFilter.controls,
   };
   for (const [name, union] of Object.entries(unions)) t.same(keysOf(union), sorted(addon[name as keyof typeof unions]), name);
   t.same(s.route.scopes, s.addr.scopes, 'routes and addresses share one scope list');
@@ -286,6 +298,7 @@ t.test('the encoder trusts its argument: bad input there is a bug, not an input 
   t.throws(enc('linkAdd', { kind: 'tun', name: 'x0' }), { message: /internal error: kind/ }, 'a decode-only kind');
   t.throws(enc('qdiscAdd', { kind: 'fq', link: 1 }), { message: /internal error: kind/ });
   t.throws(enc('qdiscDel', { link: 1, parent: 'nosuch' }), { message: /internal error: parent/ });
+  t.throws(enc('filterAdd', { kind: 'flower', link: 1, parent: 'ffff:' }), { message: /internal error: kind/ });
   t.throws(enc('ruleAdd', { family: 4, action: 'drop' }), { message: /internal error: action/ });
   t.end();
 });
