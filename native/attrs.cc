@@ -485,7 +485,7 @@ Napi::Object ObjBuilder::done() {
   return Napi::Object(env_, out);
 }
 
-KeyScope::KeyScope(napi_env env) : cache_(KeyCache::of(env)), saved_(cache_.gen_) { cache_.gen_ = ++cache_.scopes_; }
+KeyScope::KeyScope(napi_env env) : cache_(keyCache(env)), saved_(cache_.gen_) { cache_.gen_ = ++cache_.scopes_; }
 
 KeyScope::~KeyScope() { cache_.gen_ = saved_; }
 
