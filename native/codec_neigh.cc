@@ -70,14 +70,17 @@ void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
 
 // ---- neighbours ----
 
+// A delete's argument (neighRefArg) has no state or lladdr: they are not
+// read (each read is a crossing into the JS engine).
 void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
+  bool del = type == RTM_DELNEIGH;
   uint8_t ip[16];
   int family = parseIp(get(arg, "address"), ip);
   uint8_t flags = 0;
   uint32_t ext = 0;
   neighFlagBits(get(arg, "flags"), flags, ext);
   uint32_t state = 0;
-  optEnum(get(arg, "state"), kNudStates, "state", state);
+  if (!del) optEnum(get(arg, "state"), kNudStates, "state", state);
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = family;  // from the address: never AF_BRIDGE
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -86,7 +89,7 @@ void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   // kNeigh's attributes in its order; the address as parsed above, not read again.
   enc.w.put(NDA_DST, ip, family == AF_INET ? 4 : 16);
   uint8_t mac[32];
-  if (size_t n = parseMac(get(arg, "lladdr"), mac)) enc.w.put(NDA_LLADDR, mac, n);
+  if (size_t n = del ? 0 : parseMac(get(arg, "lladdr"), mac)) enc.w.put(NDA_LLADDR, mac, n);
   if (ext) enc.w.put<uint32_t>(NDA_FLAGS_EXT, ext);
   enc.w.end();
 }
@@ -113,12 +116,14 @@ void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
 
 // ---- bridge FDB ----
 
+// A delete's argument (fdbRefArg) has no state or flags: they are not read.
 void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
-  Napi::Value fl = get(arg, "flags");
+  bool del = type == RTM_DELNEIGH;
+  Napi::Value fl = del ? arg.Env().Undefined() : get(arg, "flags");
   uint8_t flags = fl.IsUndefined() ? 0 : flagBits(fl, kFdbFlags, "flags");
   flags |= isString(get(arg, "target"), "master") ? NTF_MASTER : NTF_SELF;
   uint32_t state = 0;
-  optEnum(get(arg, "state"), kFdbStates, "state", state);
+  if (!del) optEnum(get(arg, "state"), kFdbStates, "state", state);
   auto* ndm = enc.w.begin<ndmsg>(type, nlflags, enc.seq);
   ndm->ndm_family = AF_BRIDGE;  // always: an FDB call can never touch the ARP/NDP tables
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));

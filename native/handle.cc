@@ -20,7 +20,8 @@ struct Requests {
   std::vector<const Op*> ops;
   std::vector<int> fds;
   // What each request names in errors, read only for a failed one: the
-  // batch's list ([op, arg, object] items), or the one request's object.
+  // batch's list (op, arg, object, op...: NativeRequests in src/native.ts),
+  // or the one request's object.
   Napi::Reference<Napi::Array> list;
   std::string single;
 
@@ -47,7 +48,7 @@ struct Requests {
 
   std::string what(size_t i) const {
     if (list.IsEmpty()) return single;
-    Napi::Value v = list.Value().Get(i).As<Napi::Array>().Get(2u);
+    Napi::Value v = list.Value().Get(3 * i + 2);
     return v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   }
 
@@ -79,15 +80,11 @@ std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const Napi::Value& 
   auto b = std::make_unique<Requests>();
   Napi::Array a = list.As<Napi::Array>();
   uint32_t n = a.Length();
-  b->pend.reserve(n);
-  b->ops.reserve(n);
-  b->w.bytes().reserve(n * 64);
-  for (uint32_t i = 0; i < n; i++) {
-    Napi::Value item = a.Get(i);
-    if (!item.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch item must be [op, arg, object]");
-    Napi::Array t = item.As<Napi::Array>();
-    b->add(env, seq(), t.Get(0u), t.Get(1u));
-  }
+  if (n % 3) throw Napi::TypeError::New(env, "rtnl: batch expects op, arg, object for each request");
+  b->pend.reserve(n / 3);
+  b->ops.reserve(n / 3);
+  b->w.bytes().reserve(n / 3 * 64);
+  for (uint32_t i = 0; i < n; i += 3) b->add(env, seq(), a.Get(i), a.Get(i + 1));
   b->list = Napi::Persistent(a);
   return b;
 }

@@ -3,7 +3,7 @@
  * @module
  */
 import { NetlinkError, RtnlInputError } from './errors.js';
-import { addon, type Native, type NativeRequest } from './native.js';
+import { addon, type Native, type NativeRequest, type NativeRequests } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import type { Request } from './request.js';
 import { Verbs } from './verbs.js';
@@ -16,14 +16,15 @@ export type BatchResult = PromiseSettledResult<unknown>;
 /** Records verbs for {@link Handle.batch}; each call adds one request. */
 export class Batch extends Verbs<'batch'> {
   /** @internal */
-  readonly requests: NativeRequest[] = [];
+  readonly requests: NativeRequests = [];
   /** @internal Each request's Request.post, by index. */
   readonly posts: ((result: never) => unknown)[] = [];
   /** @internal */
   protected run<T>(build: () => Request<T>): void {
     const r = build();
-    if (r.post) this.posts[this.requests.length] = r.post;
-    this.requests.push(r.native);
+    if (r.post) this.posts[this.requests.length / 3] = r.post;
+    const [op, arg, object] = r.native;
+    this.requests.push(op, arg, object);
   }
 }
 
@@ -90,7 +91,7 @@ export class AsyncHandle extends Verbs<'async'> {
         h.execAsync(...q[0]!.req).then(q[0]!.resolve, q[0]!.reject);
         return;
       }
-      h.batchAsync(q.map((x) => x.req)).then(
+      h.batchAsync(q.flatMap((x) => x.req)).then(
         (results) => {
           for (let i = 0; i < q.length; i++) {
             const r = results[i]; // a hole (nothing returned) reads as undefined

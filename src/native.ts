@@ -6,13 +6,19 @@ import { NetlinkError } from './errors.js';
 
 /** A request as the addon takes it: op id, argument object, the object named in errors. */
 export type NativeRequest = [op: number, arg: object, object: string];
+/**
+ * Requests for one batch, their triples laid end to end (op, arg, object,
+ * op...): the addon reads two values per request, where an array per
+ * request would cost a third read.
+ */
+export type NativeRequests = NativeRequest[number][];
 
 interface NativeHandle {
   exec(op: number, arg: object, object: string): unknown;
   execAsync(op: number, arg: object, object: string): Promise<unknown>;
   /** One entry per request, in order; a request that returns nothing is a hole (reads as undefined). */
-  batch(reqs: NativeRequest[]): unknown[];
-  batchAsync(reqs: NativeRequest[]): Promise<unknown[]>;
+  batch(reqs: NativeRequests): unknown[];
+  batchAsync(reqs: NativeRequests): Promise<unknown[]>;
   close(): void;
 }
 
@@ -28,7 +34,7 @@ export interface Native {
   Subscription: new (ns: number | string | undefined, kinds: string[], rcvbuf: number, onItems: (items: never[], error?: Error) => void) => NativeSubscription;
   ops: Record<string, number>;
   Handle: new (ns?: number | string) => NativeHandle;
-  encode(reqs: NativeRequest[]): Buffer;
+  encode(reqs: NativeRequests): Buffer;
   setErrorFactory(f: (...args: ConstructorParameters<typeof NetlinkError>) => NetlinkError): void;
   nsOpen(path: string): number;
   nsInode(fd: number): number;

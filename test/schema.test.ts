@@ -292,7 +292,7 @@ t.test('the limits declared in C++ are enforced in TS, naming the field', (t) =>
 });
 
 t.test('the encoder trusts its argument: bad input there is a bug, not an input error', (t) => {
-  const enc = (op: string, arg: object) => () => addon().encode([[opId(op), arg, 'x']]);
+  const enc = (op: string, arg: object) => () => addon().encode([opId(op), arg, 'x']);
   t.throws(enc('linkAdd', { kind: 'nosuch', name: 'x0' }), { message: /internal error: kind reached the encoder unvalidated/ });
   t.throws(enc('neighAdd', { address: '10.0.0.1', link: 1, state: 'nosuch' }), { message: /internal error: state/ });
   t.throws(enc('linkAdd', { kind: 'tun', name: 'x0' }), { message: /internal error: kind/ }, 'a decode-only kind');
