@@ -14,8 +14,8 @@ import * as path from 'node:path';
 import { subnetsPrefix } from '../src/agent/lease.js';
 import type { AgentStatus } from '../src/agent/state.js';
 import { EtcdClient } from '../src/etcd/index.js';
-import { createNetns, deleteNetns } from '../src/index.js';
-import { Cluster, ping, tcpEcho, underlayIp } from './cluster.js';
+import { createNetns } from '../src/index.js';
+import { Cluster, ping, tcpEcho, tearDown, underlayIp } from './cluster.js';
 import { startEtcd } from './etcd.js';
 
 const NODES = 3;
@@ -120,12 +120,7 @@ async function main(): Promise<void> {
     client.close();
     console.log(`--cleanup on each node: node1 has ${nodes[0]!.h.linkList().filter((l) => l.kind === 'vxlan').length} VXLAN devices left, etcd ${records} node records.`);
   } finally {
-    for (const a of agents) a.kill('SIGKILL');
-    for (const p of pods) try { deleteNetns(p.name); } catch { /* gone */ }
-    c.destroy();
-    await etcd.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
-    console.log('\nCleaned up: every namespace, process and file the demo made is gone.');
+    await tearDown({ agents, pods: pods.map((p) => p.name), cluster: c, etcd, tmp, what: 'process' });
   }
 }
 

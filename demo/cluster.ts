@@ -218,3 +218,27 @@ export function ping(fromNs: string, ip: string): number {
   const out = execFileSync('ip', ['netns', 'exec', fromNs, 'ping', '-n', '-c', '1', '-W', '2', ip], { encoding: 'utf8' });
   return Number(/time=([\d.]+) ms/.exec(out)?.[1] ?? NaN);
 }
+
+/**
+ * The agent demos' last step, run whatever failed before it: kills the
+ * agents, stops what `speakers` stops (daemons an agent left running), deletes
+ * the pods' namespaces and the cluster, stops etcd and removes the scratch
+ * directory.
+ */
+export async function tearDown(o: {
+  agents: Iterable<{ kill(signal: NodeJS.Signals): unknown }>;
+  speakers?: () => void;
+  pods: Iterable<string>;
+  cluster: Cluster;
+  etcd?: { stop(): Promise<void> };
+  tmp: string;
+  what: string;
+}): Promise<void> {
+  for (const a of o.agents) a.kill('SIGKILL');
+  o.speakers?.();
+  for (const p of o.pods) try { deleteNetns(p); } catch { /* gone */ }
+  o.cluster.destroy();
+  await o.etcd?.stop();
+  fs.rmSync(o.tmp, { recursive: true, force: true });
+  console.log(`\nCleaned up: every namespace, ${o.what} and file the demo made is gone.`);
+}

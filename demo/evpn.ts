@@ -15,9 +15,9 @@
 //   node2 ─┴─ ul0 ── rr (9) ──┘                 rr: bgpd, l2vpn evpn, listen range
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createNetns, deleteNetns } from '../src/index.js';
+import { createNetns } from '../src/index.js';
 import { cniExec } from './cni-exec.js';
-import { Cluster, ping, underlayIp } from './cluster.js';
+import { Cluster, ping, tearDown, underlayIp } from './cluster.js';
 
 const BIN = `${__dirname}/../../bin`;
 const NODES = [1, 2, 3];
@@ -116,16 +116,16 @@ async function main(): Promise<void> {
     for (const i of [...NODES, RR]) execFileSync(`${BIN}/rtnl-agent`, [...args(i), '--cleanup'], { env, stdio: 'inherit' });
     console.log(`SIGTERM and --cleanup on every node: ${[...NODES, RR].filter((i) => fs.existsSync(frr(i))).length} FRR run directories left.`);
   } finally {
-    for (const a of agents) a.kill('SIGKILL');
-    // The daemons of an agent that failed before its --cleanup: stop them by their pid files.
-    for (const i of [...NODES, RR]) {
-      for (const d of ['bgpd', 'zebra']) try { process.kill(Number(fs.readFileSync(`${frr(i)}/${d}.pid`, 'utf8')), 'SIGKILL'); } catch { /* none */ }
-      fs.rmSync(frr(i), { recursive: true, force: true });
-    }
-    for (const p of pods) try { deleteNetns(p); } catch { /* gone */ }
-    c.destroy();
-    fs.rmSync(tmp, { recursive: true, force: true });
-    console.log('\nCleaned up: every namespace, FRR daemon and file the demo made is gone.');
+    await tearDown({
+      agents, pods, cluster: c, tmp, what: 'FRR daemon',
+      // The daemons of an agent that failed before its --cleanup: stop them by their pid files.
+      speakers: () => {
+        for (const i of [...NODES, RR]) {
+          for (const d of ['bgpd', 'zebra']) try { process.kill(Number(fs.readFileSync(`${frr(i)}/${d}.pid`, 'utf8')), 'SIGKILL'); } catch { /* none */ }
+          fs.rmSync(frr(i), { recursive: true, force: true });
+        }
+      },
+    });
   }
 }
 

@@ -12,10 +12,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createNetns, deleteNetns } from '../src/index.js';
+import { createNetns } from '../src/index.js';
 import type { AgentStatus } from '../src/agent/state.js';
 import { cniExec } from './cni-exec.js';
-import { Cluster, ping, tcpEcho, underlayIp } from './cluster.js';
+import { Cluster, ping, tcpEcho, tearDown, underlayIp } from './cluster.js';
 import { startEtcd } from './etcd.js';
 
 const NODES = 3;
@@ -86,16 +86,13 @@ async function main(): Promise<void> {
     for (let i = 1; i < NODES; i++) execFileSync(`${BIN}/rtnl-agent`, [...args(i), '--cleanup'], { env, stdio: 'inherit' });
     console.log(`--cleanup on every node: node1 has ${ip('drt-node1', 'route', 'show', 'proto', 'bird').trim() === '' ? 'no' : 'some'} BGP routes left.`);
   } finally {
-    for (const a of agents.values()) a.kill('SIGKILL');
-    // A speaker of an agent that failed before its --cleanup: stop it by its pid file.
-    for (let i = 1; i <= NODES; i++) {
-      try { process.kill(Number(fs.readFileSync(`${dir(i)}/bgp/bird.pid`, 'utf8')), 'SIGKILL'); } catch { /* none */ }
-    }
-    for (const p of pods) try { deleteNetns(p.name); } catch { /* gone */ }
-    c.destroy();
-    await etcd.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
-    console.log('\nCleaned up: every namespace, process and file the demo made is gone.');
+    await tearDown({
+      agents: agents.values(), pods: pods.map((p) => p.name), cluster: c, etcd, tmp, what: 'process',
+      // A speaker of an agent that failed before its --cleanup: stop it by its pid file.
+      speakers: () => {
+        for (let i = 1; i <= NODES; i++) try { process.kill(Number(fs.readFileSync(`${dir(i)}/bgp/bird.pid`, 'utf8')), 'SIGKILL'); } catch { /* none */ }
+      },
+    });
   }
 }
 
