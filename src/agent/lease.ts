@@ -19,7 +19,7 @@ import { type Ip, bits, formatIp, isNetwork, parseCidr, withPrefix } from '../pr
 import { RtnlInputError } from '../index.js';
 import { Backoff, compare, type EtcdClient, EtcdError, type KeyValue, op, type TxnOpResult } from '../etcd/index.js';
 import { isObj } from '../primitives/json.js';
-import * as check from './check.js';
+import * as check from '../primitives/check.js';
 import { checkNodeRecord } from './record.js';
 import type { NetworkConfig, NodeRecord } from './types.js';
 
