@@ -125,7 +125,7 @@ export class EvpnRole {
       }
     }
     const h = this.#o.handle;
-    for (const l of h.linkList()) {
+    for (const l of h.linkList({ kind: 'vxlan' })) {
       // The plugin's EVPN devices: vx<VNI> carrying that VNI.
       if (l.kind !== 'vxlan' || l.name !== `vx${l.vni}`) continue;
       const remote = h.fdbList({ link: l.index }).filter((e) => e.dst !== undefined);
