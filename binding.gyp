@@ -3,6 +3,7 @@
     "target_name": "rtnl",
     "sources": [
       "native/addon.cc",
+      "native/arg.cc",
       "native/handle.cc",
       "native/socket.cc",
       "native/netns.cc",

@@ -49,7 +49,7 @@ function main(): void {
   console.log(`W2 requests (${3 * n} per round, ${reps} rounds), µs per request, median (quartiles):`);
   console.log(`  validate + encode: ${per(() => encodeRequests((b) => fill(b, n)))}`);
   console.log(`  validate alone:    ${per(() => fill(new Batch(), n))}`);
-  console.log(`  encode alone:      ${per(() => addon().encode(recorded.requests))}`);
+  console.log(`  encode alone:      ${per(() => addon().encode(...recorded.requests.args()))}`);
 }
 
 main();

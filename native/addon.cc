@@ -7,6 +7,7 @@
 
 #include <system_error>
 
+#include "arg.h"
 #include "attrs.h"
 #include "events.h"
 #include "handle.h"
@@ -95,6 +96,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (size_t i = 0; i < opTable().size(); i++) ops.Set(opTable()[i].name, Napi::Number::New(env, i));
   exports.Set("ops", ops);
   exports.Set("Handle", Handle::Init(env));
+  exports.Set("exec", Handle::Exec(env));
+  exports.Set("execAsync", Handle::ExecAsync(env));
   exports.Set("encode", Napi::Function::New<Handle::Encode>(env));
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env));
   exports.Set("nsOpen", Napi::Function::New<NsOpen>(env));
@@ -106,6 +109,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Subscription", SubscriptionClass(env));
   exports.Set("peerCred", Napi::Function::New<PeerCred>(env));
   exports.Set("nsIdentity", Napi::Function::New<NsIdentity>(env));
+  exports.Set("keyId", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), keyId(str(info, 0, "key")));
+  }));
   exports.Set("schema", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return schemaObject(info.Env()); }));
   return exports;
 }

@@ -73,15 +73,18 @@ AttrTable::AttrTable(std::initializer_list<AttrSpec> specs) : specs_(specs) {
   for (size_t i = 0; i < specs_.size(); i++) {
     index(specs_[i].type, i);
     if (specs_[i].type6) index(specs_[i].type6, i);
+    ids_.push_back(keyId(specs_[i].key));
   }
 }
 
 // Each value is read with the call that takes its wire type, which fails on
 // undefined (absent): TS checked the types, so that is the only failure.
-void AttrTable::encode(const Napi::Object& obj, MsgWriter& w, size_t n) const {
+void AttrTable::encode(const Arg& obj, MsgWriter& w, size_t n) const {
   napi_env env = obj.Env();
-  for (const AttrSpec& s : std::span(specs_).first(std::min(n, specs_.size()))) {
-    Napi::Value v = get(obj, s.key);
+  for (size_t i = 0; i < std::min(n, specs_.size()); i++) {
+    const AttrSpec& s = specs_[i];
+    Napi::Value v;
+    if (!obj.read(s.key, ids_[i], v)) continue;
     uint32_t u;
     bool b;
     switch (s.wire) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "arg.h"
 #include "keys.h"
 #include "wire.h"
 
@@ -63,7 +64,7 @@ class AttrTable {
   // Writes an attribute for every key of obj that the table names and that
   // is not undefined; only the first n keys are read when the caller knows
   // the others are absent (each read is a crossing into the JS engine).
-  void encode(const Napi::Object& obj, MsgWriter& w, size_t n = SIZE_MAX) const;
+  void encode(const Arg& obj, MsgWriter& w, size_t n = SIZE_MAX) const;
   // Sets a property on out for every attribute the table names.
   void decode(Napi::Env env, Attrs attrs, Napi::Object out) const;
   // Decodes a single attribute if the table names it; false otherwise.
@@ -79,13 +80,15 @@ class AttrTable {
   Napi::Value value(Napi::Env env, const rtattr* a, const AttrSpec& s) const;
 
   std::vector<AttrSpec> specs_;
+  std::vector<uint32_t> ids_;    // each spec's keyId
   std::vector<int16_t> byType_;  // attribute type -> index in specs_, -1 if unnamed
 };
 
 // Reading an encoder's argument (already validated in TS): is key set, and its u32.
 // key: a static string (see keys.h).
-inline bool has(const Napi::Object& o, const char* key) { return !get(o, key).IsUndefined(); }
-inline uint32_t u32(const Napi::Object& o, const char* key) { return get(o, key).As<Napi::Number>().Uint32Value(); }
+inline Napi::Value get(const Arg& a, const char* key) { return a.get(key); }
+inline bool has(const Arg& a, const char* key) { return a.has(key); }
+inline uint32_t u32(const Arg& a, const char* key) { return a.get(key).As<Napi::Number>().Uint32Value(); }
 // A value as a u32 if it is a number: false for undefined (TS checked the
 // type, so that is the only other case). One N-API call, where a `has`
 // then a read are three.
@@ -132,7 +135,7 @@ struct Kind {
   const AttrTable* tail = nullptr;  // more of IFLA_INFO_DATA, sent after kind-specific extras
   const char* required = "";        // space-separated keys a spec must give (they need not be in data)
   // What a table cannot say (GRE key flags): attributes sent between data and tail, and read back after both.
-  void (*encodeExtra)(const Napi::Object& arg, MsgWriter& w) = nullptr;
+  void (*encodeExtra)(const Arg& arg, MsgWriter& w) = nullptr;
   void (*decodeExtra)(Napi::Env env, Attrs data, ObjBuilder& out) = nullptr;
   // Read back but never created (tun: the kernel makes it only through /dev/net/tun).
   bool decodeOnly = false;

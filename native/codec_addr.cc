@@ -53,7 +53,7 @@ uint32_t lifetime(const Napi::Value& v) {
 // itself; IFA_ADDRESS is the peer on point-to-point links and otherwise
 // repeats the address, as iproute2 sends it (IPv6 reads IFA_LOCAL as the
 // address and a different IFA_ADDRESS as the peer, too).
-void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+void encodeAddr(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   auto* ifa = enc.w.begin<ifaddrmsg>(type, flags, enc.seq);
   uint8_t local[16], peer[16];
   int fam = parseIp(get(arg, "local"), local);
@@ -86,16 +86,16 @@ void encodeAddr(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   enc.w.end();
 }
 
-void encodeAddrAdd(Encoder& enc, const Napi::Object& arg) {
+void encodeAddrAdd(Encoder& enc, const Arg& arg) {
   encodeAddr(enc, arg, RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 }
-void encodeAddrReplace(Encoder& enc, const Napi::Object& arg) {
+void encodeAddrReplace(Encoder& enc, const Arg& arg) {
   encodeAddr(enc, arg, RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
 }
-void encodeAddrDel(Encoder& enc, const Napi::Object& arg) { encodeAddr(enc, arg, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK); }
+void encodeAddrDel(Encoder& enc, const Arg& arg) { encodeAddr(enc, arg, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK); }
 
 // The kernel filters by family and ifindex (strict checking).
-void encodeAddrList(Encoder& enc, const Napi::Object& arg) {
+void encodeAddrList(Encoder& enc, const Arg& arg) {
   auto* ifa = enc.w.begin<ifaddrmsg>(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   if (has(arg, "family")) ifa->ifa_family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
   if (has(arg, "link")) ifa->ifa_index = u32(arg, "link");

@@ -168,7 +168,7 @@ const AttrTable kBridgePortState{
 };
 
 // vxlan's portRange (a struct attribute) goes between kVxlan and kVxlanTail.
-void encodeVxlanExtra(const Napi::Object& arg, MsgWriter& w) {
+void encodeVxlanExtra(const Arg& arg, MsgWriter& w) {
   if (!has(arg, "portRange")) return;
   Napi::Object r = get(arg, "portRange").As<Napi::Object>();
   ifla_vxlan_port_range pr{htons(u32(r, "low")), htons(u32(r, "high"))};
@@ -216,7 +216,7 @@ void putUnterminated(MsgWriter& w, uint16_t type, const std::string& s) { w.put(
 
 // ifinfomsg + the attributes shared by a link and a veth peer: up/down,
 // the common tables, and a target namespace.
-void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
+void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Arg& arg) {
   // Interface flags as `ip link set X up|promisc on` sends them: the bit in
   // ifi_change says "change it", the one in ifi_flags what to.
   for (auto [key, bit] : {std::pair{"up", IFF_UP}, std::pair{"promisc", IFF_PROMISC}}) {
@@ -235,7 +235,7 @@ void encodeLinkBody(Encoder& enc, ifinfomsg* ifi, const Napi::Object& arg) {
   if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
 }
 
-void encodeLinkInfo(Encoder& enc, const Napi::Object& arg) {
+void encodeLinkInfo(Encoder& enc, const Arg& arg) {
   std::string kind = get(arg, "kind").As<Napi::String>().Utf8Value();
   const Kind* k = findKind(kind);
   if (!k || k->decodeOnly) unvalidated(arg.Env(), "kind");
@@ -278,7 +278,7 @@ void encodeBridgePort(Encoder& enc, const Napi::Object& port) {
   enc.w.nestEnd(info);
 }
 
-void encodeNewLink(Encoder& enc, const Napi::Object& arg, uint16_t flags) {
+void encodeNewLink(Encoder& enc, const Arg& arg, uint16_t flags) {
   auto* ifi = enc.w.begin<ifinfomsg>(RTM_NEWLINK, flags, enc.seq);
   ifinfomsg tmp{};
   encodeLinkBody(enc, &tmp, arg);
@@ -289,14 +289,14 @@ void encodeNewLink(Encoder& enc, const Napi::Object& arg, uint16_t flags) {
   enc.w.end();
 }
 
-void encodeLinkAdd(Encoder& enc, const Napi::Object& arg) {
+void encodeLinkAdd(Encoder& enc, const Arg& arg) {
   encodeNewLink(enc, arg, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 }
 
 // Changes an existing link: no CREATE, so a missing link is ENODEV.
-void encodeLinkSet(Encoder& enc, const Napi::Object& arg) { encodeNewLink(enc, arg, NLM_F_REQUEST | NLM_F_ACK); }
+void encodeLinkSet(Encoder& enc, const Arg& arg) { encodeNewLink(enc, arg, NLM_F_REQUEST | NLM_F_ACK); }
 
-void encodeLinkDel(Encoder& enc, const Napi::Object& arg) {
+void encodeLinkDel(Encoder& enc, const Arg& arg) {
   auto* ifi = enc.w.begin<ifinfomsg>(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
   if (has(arg, "index")) ifi->ifi_index = get(arg, "index").As<Napi::Number>().Int32Value();
   if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
@@ -306,11 +306,11 @@ void encodeLinkDel(Encoder& enc, const Napi::Object& arg) {
 
 // Counters only when asked for: without them the kernel leaves out the VFs'
 // (a link's own always come, and are decoded only when asked for).
-void putStatsMask(Encoder& enc, const Napi::Object& arg) {
+void putStatsMask(Encoder& enc, const Arg& arg) {
   if (!get(arg, "stats").ToBoolean()) enc.w.put<uint32_t>(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 }
 
-void encodeLinkGet(Encoder& enc, const Napi::Object& arg) {
+void encodeLinkGet(Encoder& enc, const Arg& arg) {
   auto* ifi = enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
   if (has(arg, "index")) ifi->ifi_index = get(arg, "index").As<Napi::Number>().Int32Value();
   if (has(arg, "target")) putString(enc.w, IFLA_IFNAME, get(arg, "target"));
@@ -319,7 +319,7 @@ void encodeLinkGet(Encoder& enc, const Napi::Object& arg) {
 }
 
 // Filters by master and kind are applied by the kernel (strict checking).
-void encodeLinkList(Encoder& enc, const Napi::Object& arg) {
+void encodeLinkList(Encoder& enc, const Arg& arg) {
   enc.w.begin<ifinfomsg>(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   putStatsMask(enc, arg);
   if (has(arg, "master")) enc.w.put<uint32_t>(IFLA_MASTER, get(arg, "master").As<Napi::Number>().Uint32Value());

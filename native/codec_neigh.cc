@@ -70,9 +70,8 @@ void neighFlagBits(const Napi::Value& v, uint8_t& flags, uint32_t& ext) {
 
 // ---- neighbours ----
 
-// A delete's argument (neighRefArg) has no state or lladdr: they are not
-// read (each read is a crossing into the JS engine).
-void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
+// A delete's argument (neighRefArg) has no state or lladdr.
+void encodeNeigh(Encoder& enc, const Arg& arg, uint16_t type, uint16_t nlflags) {
   bool del = type == RTM_DELNEIGH;
   uint8_t ip[16];
   int family = parseIp(get(arg, "address"), ip);
@@ -96,13 +95,13 @@ void encodeNeigh(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
 
 constexpr uint16_t kReq = NLM_F_REQUEST | NLM_F_ACK;
 
-void encodeNeighAdd(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_EXCL); }
-void encodeNeighReplace(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
-void encodeNeighDel(Encoder& enc, const Napi::Object& arg) { encodeNeigh(enc, arg, RTM_DELNEIGH, kReq); }
+void encodeNeighAdd(Encoder& enc, const Arg& arg) { encodeNeigh(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeNeighReplace(Encoder& enc, const Arg& arg) { encodeNeigh(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeNeighDel(Encoder& enc, const Arg& arg) { encodeNeigh(enc, arg, RTM_DELNEIGH, kReq); }
 
 // Filters are applied by the kernel (strict checking): family in the header,
 // device and master as attributes; NTF_PROXY selects the proxy table.
-void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
+void encodeNeighList(Encoder& enc, const Arg& arg) {
   uint8_t family = AF_UNSPEC;  // AF_UNSPEC reaches the neighbour tables only, never the FDB
   if (has(arg, "family")) family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
   bool proxy = has(arg, "proxy") && get(arg, "proxy").ToBoolean();
@@ -117,7 +116,7 @@ void encodeNeighList(Encoder& enc, const Napi::Object& arg) {
 // ---- bridge FDB ----
 
 // A delete's argument (fdbRefArg) has no state or flags: they are not read.
-void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nlflags) {
+void encodeFdb(Encoder& enc, const Arg& arg, uint16_t type, uint16_t nlflags) {
   bool del = type == RTM_DELNEIGH;
   Napi::Value fl = del ? arg.Env().Undefined() : get(arg, "flags");
   uint8_t flags = fl.IsUndefined() ? 0 : flagBits(fl, kFdbFlags, "flags");
@@ -129,20 +128,19 @@ void encodeFdb(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t nl
   ndm->ndm_ifindex = static_cast<int>(u32(arg, "link"));
   ndm->ndm_state = state;
   ndm->ndm_flags = flags;
-  // `common` (set by the TS layer): no key after mac and dst (kFdb's first two) is there.
-  kFdb.encode(arg, enc.w, get(arg, "common").IsBoolean() ? 2 : SIZE_MAX);
+  kFdb.encode(arg, enc.w);
   enc.w.end();
 }
 
-void encodeFdbAdd(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeFdbAdd(Encoder& enc, const Arg& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_EXCL); }
 // vxlan: adds one more remote to an existing MAC (the per-VTEP flood entries).
-void encodeFdbAppend(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_APPEND); }
-void encodeFdbReplace(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
-void encodeFdbDel(Encoder& enc, const Napi::Object& arg) { encodeFdb(enc, arg, RTM_DELNEIGH, kReq); }
+void encodeFdbAppend(Encoder& enc, const Arg& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_APPEND); }
+void encodeFdbReplace(Encoder& enc, const Arg& arg) { encodeFdb(enc, arg, RTM_NEWNEIGH, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeFdbDel(Encoder& enc, const Arg& arg) { encodeFdb(enc, arg, RTM_DELNEIGH, kReq); }
 
 // The kernel filters by port (NDA_IFINDEX) and bridge (NDA_MASTER); strict
 // checking wants the rest of the header zero.
-void encodeFdbList(Encoder& enc, const Napi::Object& arg) {
+void encodeFdbList(Encoder& enc, const Arg& arg) {
   auto* ndm = enc.w.begin<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   ndm->ndm_family = AF_BRIDGE;
   if (has(arg, "link")) enc.w.put<uint32_t>(NDA_IFINDEX, u32(arg, "link"));

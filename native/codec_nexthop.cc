@@ -50,7 +50,7 @@ void putResilient(MsgWriter& w, const Napi::Object& r) {
   w.nestEnd(at);
 }
 
-void encodeNexthop(Encoder& enc, const Napi::Object& arg, uint16_t flags) {
+void encodeNexthop(Encoder& enc, const Arg& arg, uint16_t flags) {
   auto* nhm = enc.w.begin<nhmsg>(RTM_NEWNEXTHOP, flags, enc.seq);
   Napi::Value v;
   if (!(v = get(arg, "family")).IsUndefined()) nhm->nh_family = v.As<Napi::Number>().Uint32Value() == 6 ? AF_INET6 : AF_INET;
@@ -66,21 +66,21 @@ void encodeNexthop(Encoder& enc, const Napi::Object& arg, uint16_t flags) {
 
 constexpr uint16_t kReq = NLM_F_REQUEST | NLM_F_ACK;
 
-void encodeNexthopAdd(Encoder& enc, const Napi::Object& arg) { encodeNexthop(enc, arg, kReq | NLM_F_CREATE | NLM_F_EXCL); }
-void encodeNexthopReplace(Encoder& enc, const Napi::Object& arg) { encodeNexthop(enc, arg, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeNexthopAdd(Encoder& enc, const Arg& arg) { encodeNexthop(enc, arg, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeNexthopReplace(Encoder& enc, const Arg& arg) { encodeNexthop(enc, arg, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
 
 // Delete and get name the object by id alone.
-void encodeById(Encoder& enc, const Napi::Object& arg, uint16_t type) {
+void encodeById(Encoder& enc, const Arg& arg, uint16_t type) {
   enc.w.begin<nhmsg>(type, kReq, enc.seq);
   enc.w.put<uint32_t>(NHA_ID, u32(arg, "id"));
   enc.w.end();
 }
-void encodeNexthopDel(Encoder& enc, const Napi::Object& arg) { encodeById(enc, arg, RTM_DELNEXTHOP); }
-void encodeNexthopGet(Encoder& enc, const Napi::Object& arg) { encodeById(enc, arg, RTM_GETNEXTHOP); }
+void encodeNexthopDel(Encoder& enc, const Arg& arg) { encodeById(enc, arg, RTM_DELNEXTHOP); }
+void encodeNexthopGet(Encoder& enc, const Arg& arg) { encodeById(enc, arg, RTM_GETNEXTHOP); }
 
 // Filters the kernel applies: family in the header, device, master and
 // groups as attributes (id and fdb are applied in src/nexthop.ts).
-void encodeNexthopList(Encoder& enc, const Napi::Object& arg) {
+void encodeNexthopList(Encoder& enc, const Arg& arg) {
   auto* nhm = enc.w.begin<nhmsg>(RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   if (has(arg, "family")) nhm->nh_family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
   if (has(arg, "link")) enc.w.put<uint32_t>(NHA_OIF, u32(arg, "link"));

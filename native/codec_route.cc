@@ -74,7 +74,7 @@ const AttrTable kRouteState{
     {"mark", RTA_MARK, Wire::U32},
 };
 
-int familyOf(const Napi::Object& arg) { return u32(arg, "family") == 6 ? AF_INET6 : AF_INET; }
+int familyOf(const Arg& arg) { return u32(arg, "family") == 6 ? AF_INET6 : AF_INET; }
 
 size_t addrLen(int fam) { return fam == AF_INET ? 4 : 16; }
 
@@ -91,7 +91,7 @@ void putGateway(MsgWriter& w, const uint8_t ip[16], int fam, int routeFam) {
   w.put(RTA_VIA, via, sizeof(rtvia) + addrLen(fam));
 }
 
-void putPrefix(Encoder& enc, const Napi::Object& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len, int fam) {
+void putPrefix(Encoder& enc, const Arg& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len, int fam) {
   uint8_t ip[16];
   if (!parseIp(get(arg, key), ip)) return;  // absent
   len = static_cast<uint8_t>(u32(arg, lenKey));
@@ -120,7 +120,7 @@ void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
 // rtmsg + attributes for new/replace/append/delete. Defaults follow
 // iproute2: a new route is 'boot', 'unicast', in main, with a scope that
 // fits its type; a delete leaves type, protocol and scope as wildcards.
-void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+void encodeRoute(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   auto* rtm = enc.w.begin<rtmsg>(type, flags, enc.seq);
   rtmsg m{};
   int fam = familyOf(arg);
@@ -132,18 +132,14 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
     m.rtm_protocol = RTPROT_BOOT;
     m.rtm_type = RTN_UNICAST;
   }
-  // Each key read once: every read is a crossing into the JS engine. With
-  // `common` (set by the TS layer) only family, dst, gateway, link and flags
-  // can be there: the other 13 keys are not read.
-  bool all = !get(arg, "common").IsBoolean();
   Napi::Value v;
-  if (all && !(v = get(arg, "type")).IsUndefined()) m.rtm_type = nameOrNumber(v, kTypes, "type");
-  if (all && !(v = get(arg, "protocol")).IsUndefined()) m.rtm_protocol = nameOrNumber(v, kProtocols, "protocol");
-  if (all && !(v = get(arg, "tos")).IsUndefined()) m.rtm_tos = v.As<Napi::Number>().Uint32Value();
+  if (!(v = get(arg, "type")).IsUndefined()) m.rtm_type = nameOrNumber(v, kTypes, "type");
+  if (!(v = get(arg, "protocol")).IsUndefined()) m.rtm_protocol = nameOrNumber(v, kProtocols, "protocol");
+  if (!(v = get(arg, "tos")).IsUndefined()) m.rtm_tos = v.As<Napi::Number>().Uint32Value();
   if (!(v = get(arg, "flags")).IsUndefined()) m.rtm_flags = flagBits(v, kNhFlags, "flags");
   putPrefix(enc, arg, "dst", "dstLen", RTA_DST, m.rtm_dst_len, fam);
-  if (all) putPrefix(enc, arg, "src", "srcLen", RTA_SRC, m.rtm_src_len, fam);
-  if (all && !(v = get(arg, "table")).IsUndefined()) {
+  putPrefix(enc, arg, "src", "srcLen", RTA_SRC, m.rtm_src_len, fam);
+  if (!(v = get(arg, "table")).IsUndefined()) {
     uint32_t t = nameOrNumber(v, kTables, "table");
     // Ids that fit rtm_table go there; larger ones only in RTA_TABLE.
     if (t < 256) m.rtm_table = t;
@@ -154,22 +150,21 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   }
   uint8_t gwIp[16];
   int gwFam = parseIp(get(arg, "gateway"), gwIp);
-  Napi::Value nexthops = all ? get(arg, "nexthops") : arg.Env().Undefined();
+  Napi::Value nexthops = get(arg, "nexthops");
   bool gw = gwFam != 0, hops = !nexthops.IsUndefined();
-  if (all && !(v = get(arg, "scope")).IsUndefined()) {
+  if (!(v = get(arg, "scope")).IsUndefined()) {
     m.rtm_scope = nameOrNumber(v, kScopes, "scope");
   } else if (!del) {
     if (fam == AF_INET6) m.rtm_scope = RT_SCOPE_UNIVERSE;
     else if (m.rtm_type == RTN_LOCAL || m.rtm_type == RTN_NAT) m.rtm_scope = RT_SCOPE_HOST;
     else if (m.rtm_type == RTN_BROADCAST || m.rtm_type == RTN_MULTICAST || m.rtm_type == RTN_ANYCAST)
       m.rtm_scope = RT_SCOPE_LINK;
-    else if (m.rtm_type == RTN_UNICAST && !gw && !hops && !(all && has(arg, "nhid"))) m.rtm_scope = RT_SCOPE_LINK;
+    else if (m.rtm_type == RTN_UNICAST && !gw && !hops && !has(arg, "nhid")) m.rtm_scope = RT_SCOPE_LINK;
     else m.rtm_scope = RT_SCOPE_UNIVERSE;
   }
-  if (all) kRoute.encode(arg, enc.w);
-  else if (uint32_t link; optU32(get(arg, "link"), link)) enc.w.put<uint32_t>(RTA_OIF, link);  // kRoute's first
+  kRoute.encode(arg, enc.w);
   putGateway(enc.w, gwIp, gwFam, fam);
-  if (all && !(v = get(arg, "metrics")).IsUndefined()) {
+  if (!(v = get(arg, "metrics")).IsUndefined()) {
     size_t mx = enc.w.nestBegin(RTA_METRICS);
     kMetrics.encode(v.As<Napi::Object>(), enc.w);
     enc.w.nestEndOrDrop(mx);
@@ -180,22 +175,22 @@ void encodeRoute(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   enc.w.end();
 }
 
-void encodeRouteAdd(Encoder& enc, const Napi::Object& arg) {
+void encodeRouteAdd(Encoder& enc, const Arg& arg) {
   encodeRoute(enc, arg, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 }
-void encodeRouteReplace(Encoder& enc, const Napi::Object& arg) {
+void encodeRouteReplace(Encoder& enc, const Arg& arg) {
   encodeRoute(enc, arg, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
 }
-void encodeRouteAppend(Encoder& enc, const Napi::Object& arg) {
+void encodeRouteAppend(Encoder& enc, const Arg& arg) {
   encodeRoute(enc, arg, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND);
 }
-void encodeRouteDel(Encoder& enc, const Napi::Object& arg) {
+void encodeRouteDel(Encoder& enc, const Arg& arg) {
   encodeRoute(enc, arg, RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK);
 }
 
 // One destination through the kernel's lookup. Strict checking wants a
 // host-length dst and an otherwise empty header.
-void encodeRouteGet(Encoder& enc, const Napi::Object& arg) {
+void encodeRouteGet(Encoder& enc, const Arg& arg) {
   auto* rtm = enc.w.begin<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
   int fam = familyOf(arg);
   rtm->rtm_family = fam;
@@ -216,7 +211,7 @@ void encodeRouteGet(Encoder& enc, const Napi::Object& arg) {
 
 // Filters go in the request (strict checking). Without RTM_F_CLONED in
 // rtm_flags the kernel leaves out cached/exception routes, as `ip route`.
-void encodeRouteList(Encoder& enc, const Napi::Object& arg) {
+void encodeRouteList(Encoder& enc, const Arg& arg) {
   auto* rtm = enc.w.begin<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   if (has(arg, "family")) rtm->rtm_family = familyOf(arg);
   if (has(arg, "protocol")) rtm->rtm_protocol = nameOrNumber(get(arg, "protocol"), kProtocols, "protocol");

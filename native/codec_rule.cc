@@ -37,7 +37,7 @@ const AttrTable kRule{
 
 size_t addrLen(uint8_t fam) { return fam == AF_INET ? 4 : 16; }
 
-void putPrefix(MsgWriter& w, const Napi::Object& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len,
+void putPrefix(MsgWriter& w, const Arg& arg, const char* key, const char* lenKey, uint16_t type, uint8_t& len,
                uint8_t fam) {
   Napi::Value v = get(arg, key);
   if (v.IsUndefined()) return;
@@ -49,7 +49,7 @@ void putPrefix(MsgWriter& w, const Napi::Object& arg, const char* key, const cha
 
 // { start, end } as a port range (u16) or a uid range (u32).
 template <typename Range, typename Field>
-void putRange(MsgWriter& w, const Napi::Object& arg, const char* key, uint16_t type) {
+void putRange(MsgWriter& w, const Arg& arg, const char* key, uint16_t type) {
   Napi::Value v = get(arg, key);
   if (v.IsUndefined()) return;
   Napi::Object r = v.As<Napi::Object>();
@@ -59,7 +59,7 @@ void putRange(MsgWriter& w, const Napi::Object& arg, const char* key, uint16_t t
 
 // Defaults follow iproute2: a new rule looks up a table (main unless told
 // otherwise, or the l3mdev's); a delete leaves action and table as wildcards.
-void encodeRule(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+void encodeRule(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   enc.w.begin<fib_rule_hdr>(type, flags, enc.seq);
   fib_rule_hdr h{};
   bool add = type == RTM_NEWRULE;
@@ -89,14 +89,14 @@ void encodeRule(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t f
   enc.w.end();
 }
 
-void encodeRuleAdd(Encoder& enc, const Napi::Object& arg) {
+void encodeRuleAdd(Encoder& enc, const Arg& arg) {
   encodeRule(enc, arg, RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 }
-void encodeRuleDel(Encoder& enc, const Napi::Object& arg) { encodeRule(enc, arg, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK); }
+void encodeRuleDel(Encoder& enc, const Arg& arg) { encodeRule(enc, arg, RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK); }
 
 // The kernel takes no attributes in a rule dump request, only the family:
 // the other filters are applied in TS.
-void encodeRuleList(Encoder& enc, const Napi::Object& arg) {
+void encodeRuleList(Encoder& enc, const Arg& arg) {
   auto* h = enc.w.begin<fib_rule_hdr>(RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   if (has(arg, "family")) h->family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
   enc.w.end();

@@ -82,13 +82,13 @@ tc_ratespec rateSpec(uint64_t rate, uint32_t mtu) {
 
 constexpr uint64_t k32 = 1ull << 32;
 
-uint64_t num64(const Napi::Object& o, const char* key) { return static_cast<uint64_t>(get(o, key).As<Napi::Number>().DoubleValue()); }
+uint64_t num64(const Arg& o, const char* key) { return static_cast<uint64_t>(get(o, key).As<Napi::Number>().DoubleValue()); }
 
 // ---- handles ----
 
 constexpr uint16_t kReq = NLM_F_REQUEST | NLM_F_ACK;
 
-tcmsg* begin(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+tcmsg* begin(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   auto* t = enc.w.begin<tcmsg>(type, flags, enc.seq);
   t->tcm_family = AF_UNSPEC;
   if (has(arg, "link")) t->tcm_ifindex = static_cast<int>(u32(arg, "link"));
@@ -97,7 +97,7 @@ tcmsg* begin(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flag
 
 // ---- qdisc options ----
 
-void tbfOptions(Napi::Env env, MsgWriter& w, const Napi::Object& arg) {
+void tbfOptions(Napi::Env env, MsgWriter& w, const Arg& arg) {
   uint64_t rate = num64(arg, "rate"), peak = has(arg, "peakrate") ? num64(arg, "peakrate") : 0;
   uint32_t burst = u32(arg, "burst"), mtu = has(arg, "mtu") ? u32(arg, "mtu") : 0;
   tc_tbf_qopt q{};
@@ -127,7 +127,7 @@ void tbfOptions(Napi::Env env, MsgWriter& w, const Napi::Object& arg) {
 // An htb qdisc's attributes besides its tc_htb_glob.
 const AttrTable kHtbAttrs{{"directQlen", TCA_HTB_DIRECT_QLEN, Wire::U32}};
 
-void htbOptions(MsgWriter& w, const Napi::Object& arg) {
+void htbOptions(MsgWriter& w, const Arg& arg) {
   tc_htb_glob g{};
   g.version = TC_HTB_PROTOVER;
   g.rate2quantum = has(arg, "r2q") ? u32(arg, "r2q") : 10;  // tc's default
@@ -153,7 +153,7 @@ Kind kindOf(const Napi::Value& v) {
 }
 
 // A qdisc add/replace (options) or delete (the kind only checks which qdisc).
-void encodeQdisc(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+void encodeQdisc(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   Napi::Env env = arg.Env();
   Napi::Value kindV = get(arg, "kind"), parentV = get(arg, "parent"), handleV = get(arg, "handle");
   Kind kind = kindV.IsUndefined() ? kOther : kindOf(kindV);
@@ -175,18 +175,18 @@ void encodeQdisc(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   enc.w.end();
 }
 
-void encodeQdiscAdd(Encoder& enc, const Napi::Object& arg) { encodeQdisc(enc, arg, RTM_NEWQDISC, kReq | NLM_F_CREATE | NLM_F_EXCL); }
-void encodeQdiscReplace(Encoder& enc, const Napi::Object& arg) { encodeQdisc(enc, arg, RTM_NEWQDISC, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
-void encodeQdiscDel(Encoder& enc, const Napi::Object& arg) { encodeQdisc(enc, arg, RTM_DELQDISC, kReq); }
+void encodeQdiscAdd(Encoder& enc, const Arg& arg) { encodeQdisc(enc, arg, RTM_NEWQDISC, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeQdiscReplace(Encoder& enc, const Arg& arg) { encodeQdisc(enc, arg, RTM_NEWQDISC, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeQdiscDel(Encoder& enc, const Arg& arg) { encodeQdisc(enc, arg, RTM_DELQDISC, kReq); }
 
-void encodeQdiscList(Encoder& enc, const Napi::Object& arg) {
+void encodeQdiscList(Encoder& enc, const Arg& arg) {
   begin(enc, arg, RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP);
   enc.w.end();
 }
 
 // ---- classes (htb) ----
 
-void htbClassOptions(Napi::Env env, MsgWriter& w, const Napi::Object& arg) {
+void htbClassOptions(Napi::Env env, MsgWriter& w, const Arg& arg) {
   constexpr uint32_t kMtu = 1600;  // tc's packet size for htb: sizes the default bursts and cell_log
   uint64_t rate = num64(arg, "rate"), ceil = has(arg, "ceil") ? num64(arg, "ceil") : rate;
   uint32_t hz = psched(env).hz;
@@ -208,7 +208,7 @@ void htbClassOptions(Napi::Env env, MsgWriter& w, const Napi::Object& arg) {
   w.nestEnd(nest);
 }
 
-void encodeClass(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+void encodeClass(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   Napi::Value kindV = get(arg, "kind"), parentV = get(arg, "parent");
   tcmsg* t = begin(enc, arg, type, flags);
   t->tcm_handle = tcHandle(get(arg, "handle"), "handle");
@@ -221,12 +221,12 @@ void encodeClass(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t 
   enc.w.end();
 }
 
-void encodeClassAdd(Encoder& enc, const Napi::Object& arg) { encodeClass(enc, arg, RTM_NEWTCLASS, kReq | NLM_F_CREATE | NLM_F_EXCL); }
-void encodeClassReplace(Encoder& enc, const Napi::Object& arg) { encodeClass(enc, arg, RTM_NEWTCLASS, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
-void encodeClassDel(Encoder& enc, const Napi::Object& arg) { encodeClass(enc, arg, RTM_DELTCLASS, kReq); }
+void encodeClassAdd(Encoder& enc, const Arg& arg) { encodeClass(enc, arg, RTM_NEWTCLASS, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeClassReplace(Encoder& enc, const Arg& arg) { encodeClass(enc, arg, RTM_NEWTCLASS, kReq | NLM_F_CREATE | NLM_F_REPLACE); }
+void encodeClassDel(Encoder& enc, const Arg& arg) { encodeClass(enc, arg, RTM_DELTCLASS, kReq); }
 
 // The kernel dumps the classes of one device (tcm_ifindex), none without.
-void encodeClassList(Encoder& enc, const Napi::Object& arg) {
+void encodeClassList(Encoder& enc, const Arg& arg) {
   begin(enc, arg, RTM_GETTCLASS, NLM_F_REQUEST | NLM_F_DUMP);
   enc.w.end();
 }

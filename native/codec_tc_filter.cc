@@ -101,7 +101,7 @@ void putActions(MsgWriter& w, uint16_t type, const Napi::Value& v) {
   w.nestEnd(nest);
 }
 
-void u32Options(MsgWriter& w, const Napi::Object& arg) {
+void u32Options(MsgWriter& w, const Arg& arg) {
   Napi::Value classid = get(arg, "classid"), actions = get(arg, "actions"), match = get(arg, "match");
   size_t nest = w.nestBegin(TCA_OPTIONS);
   if (!classid.IsUndefined()) w.put<uint32_t>(TCA_U32_CLASSID, tcHandle(classid, "classid"));
@@ -131,7 +131,7 @@ void u32Options(MsgWriter& w, const Napi::Object& arg) {
   w.nestEnd(nest);
 }
 
-void matchallOptions(MsgWriter& w, const Napi::Object& arg) {
+void matchallOptions(MsgWriter& w, const Arg& arg) {
   Napi::Value classid = get(arg, "classid"), actions = get(arg, "actions");
   size_t nest = w.nestBegin(TCA_OPTIONS);
   if (!classid.IsUndefined()) w.put<uint32_t>(TCA_MATCHALL_CLASSID, tcHandle(classid, "classid"));
@@ -145,7 +145,7 @@ FilterKind kindOf(const Napi::Value& v) {
 }
 
 // An add/replace (with options) or a delete (kind, prio, protocol and handle select).
-void encodeFilter(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t flags) {
+void encodeFilter(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   Napi::Value kindV = get(arg, "kind"), parentV = get(arg, "parent"), handleV = get(arg, "handle");
   Napi::Value prioV = get(arg, "prio"), protoV = get(arg, "protocol");
   FilterKind kind = kindOf(kindV);
@@ -167,14 +167,14 @@ void encodeFilter(Encoder& enc, const Napi::Object& arg, uint16_t type, uint16_t
   enc.w.end();
 }
 
-void encodeFilterAdd(Encoder& enc, const Napi::Object& arg) { encodeFilter(enc, arg, RTM_NEWTFILTER, kReq | NLM_F_CREATE | NLM_F_EXCL); }
+void encodeFilterAdd(Encoder& enc, const Arg& arg) { encodeFilter(enc, arg, RTM_NEWTFILTER, kReq | NLM_F_CREATE | NLM_F_EXCL); }
 // tc's replace: no NLM_F_REPLACE for filters; the handle names the one changed.
-void encodeFilterReplace(Encoder& enc, const Napi::Object& arg) { encodeFilter(enc, arg, RTM_NEWTFILTER, kReq | NLM_F_CREATE); }
-void encodeFilterDel(Encoder& enc, const Napi::Object& arg) { encodeFilter(enc, arg, RTM_DELTFILTER, kReq); }
+void encodeFilterReplace(Encoder& enc, const Arg& arg) { encodeFilter(enc, arg, RTM_NEWTFILTER, kReq | NLM_F_CREATE); }
+void encodeFilterDel(Encoder& enc, const Arg& arg) { encodeFilter(enc, arg, RTM_DELTFILTER, kReq); }
 
 // The kernel dumps the filters of one device's qdisc or class (tcm_parent;
 // 0: the root qdisc's).
-void encodeFilterList(Encoder& enc, const Napi::Object& arg) {
+void encodeFilterList(Encoder& enc, const Arg& arg) {
   auto* t = enc.w.begin<tcmsg>(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   t->tcm_family = AF_UNSPEC;
   t->tcm_ifindex = static_cast<int>(u32(arg, "link"));

@@ -20,23 +20,29 @@ struct Requests {
   std::vector<const Op*> ops;
   std::vector<int> fds;
   // What each request names in errors, read only for a failed one: the
-  // batch's list (op, arg, object, op...: NativeRequests in src/native.ts),
-  // or the one request's object.
-  Napi::Reference<Napi::Array> list;
+  // batch's labels (NativeBatch in src/native.ts), or the one request's.
+  Napi::Reference<Napi::Array> labels;
   std::string single;
 
-  ~Requests() {
+  ~Requests() { reset(); }
+
+  // Empty again, keeping the buffers' capacity (the sync path reuses one).
+  void reset() {
     for (int fd : fds) ::close(fd);
+    fds.clear();
+    w.bytes().clear();
+    pend.clear();
+    ops.clear();
+    labels.Reset();
+    single.clear();
   }
 
-  void add(Napi::Env env, uint32_t seq, const Napi::Value& op, const Napi::Value& arg) {
-    uint32_t i = op.IsNumber() ? op.As<Napi::Number>().Uint32Value() : UINT32_MAX;
+  void add(Napi::Env env, uint32_t seq, uint32_t i, const Arg& arg) {
     if (i >= opTable().size()) throw Napi::TypeError::New(env, "rtnl: unknown operation");
-    if (!arg.IsObject()) throw Napi::TypeError::New(env, "rtnl: operation argument must be an object");
     const Op& o = opTable()[i];
     Encoder enc{w, seq, fds};
     size_t at = w.bytes().size();
-    o.encode(enc, arg.As<Napi::Object>());
+    o.encode(enc, arg);
     Pending p;
     p.offset = at;
     p.len = w.bytes().size() - at;
@@ -47,8 +53,8 @@ struct Requests {
   }
 
   std::string what(size_t i) const {
-    if (list.IsEmpty()) return single;
-    Napi::Value v = list.Value().Get(3 * i + 2);
+    if (labels.IsEmpty()) return single;
+    Napi::Value v = labels.Value().Get(i);
     return v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   }
 
@@ -73,34 +79,113 @@ struct Requests {
   }
 };
 
+// A batch as NativeBatch (src/native.ts) sends it: meta (a Uint32Array: for
+// each request its op, its field count and their key ids), the fields'
+// values end to end, and each request's label. The ids are read straight
+// from memory; each value costs one element read.
+struct BatchArgs {
+  const uint32_t* meta;
+  size_t metaLen;
+  Napi::Array values, labels;
+};
+
+BatchArgs batchArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[1].IsArray() ||
+      !info[2].IsArray())
+    throw Napi::TypeError::New(env, "rtnl: batch(meta: Uint32Array, values: unknown[], labels: string[])");
+  auto meta = info[0].As<Napi::Uint32Array>();
+  return {meta.Data(), meta.ElementLength(), info[1].As<Napi::Array>(), info[2].As<Napi::Array>()};
+}
+
 // seq() hands out the sequence number of each request in turn.
 template <typename Seq>
-std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const Napi::Value& list) {
-  if (!list.IsArray()) throw Napi::TypeError::New(env, "rtnl: batch expects an array");
+std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const BatchArgs& a) {
   auto b = std::make_unique<Requests>();
-  Napi::Array a = list.As<Napi::Array>();
-  uint32_t n = a.Length();
-  if (n % 3) throw Napi::TypeError::New(env, "rtnl: batch expects op, arg, object for each request");
-  b->pend.reserve(n / 3);
-  b->ops.reserve(n / 3);
-  b->w.bytes().reserve(n / 3 * 64);
-  for (uint32_t i = 0; i < n; i += 3) b->add(env, seq(), a.Get(i), a.Get(i + 1));
-  b->list = Napi::Persistent(a);
+  b->w.bytes().reserve(a.metaLen * 16);
+  uint32_t at = 0, nValues = a.values.Length();
+  for (size_t i = 0; i < a.metaLen;) {
+    uint32_t n = i + 1 < a.metaLen ? a.meta[i + 1] : UINT32_MAX;
+    if (n > a.metaLen - i - 2 || n > nValues - at) throw Napi::TypeError::New(env, "rtnl: batch meta and values disagree");
+    b->add(env, seq(), a.meta[i], Arg(env, a.meta + i + 2, a.values, at, n));
+    i += 2 + n;
+    at += n;
+  }
+  if (b->pend.size() != a.labels.Length()) throw Napi::TypeError::New(env, "rtnl: a batch needs a label per request");
+  b->labels = Napi::Persistent(a.labels);
   return b;
 }
 
-// One request: op, argument (info[0], info[1]).
-std::unique_ptr<Requests> encodeOne(Napi::Env env, uint32_t seq, const Napi::CallbackInfo& info) {
-  auto b = std::make_unique<Requests>();
-  b->w.bytes().reserve(256);  // most requests fit: no regrowth while encoding
-  b->add(env, seq, info[0], info[1]);
-  return b;
+// exec(socket, op, object, key id, value, key id, value...): the arguments
+// of one request, read in one napi_get_cb_info. The object (named in
+// errors) is read only if the request fails.
+struct ExecCall {
+  static constexpr size_t kMax = 3 + 2 * 64;  // socket, op, object, 64 fields
+  napi_value argv[kMax];
+  size_t argc;
+
+  ExecCall(napi_env env, napi_callback_info cb) {
+    // Most requests have a few fields: ask for 16 arguments first, as Node
+    // fills every slot asked for that the call does not use.
+    argc = 16;
+    napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr);
+    if (argc > 16 && argc <= kMax) napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr);
+    if (argc > kMax || argc < 3) throw Napi::TypeError::New(env, "rtnl: exec(socket, op, object, fields...)");
+  }
+};
+
+void encodeOne(Requests& b, Napi::Env env, uint32_t seq, const ExecCall& c) {
+  uint32_t op;
+  if (napi_get_value_uint32(env, c.argv[1], &op) != napi_ok) op = UINT32_MAX;
+  b.add(env, seq, op, Arg(env, c.argv + 3, c.argc - 3));
 }
 
-// The object the request names in errors (info[2]).
-void label(Requests& b, const Napi::CallbackInfo& info) {
-  if (info[2].IsString()) b.single = info[2].As<Napi::String>().Utf8Value();
+void label(Requests& b, Napi::Env env, const ExecCall& c) {
+  Napi::Value v(env, c.argv[2]);
+  if (v.IsString()) b.single = v.As<Napi::String>().Utf8Value();
 }
+
+// The socket a Handle exposes as an External (Handle's `socket`).
+using SocketRef = std::shared_ptr<NlSocket>;
+NlSocket& socketOf(Napi::Env env, napi_value v, SocketRef* keep = nullptr) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw Napi::TypeError::New(env, "rtnl: exec needs a handle's socket");
+  auto& s = *static_cast<SocketRef*>(p);
+  if (s->closed()) throw makeError(env, EBADF, "use", "handle", "the handle is closed");
+  if (keep) *keep = s;
+  return *s;
+}
+
+// A raw callback running F: no per-call allocation for the arguments (a
+// Napi::CallbackInfo allocates past six), C++ errors thrown into JS.
+template <napi_value (*F)(Napi::Env, const ExecCall&)>
+napi_value callback(napi_env env, napi_callback_info cb) {
+  try {
+    ExecCall c(env, cb);
+    return F(Napi::Env(env), c);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+// The sync path's Requests, reused: its buffers keep their capacity, so a
+// request costs no allocation. Taken for one call (a nested call, from an
+// error factory, gets a fresh one) and put back empty.
+class SyncRequests {
+ public:
+  SyncRequests() : b_(spare_ ? std::move(spare_) : std::make_unique<Requests>()) {}
+  ~SyncRequests() {
+    b_->reset();
+    spare_ = std::move(b_);
+  }
+  Requests& operator*() { return *b_; }
+  Requests* operator->() { return b_.get(); }
+
+ private:
+  std::unique_ptr<Requests> b_;
+  static inline thread_local std::unique_ptr<Requests> spare_;
+};
 
 class Worker : public Napi::AsyncWorker {
  public:
@@ -139,8 +224,7 @@ class Worker : public Napi::AsyncWorker {
 
 Napi::Function Handle::Init(Napi::Env env) {
   return DefineClass(env, "Handle",
-                     {InstanceMethod<&Handle::Exec>("exec"), InstanceMethod<&Handle::ExecAsync>("execAsync"),
-                      InstanceMethod<&Handle::Batch>("batch"), InstanceMethod<&Handle::BatchAsync>("batchAsync"),
+                     {InstanceMethod<&Handle::Batch>("batch"), InstanceMethod<&Handle::BatchAsync>("batchAsync"),
                       InstanceMethod<&Handle::Close>("close")});
 }
 
@@ -158,6 +242,10 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
     throw makeSysError(env, e, "open", info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "");
   }
   for (int fd : fds) ::close(fd);
+  // For exec: the socket as an External (its own reference, dropped when
+  // the External is collected).
+  info.This().As<Napi::Object>().Set(
+      "socket", Napi::External<SocketRef>::New(env, new SocketRef(sock_), [](Napi::Env, SocketRef* p) { delete p; }));
 }
 
 std::shared_ptr<NlSocket> Handle::socket(Napi::Env env) {
@@ -165,36 +253,50 @@ std::shared_ptr<NlSocket> Handle::socket(Napi::Env env) {
   return sock_;
 }
 
-Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+namespace {
+
+napi_value execSync(Napi::Env env, const ExecCall& c) {
   KeyScope keys(env);
-  auto s = socket(env);
-  auto b = encodeOne(env, s->nextSeq(), info);
-  s->transact(b->w.bytes(), b->pend);
-  if (b->pend[0].reply.error) label(*b, info);  // read only for an error: no string copy per call
+  NlSocket& s = socketOf(env, c.argv[0]);
+  SyncRequests b;
+  encodeOne(*b, env, s.nextSeq(), c);
+  s.transact(b->w.bytes(), b->pend);
+  if (b->pend[0].reply.error) label(*b, env, c);  // read only for an error: no string copy per call
   bool failed;
   Napi::Value v = b->result(env, 0, failed);
   if (failed) throw Napi::Error(env, v);
   return v;
 }
 
-Napi::Value Handle::ExecAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+napi_value execAsync(Napi::Env env, const ExecCall& c) {
   KeyScope keys(env);
-  auto s = socket(env);
-  auto b = encodeOne(env, s->nextSeq(), info);
-  label(*b, info);  // info is gone when the reply comes
+  SocketRef s;
+  socketOf(env, c.argv[0], &s);
+  auto b = std::make_unique<Requests>();
+  encodeOne(*b, env, s->nextSeq(), c);
+  label(*b, env, c);  // the arguments are gone when the reply comes
   auto* w = new Worker(env, s, std::move(b), true);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
 }
 
+Napi::Function rawFunction(Napi::Env env, const char* name, napi_callback cb) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn), Napi::Function());
+  return Napi::Function(env, fn);
+}
+
+}  // namespace
+
+Napi::Function Handle::Exec(Napi::Env env) { return rawFunction(env, "exec", callback<execSync>); }
+Napi::Function Handle::ExecAsync(Napi::Env env) { return rawFunction(env, "execAsync", callback<execAsync>); }
+
 Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeyScope keys(env);
   auto s = socket(env);
-  auto b = encodeList(env, [&] { return s->nextSeq(); }, info[0]);
+  auto b = encodeList(env, [&] { return s->nextSeq(); }, batchArgs(info));
   s->transact(b->w.bytes(), b->pend);
   return b->results(env);
 }
@@ -203,7 +305,7 @@ Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeyScope keys(env);
   auto s = socket(env);
-  auto* w = new Worker(env, s, encodeList(env, [&] { return s->nextSeq(); }, info[0]), false);
+  auto* w = new Worker(env, s, encodeList(env, [&] { return s->nextSeq(); }, batchArgs(info)), false);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -212,7 +314,7 @@ Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
 Napi::Value Handle::Encode(const Napi::CallbackInfo& info) {
   KeyScope keys(info.Env());
   uint32_t seq = 1;
-  auto b = encodeList(info.Env(), [&] { return seq++; }, info[0]);
+  auto b = encodeList(info.Env(), [&] { return seq++; }, batchArgs(info));
   auto& bytes = b->w.bytes();
   NlSocket::windows(bytes, b->pend);  // the acks as a send would ask for them
   return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());

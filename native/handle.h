@@ -17,10 +17,14 @@ class Handle : public Napi::ObjectWrap<Handle> {
   // encode(requests): the bytes a batch would send (sequence numbers from 1,
   // nothing sent), for byte-for-byte comparison with other tools.
   static Napi::Value Encode(const Napi::CallbackInfo& info);
+  // exec(socket, op, object, key id, value...): one request, its reply
+  // decoded (or its error thrown); execAsync the same as a Promise. Module
+  // functions taking the handle's `socket` (an External), not methods: a
+  // method unwraps its object, a property lookup, on every call.
+  static Napi::Function Exec(Napi::Env env);
+  static Napi::Function ExecAsync(Napi::Env env);
 
  private:
-  Napi::Value Exec(const Napi::CallbackInfo& info);
-  Napi::Value ExecAsync(const Napi::CallbackInfo& info);
   Napi::Value Batch(const Napi::CallbackInfo& info);
   Napi::Value BatchAsync(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

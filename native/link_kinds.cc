@@ -155,7 +155,7 @@ struct GreDirection {
 const GreDirection kGreDirections[] = {{"ikey", "icsum", "iseq", IFLA_GRE_IFLAGS},
                                        {"okey", "ocsum", "oseq", IFLA_GRE_OFLAGS}};
 
-void encodeGreFlags(const Napi::Object& arg, MsgWriter& w) {
+void encodeGreFlags(const Arg& arg, MsgWriter& w) {
   for (const GreDirection& d : kGreDirections) {
     bool key = has(arg, d.key), csum = has(arg, d.csum), seq = has(arg, d.seq);
     if (!key && !csum && !seq) continue;

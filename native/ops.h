@@ -9,6 +9,7 @@
 #include <system_error>
 #include <vector>
 
+#include "arg.h"
 #include "socket.h"
 #include "wire.h"
 
@@ -29,7 +30,7 @@ struct Op {
   const char* name;        // the TS verb, e.g. "linkAdd": reported in errors
   bool dump;               // NLM_F_DUMP: runs alone, retried on NLM_F_DUMP_INTR
   bool data;               // the kernel answers with messages, not only an ack
-  void (*encode)(Encoder&, const Napi::Object& arg);
+  void (*encode)(Encoder&, const Arg& arg);
   Napi::Value (*decode)(Napi::Env, const Reply&);  // nullptr: the result is undefined
   const char* verb = nullptr;  // the verb in errors when several ops serve one (name otherwise)
 };

@@ -109,15 +109,6 @@ const compiled = lazy(() => {
   return { keyChecks, refKeys, specKeys: new Set([...refKeys, 'state', 'flags']), states: s.states, writeFlags: s.writeFlags };
 });
 const FILTER_KEYS = new Set(['link', 'master']);
-// The keys of most entries: with no other, `common` tells the codec not to
-// look for vni, port, srcVni and vlan (each look a crossing into the JS engine).
-const COMMON_KEYS = new Set(['mac', 'link', 'target', 'dst', 'state', 'flags']);
-
-function markCommon(out: Record<string, unknown>): Record<string, unknown> {
-  for (const k in out) if (!COMMON_KEYS.has(k)) return out;
-  out.common = true;
-  return out;
-}
 const filterChecks = { link: ifindex, master: ifindex };
 
 function fdbKey(x: FdbRef, spec: boolean): Record<string, unknown> {
@@ -139,12 +130,12 @@ export function fdbSpecArg(s: FdbSpec): Record<string, unknown> {
     if (!Array.isArray(s.flags)) throw new RtnlInputError('flags', 'expected an array of flag names');
     out.flags = s.flags.map((f, i) => v.oneOf(`flags[${i}]`, f, c.writeFlags));
   }
-  return markCommon(out);
+  return out;
 }
 
 /** @internal */
 export function fdbRefArg(r: FdbRef): Record<string, unknown> {
-  return markCommon(fdbKey(r, false));
+  return fdbKey(r, false);
 }
 
 /** @internal */

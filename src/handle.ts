@@ -3,7 +3,7 @@
  * @module
  */
 import { NetlinkError, RtnlInputError } from './errors.js';
-import { addon, type Native, type NativeRequest, type NativeRequests } from './native.js';
+import { NativeBatch, addon, execArgs, type Native, type NativeRequest } from './native.js';
 import { type NsRef, nsNative } from './netns.js';
 import type { Request } from './request.js';
 import { Verbs } from './verbs.js';
@@ -16,15 +16,14 @@ export type BatchResult = PromiseSettledResult<unknown>;
 /** Records verbs for {@link Handle.batch}; each call adds one request. */
 export class Batch extends Verbs<'batch'> {
   /** @internal */
-  readonly requests: NativeRequests = [];
+  readonly requests = new NativeBatch();
   /** @internal Each request's Request.post, by index. */
   readonly posts: ((result: never) => unknown)[] = [];
   /** @internal */
   protected run<T>(build: () => Request<T>): void {
     const r = build();
-    if (r.post) this.posts[this.requests.length / 3] = r.post;
-    const [op, arg, object] = r.native;
-    this.requests.push(op, arg, object);
+    if (r.post) this.posts[this.requests.length] = r.post;
+    this.requests.add(r.native);
   }
 }
 
@@ -88,10 +87,12 @@ export class AsyncHandle extends Verbs<'async'> {
     try {
       const h = this.#h();
       if (q.length === 1) {
-        h.execAsync(...q[0]!.req).then(q[0]!.resolve, q[0]!.reject);
+        addon().execAsync(...execArgs(h.socket, q[0]!.req)).then(q[0]!.resolve, q[0]!.reject);
         return;
       }
-      h.batchAsync(q.flatMap((x) => x.req)).then(
+      const b = new NativeBatch();
+      for (const x of q) b.add(x.req);
+      h.batchAsync(...b.args()).then(
         (results) => {
           for (let i = 0; i < q.length; i++) {
             const r = results[i]; // a hole (nothing returned) reads as undefined
@@ -109,7 +110,7 @@ export class AsyncHandle extends Verbs<'async'> {
   /** Like {@link Handle.batch}, off the main thread. */
   async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
     const b = record(fill); // async: a throw in fill rejects
-    return settle(await this.#h().batchAsync(b.requests), b);
+    return settle(await this.#h().batchAsync(...b.requests.args()), b);
   }
 }
 
@@ -147,7 +148,7 @@ export class Handle extends Verbs<'sync'> {
    */
   batch(fill: (b: Batch) => void): BatchResult[] {
     const b = record(fill);
-    return settle(this.#live().batch(b.requests), b);
+    return settle(this.#live().batch(...b.requests.args()), b);
   }
 
   /** Closes the socket; any later call throws. */
@@ -159,7 +160,7 @@ export class Handle extends Verbs<'sync'> {
   /** @internal */
   protected run<T>(build: () => Request<T>): T {
     const r = build();
-    const out = this.#live().exec(...r.native);
+    const out = addon().exec(...execArgs(this.#live().socket, r.native));
     return (r.post ? r.post(out as never) : out) as T;
   }
 
@@ -186,7 +187,7 @@ export function assertBatch(results: readonly BatchResult[], ok: readonly string
  * byte, or on a kernel that lacks a link kind.
  */
 export function encodeRequests(fill: (b: Batch) => void): Buffer {
-  return addon().encode(record(fill).requests);
+  return addon().encode(...record(fill).requests.args());
 }
 
 let defaultHandle: Handle | undefined;

@@ -6,19 +6,17 @@ import { NetlinkError } from './errors.js';
 
 /** A request as the addon takes it: op id, argument object, the object named in errors. */
 export type NativeRequest = [op: number, arg: object, object: string];
-/**
- * Requests for one batch, their triples laid end to end (op, arg, object,
- * op...): the addon reads two values per request, where an array per
- * request would cost a third read.
- */
-export type NativeRequests = NativeRequest[number][];
+
+/** A handle's socket, as exec takes it (an External). */
+export type NativeSocket = { readonly __nativeSocket: unique symbol };
+/** One request as exec takes it: the socket, op, the object named in errors, then its fields ({@link execArgs}). */
+type ExecArgs = unknown[];
 
 interface NativeHandle {
-  exec(op: number, arg: object, object: string): unknown;
-  execAsync(op: number, arg: object, object: string): Promise<unknown>;
+  readonly socket: NativeSocket;
   /** One entry per request, in order; a request that returns nothing is a hole (reads as undefined). */
-  batch(reqs: NativeRequests): unknown[];
-  batchAsync(reqs: NativeRequests): Promise<unknown[]>;
+  batch(...args: BatchArgs): unknown[];
+  batchAsync(...args: BatchArgs): Promise<unknown[]>;
   close(): void;
 }
 
@@ -34,8 +32,13 @@ export interface Native {
   Subscription: new (ns: number | string | undefined, kinds: string[], rcvbuf: number, onItems: (items: never[], error?: Error) => void) => NativeSubscription;
   ops: Record<string, number>;
   Handle: new (ns?: number | string) => NativeHandle;
-  encode(reqs: NativeRequests): Buffer;
+  /** One request on a handle's socket, its reply decoded or its error thrown (native/handle.h). */
+  exec(...args: ExecArgs): unknown;
+  execAsync(...args: ExecArgs): Promise<unknown>;
+  encode(...args: BatchArgs): Buffer;
   setErrorFactory(f: (...args: ConstructorParameters<typeof NetlinkError>) => NetlinkError): void;
+  /** The addon's id for a property name (by content: the same name, the same id). */
+  keyId(name: string): number;
   nsOpen(path: string): number;
   nsInode(fd: number): number;
   threadNsInode(): number;
@@ -77,4 +80,63 @@ export function opId(name: string): number {
   const id = addon().ops[name];
   if (id === undefined) throw new Error(`rtnl: the native addon has no operation '${name}' (stale build?)`);
   return id;
+}
+
+// A dictionary object rather than a Map: V8's keyed-load cache makes this
+// lookup cheaper, and it runs for every field of every request.
+const keyIds: Record<string, number> = Object.create(null);
+const keyId = (k: string): number => (keyIds[k] ??= addon().keyId(k));
+
+/**
+ * A request on socket as exec's arguments: the socket, op, the object named
+ * in errors, then arg's defined fields as (key id, value) pairs. The addon
+ * reads call arguments in one step and then looks a key up with no call
+ * into the engine, where reading an object costs it two calls for every key
+ * its encoder looks for, present or not (native/arg.h).
+ */
+export function execArgs(socket: NativeSocket, [op, arg, object]: NativeRequest): unknown[] {
+  const out: unknown[] = [socket, op, object];
+  for (const k in arg) {
+    const v = (arg as Record<string, unknown>)[k];
+    if (v !== undefined) out.push(keyId(k), v);
+  }
+  return out;
+}
+
+/** A batch as the addon takes it: meta (per request: op, field count, key ids), the values, the labels. */
+type BatchArgs = [meta: Uint32Array, values: unknown[], labels: string[]];
+
+/**
+ * Requests for one batch in the form the addon reads fastest: the key ids
+ * as numbers in one typed array (read straight from memory), the values in
+ * one array, the labels apart (read only for a failed request).
+ */
+export class NativeBatch {
+  #meta: number[] = [];
+  #values: unknown[] = [];
+  #labels: string[] = [];
+
+  /** How many requests it holds. */
+  get length(): number {
+    return this.#labels.length;
+  }
+
+  add([op, arg, object]: NativeRequest): void {
+    const meta = this.#meta;
+    const at = meta.push(op, 0) - 1;
+    let n = 0;
+    for (const k in arg) {
+      const v = (arg as Record<string, unknown>)[k];
+      if (v === undefined) continue;
+      meta.push(keyId(k));
+      this.#values.push(v);
+      n++;
+    }
+    meta[at] = n;
+    this.#labels.push(object);
+  }
+
+  args(): BatchArgs {
+    return [Uint32Array.from(this.#meta), this.#values, this.#labels];
+  }
 }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import t from 'tap';
 import * as rtnl from '../src/index.js';
-import { addon, opId } from '../src/native.js';
+import { NativeBatch, addon, opId } from '../src/native.js';
 import { schema } from '../src/schema.js';
 
 // Each Record below must name exactly the union's members (TS refuses a
@@ -292,7 +292,11 @@ t.test('the limits declared in C++ are enforced in TS, naming the field', (t) =>
 });
 
 t.test('the encoder trusts its argument: bad input there is a bug, not an input error', (t) => {
-  const enc = (op: string, arg: object) => () => addon().encode([opId(op), arg, 'x']);
+  const enc = (op: string, arg: object) => () => {
+    const b = new NativeBatch();
+    b.add([opId(op), arg, 'x']);
+    return addon().encode(...b.args());
+  };
   t.throws(enc('linkAdd', { kind: 'nosuch', name: 'x0' }), { message: /internal error: kind reached the encoder unvalidated/ });
   t.throws(enc('neighAdd', { address: '10.0.0.1', link: 1, state: 'nosuch' }), { message: /internal error: state/ });
   t.throws(enc('linkAdd', { kind: 'tun', name: 'x0' }), { message: /internal error: kind/ }, 'a decode-only kind');
