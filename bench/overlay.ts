@@ -34,16 +34,19 @@ interface World {
   vx: number;
 }
 
-// The three requests of node i, for any mode of the verbs (sync, async, batch).
-const addOps = (w: World, i: number) => [
-  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.neighAdd({ link: w.vx, address: vtep(i), lladdr: mac(i), state: 'permanent' }),
-  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.fdbAdd({ link: w.vx, mac: mac(i), dst: underlay(i), target: 'self', state: 'permanent' }),
-  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.routeAdd({ dst: subnet(i), gateway: vtep(i), link: w.vx, flags: ['onlink'] }),
+// The three requests of node i, for any mode of the verbs (sync, async,
+// batch): static functions of (verbs, world, node), so the loops below
+// allocate nothing per request, as a user's loop would not.
+type M3 = 'sync' | 'async' | 'batch';
+const addOps = [
+  <M extends M3>(v: Verbs<M>, w: World, i: number) => v.neighAdd({ link: w.vx, address: vtep(i), lladdr: mac(i), state: 'permanent' }),
+  <M extends M3>(v: Verbs<M>, w: World, i: number) => v.fdbAdd({ link: w.vx, mac: mac(i), dst: underlay(i), target: 'self', state: 'permanent' }),
+  <M extends M3>(v: Verbs<M>, w: World, i: number) => v.routeAdd({ dst: subnet(i), gateway: vtep(i), link: w.vx, flags: ['onlink'] }),
 ];
-const delOps = (w: World, i: number) => [
-  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.routeDel({ dst: subnet(i), gateway: vtep(i), link: w.vx }),
-  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.fdbDel({ link: w.vx, mac: mac(i), dst: underlay(i), target: 'self' }),
-  <M extends 'sync' | 'async' | 'batch'>(v: Verbs<M>) => v.neighDel({ link: w.vx, address: vtep(i) }),
+const delOps = [
+  <M extends M3>(v: Verbs<M>, w: World, i: number) => v.routeDel({ dst: subnet(i), gateway: vtep(i), link: w.vx }),
+  <M extends M3>(v: Verbs<M>, w: World, i: number) => v.fdbDel({ link: w.vx, mac: mac(i), dst: underlay(i), target: 'self' }),
+  <M extends M3>(v: Verbs<M>, w: World, i: number) => v.neighDel({ link: w.vx, address: vtep(i) }),
 ];
 type Ops = typeof addOps;
 
@@ -68,13 +71,17 @@ const cOverlay = (mode: 'sync' | 'pipe') => ({
   del: (w: World) => cref<Cost>(w.ns, ['overlay-del', mode, w.n, w.vx]),
 });
 
-const syncAll = (ops: Ops) => (w: World) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(w.h)));
+const syncAll = (ops: Ops) => (w: World) => {
+  for (let i = 0; i < w.n; i++) for (const op of ops) op(w.h, w, i);
+};
 const asyncSeq = (ops: Ops) => async (w: World) => {
-  for (let i = 0; i < w.n; i++) for (const op of ops(w, i)) await op(w.h.async);
+  for (let i = 0; i < w.n; i++) for (const op of ops) await op(w.h.async, w, i);
 };
 // 16 independent requests outstanding: none of a node's three depends on another.
-const asyncPool = (ops: Ops) => (w: World) => pool(3 * w.n, CONCURRENCY, (k) => ops(w, Math.floor(k / 3))[k % 3]!(w.h.async) as Promise<void>);
-const fillBatch = (ops: Ops, w: World) => (b: Batch) => range(w.n).forEach((i) => ops(w, i).forEach((op) => op(b)));
+const asyncPool = (ops: Ops) => (w: World) => pool(3 * w.n, CONCURRENCY, (k) => ops[k % 3]!(w.h.async, w, Math.floor(k / 3)) as Promise<void>);
+const fillBatch = (ops: Ops, w: World) => (b: Batch) => {
+  for (let i = 0; i < w.n; i++) for (const op of ops) op(b, w, i);
+};
 const batchAll = (ops: Ops) => (w: World) => assertBatch(w.h.batch(fillBatch(ops, w)));
 
 const METHODS: Method[] = [

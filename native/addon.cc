@@ -96,9 +96,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (size_t i = 0; i < opTable().size(); i++) ops.Set(opTable()[i].name, Napi::Number::New(env, i));
   exports.Set("ops", ops);
   exports.Set("Handle", Handle::Init(env));
-  exports.Set("exec", Handle::Exec(env));
-  exports.Set("execAsync", Handle::ExecAsync(env));
-  exports.Set("encode", Napi::Function::New<Handle::Encode>(env));
+  Handle::Export(env, exports);
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env));
   exports.Set("nsOpen", Napi::Function::New<NsOpen>(env));
   exports.Set("nsInode", Napi::Function::New<NsInode>(env));

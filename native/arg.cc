@@ -50,6 +50,12 @@ Arg::Arg(napi_env env, const uint32_t* ids, const Napi::Array& values, uint32_t 
   for (uint32_t i = 0; i < n; i++) add(ids[i], values.Get(from + i));
 }
 
+Arg::Arg(napi_env env, const uint32_t* ids, const napi_value* vals, uint32_t n) : env_(env) {
+  if (n > kMaxPairs) throw Napi::TypeError::New(env, "rtnl: a request has at most 64 fields");
+  napi_get_undefined(env_, &undefined_);
+  for (uint32_t i = 0; i < n; i++) add(ids[i], vals[i]);
+}
+
 void Arg::add(uint32_t id, napi_value v) {
   if (id < 512) present_[id >> 6] |= uint64_t{1} << (id & 63);
   ids_[n_] = id;

@@ -27,8 +27,10 @@ class Arg {
   Arg(const Napi::Object& o) : env_(o.Env()), obj_(o) {}  // NOLINT: implicit, as nested objects are passed
   // kv[0..n): id, value, id, value...
   Arg(napi_env env, const napi_value* kv, size_t n);
-  // n fields: their ids, and their values from values[from].
+  // n fields: their ids, and their values from values[from] (a batch's
+  // array), or from vals (a batch's values spread as call arguments).
   Arg(napi_env env, const uint32_t* ids, const Napi::Array& values, uint32_t from, uint32_t n);
+  Arg(napi_env env, const uint32_t* ids, const napi_value* vals, uint32_t n);
 
   Napi::Env Env() const { return Napi::Env(env_); }
   // The value of key (a static string), undefined if it was not sent.

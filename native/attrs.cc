@@ -216,7 +216,7 @@ void AttrTable::decode(Napi::Env env, Attrs attrs, Napi::Object out) const {
 
 bool optEnum(const Napi::Value& v, Names names, const char* key, uint32_t& out) {
   char s[64];
-  if (utf8(v, s, sizeof s) == SIZE_MAX) return false;
+  if (ascii(v, s, sizeof s) == SIZE_MAX) return false;
   for (const auto& n : names) {
     if (std::strcmp(s, n.name) == 0) {
       out = n.value;
@@ -313,7 +313,7 @@ int hexDigit(char c) {
 
 size_t parseMac(const Napi::Value& v, uint8_t out[32]) {
   char s[32 * 3 + 1];
-  size_t len = utf8(v, s, sizeof s);
+  size_t len = ascii(v, s, sizeof s);
   if (len == SIZE_MAX || (len + 1) % 3 != 0) return 0;
   size_t n = 0;
   for (size_t i = 0; i < len; i += 3) {
@@ -339,7 +339,7 @@ void putString(MsgWriter& w, uint16_t type, const Napi::Value& v, bool nul) {
 
 bool isString(const Napi::Value& v, const char* s) {
   char buf[64];
-  return utf8(v, buf, sizeof buf) != SIZE_MAX && std::strcmp(buf, s) == 0;
+  return ascii(v, buf, sizeof buf) != SIZE_MAX && std::strcmp(buf, s) == 0;
 }
 
 namespace {
@@ -388,7 +388,7 @@ Napi::Value ipString(Napi::Env env, const void* p, size_t len) {
 
 int parseIp(const Napi::Value& v, uint8_t out[16]) {
   char s[INET6_ADDRSTRLEN + 1];
-  if (utf8(v, s, sizeof s) == SIZE_MAX) return 0;
+  if (ascii(v, s, sizeof s) == SIZE_MAX) return 0;
   if (inet_pton(AF_INET, s, out) == 1) return AF_INET;
   if (inet_pton(AF_INET6, s, out) == 1) return AF_INET6;
   return 0;
@@ -495,6 +495,12 @@ KeyScope::~KeyScope() { cache_.gen_ = saved_; }
 size_t utf8(const Napi::Value& v, char* buf, size_t cap) {
   size_t n;
   if (napi_get_value_string_utf8(v.Env(), v, buf, cap, &n) != napi_ok || n + 1 >= cap) return SIZE_MAX;
+  return n;
+}
+
+size_t ascii(const Napi::Value& v, char* buf, size_t cap) {
+  size_t n;
+  if (napi_get_value_string_latin1(v.Env(), v, buf, cap, &n) != napi_ok || n + 1 >= cap) return SIZE_MAX;
   return n;
 }
 

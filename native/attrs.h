@@ -62,8 +62,8 @@ class AttrTable {
  public:
   AttrTable(std::initializer_list<AttrSpec> specs);
   // Writes an attribute for every key of obj that the table names and that
-  // is not undefined; only the first n keys are read when the caller knows
-  // the others are absent (each read is a crossing into the JS engine).
+  // is not undefined, in the table's order; only for its first n keys when
+  // the caller writes the others itself (a next hop's id goes first).
   void encode(const Arg& obj, MsgWriter& w, size_t n = SIZE_MAX) const;
   // Sets a property on out for every attribute the table names.
   void decode(Napi::Env env, Attrs attrs, Napi::Object out) const;

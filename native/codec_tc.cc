@@ -146,7 +146,7 @@ const Names kClassKinds = Names(kKinds).first(1);
 
 Kind kindOf(const Napi::Value& v) {
   char s[16];
-  if (utf8(v, s, sizeof s) != SIZE_MAX)
+  if (ascii(v, s, sizeof s) != SIZE_MAX)
     for (const auto& k : kKinds)
       if (!std::strcmp(s, k.name)) return static_cast<Kind>(k.value);
   return kOther;

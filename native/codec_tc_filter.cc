@@ -53,7 +53,7 @@ constexpr uint16_t kReq = NLM_F_REQUEST | NLM_F_ACK;
 // "800:", "800::800", "800:0:800" (TS validated the form).
 uint32_t u32Handle(const Napi::Value& v) {
   char s[16];
-  if (utf8(v, s, sizeof s) == SIZE_MAX) unvalidated(v.Env(), "handle");
+  if (ascii(v, s, sizeof s) == SIZE_MAX) unvalidated(v.Env(), "handle");
   unsigned long part[3] = {0, 0, 0};
   char* p = s;
   for (int i = 0; i < 3 && *p; i++) {

@@ -79,76 +79,96 @@ struct Requests {
   }
 };
 
-// A batch as NativeBatch (src/native.ts) sends it: meta (a Uint32Array: for
-// each request its op, its field count and their key ids), the fields'
-// values end to end, and each request's label. The ids are read straight
-// from memory; each value costs one element read.
+// A call's arguments, read in one napi_get_cb_info (two past 16: Node
+// fills every slot asked for that the call does not use).
+// Napi::CallbackInfo gives no pointer to them, which a batch's spread
+// values need.
+struct RawCall {
+  napi_value inline_[16];
+  std::vector<napi_value> more;
+  const napi_value* argv = inline_;
+  size_t argc = 16;
+
+  RawCall(napi_env env, napi_callback_info cb) {
+    napi_get_cb_info(env, cb, &argc, inline_, nullptr, nullptr);
+    if (argc <= 16) return;
+    more.resize(argc);
+    napi_get_cb_info(env, cb, &argc, more.data(), nullptr, nullptr);
+    argv = more.data();
+  }
+};
+
+// A batch as NativeBatch (src/native.ts) sends it: batch(meta, labels,
+// values, ...spread). meta is a Uint32Array: for each request its op, its
+// field count and their key ids, read straight from memory. The fields'
+// values come end to end as the call's own arguments (spread: all read in
+// the call's one napi_get_cb_info), or, for a batch too big to spread, as
+// the array `values` (an element read each).
 struct BatchArgs {
   const uint32_t* meta;
   size_t metaLen;
-  Napi::Array values, labels;
+  Napi::Array labels;
+  Napi::Array values;              // array mode; empty when spread
+  const napi_value* spread = nullptr;
+  uint32_t count;                  // values in all
 };
 
-BatchArgs batchArgs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[1].IsArray() ||
-      !info[2].IsArray())
-    throw Napi::TypeError::New(env, "rtnl: batch(meta: Uint32Array, values: unknown[], labels: string[])");
-  auto meta = info[0].As<Napi::Uint32Array>();
-  return {meta.Data(), meta.ElementLength(), info[1].As<Napi::Array>(), info[2].As<Napi::Array>()};
+BatchArgs batchArgs(Napi::Env env, const RawCall& c, size_t from) {
+  auto arg = [&](size_t i) { return Napi::Value(env, i < c.argc ? c.argv[i] : nullptr); };
+  if (c.argc < from + 3 || !arg(from).IsTypedArray() || arg(from).As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      !arg(from + 1).IsArray() || !(arg(from + 2).IsArray() || arg(from + 2).IsUndefined()))
+    throw Napi::TypeError::New(env, "rtnl: batch(meta: Uint32Array, labels: string[], values: unknown[] | undefined, ...values)");
+  auto meta = arg(from).As<Napi::Uint32Array>();
+  BatchArgs a{meta.Data(), meta.ElementLength(), arg(from + 1).As<Napi::Array>()};
+  if (arg(from + 2).IsArray()) {
+    a.values = arg(from + 2).As<Napi::Array>();
+    a.count = a.values.Length();
+  } else {
+    a.spread = c.argv + from + 3;
+    a.count = static_cast<uint32_t>(c.argc - from - 3);
+  }
+  return a;
 }
 
-// seq() hands out the sequence number of each request in turn.
+// Encodes a batch into b; seq() hands out the sequence number of each
+// request in turn.
 template <typename Seq>
-std::unique_ptr<Requests> encodeList(Napi::Env env, Seq seq, const BatchArgs& a) {
-  auto b = std::make_unique<Requests>();
-  b->w.bytes().reserve(a.metaLen * 16);
-  uint32_t at = 0, nValues = a.values.Length();
+void encodeList(Requests& b, Napi::Env env, Seq seq, const BatchArgs& a) {
+  uint32_t at = 0, nValues = a.count, count = a.labels.Length();
+  b.pend.reserve(count);
+  b.ops.reserve(count);
+  b.w.bytes().reserve(count * 64);
   for (size_t i = 0; i < a.metaLen;) {
     uint32_t n = i + 1 < a.metaLen ? a.meta[i + 1] : UINT32_MAX;
     if (n > a.metaLen - i - 2 || n > nValues - at) throw Napi::TypeError::New(env, "rtnl: batch meta and values disagree");
-    b->add(env, seq(), a.meta[i], Arg(env, a.meta + i + 2, a.values, at, n));
+    if (a.spread) b.add(env, seq(), a.meta[i], Arg(env, a.meta + i + 2, a.spread + at, n));
+    else b.add(env, seq(), a.meta[i], Arg(env, a.meta + i + 2, a.values, at, n));
     i += 2 + n;
     at += n;
   }
-  if (b->pend.size() != a.labels.Length()) throw Napi::TypeError::New(env, "rtnl: a batch needs a label per request");
-  b->labels = Napi::Persistent(a.labels);
-  return b;
+  if (b.pend.size() != count) throw Napi::TypeError::New(env, "rtnl: a batch needs a label per request");
+  b.labels = Napi::Persistent(a.labels);
 }
 
-// exec(socket, op, object, key id, value, key id, value...): the arguments
-// of one request, read in one napi_get_cb_info. The object (named in
-// errors) is read only if the request fails.
-struct ExecCall {
-  static constexpr size_t kMax = 3 + 2 * 64;  // socket, op, object, 64 fields
-  napi_value argv[kMax];
-  size_t argc;
-
-  ExecCall(napi_env env, napi_callback_info cb) {
-    // Most requests have a few fields: ask for 16 arguments first, as Node
-    // fills every slot asked for that the call does not use.
-    argc = 16;
-    napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr);
-    if (argc > 16 && argc <= kMax) napi_get_cb_info(env, cb, &argc, argv, nullptr, nullptr);
-    if (argc > kMax || argc < 3) throw Napi::TypeError::New(env, "rtnl: exec(socket, op, object, fields...)");
-  }
-};
-
-void encodeOne(Requests& b, Napi::Env env, uint32_t seq, const ExecCall& c) {
+// exec(socket, op, object, key id, value, key id, value...): one request.
+// The object (named in errors) is read only if the request fails.
+void encodeOne(Requests& b, Napi::Env env, uint32_t seq, const RawCall& c) {
+  if (c.argc < 3 || c.argc > 3 + 2 * 64) throw Napi::TypeError::New(env, "rtnl: exec(socket, op, object, fields...)");
   uint32_t op;
   if (napi_get_value_uint32(env, c.argv[1], &op) != napi_ok) op = UINT32_MAX;
   b.add(env, seq, op, Arg(env, c.argv + 3, c.argc - 3));
 }
 
-void label(Requests& b, Napi::Env env, const ExecCall& c) {
+void label(Requests& b, Napi::Env env, const RawCall& c) {
   Napi::Value v(env, c.argv[2]);
   if (v.IsString()) b.single = v.As<Napi::String>().Utf8Value();
 }
 
 // The socket a Handle exposes as an External (Handle's `socket`).
 using SocketRef = std::shared_ptr<NlSocket>;
-NlSocket& socketOf(Napi::Env env, napi_value v, SocketRef* keep = nullptr) {
+NlSocket& socketOf(Napi::Env env, const RawCall& c, SocketRef* keep = nullptr) {
   void* p = nullptr;
+  napi_value v = c.argc > 0 ? c.argv[0] : nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw Napi::TypeError::New(env, "rtnl: exec needs a handle's socket");
   auto& s = *static_cast<SocketRef*>(p);
   if (s->closed()) throw makeError(env, EBADF, "use", "handle", "the handle is closed");
@@ -158,10 +178,10 @@ NlSocket& socketOf(Napi::Env env, napi_value v, SocketRef* keep = nullptr) {
 
 // A raw callback running F: no per-call allocation for the arguments (a
 // Napi::CallbackInfo allocates past six), C++ errors thrown into JS.
-template <napi_value (*F)(Napi::Env, const ExecCall&)>
+template <napi_value (*F)(Napi::Env, const RawCall&)>
 napi_value callback(napi_env env, napi_callback_info cb) {
   try {
-    ExecCall c(env, cb);
+    RawCall c(env, cb);
     return F(Napi::Env(env), c);
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -170,12 +190,14 @@ napi_value callback(napi_env env, napi_callback_info cb) {
 }
 
 // The sync path's Requests, reused: its buffers keep their capacity, so a
-// request costs no allocation. Taken for one call (a nested call, from an
-// error factory, gets a fresh one) and put back empty.
+// request costs no allocation and a batch no fresh pages (page faults).
+// Taken for one call (a nested call, from an error factory, gets a fresh
+// one) and put back empty; one grown past 4 MiB by a huge batch is freed.
 class SyncRequests {
  public:
   SyncRequests() : b_(spare_ ? std::move(spare_) : std::make_unique<Requests>()) {}
   ~SyncRequests() {
+    if (b_->w.bytes().capacity() > (4 << 20)) return;
     b_->reset();
     spare_ = std::move(b_);
   }
@@ -224,8 +246,7 @@ class Worker : public Napi::AsyncWorker {
 
 Napi::Function Handle::Init(Napi::Env env) {
   return DefineClass(env, "Handle",
-                     {InstanceMethod<&Handle::Batch>("batch"), InstanceMethod<&Handle::BatchAsync>("batchAsync"),
-                      InstanceMethod<&Handle::Close>("close")});
+                     {InstanceMethod<&Handle::Close>("close")});
 }
 
 // new Handle(ns?: number | string): an fd or a path; absent: this thread's namespace.
@@ -248,16 +269,11 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
       "socket", Napi::External<SocketRef>::New(env, new SocketRef(sock_), [](Napi::Env, SocketRef* p) { delete p; }));
 }
 
-std::shared_ptr<NlSocket> Handle::socket(Napi::Env env) {
-  if (!sock_ || sock_->closed()) throw makeError(env, EBADF, "use", "handle", "the handle is closed");
-  return sock_;
-}
-
 namespace {
 
-napi_value execSync(Napi::Env env, const ExecCall& c) {
+napi_value execSync(Napi::Env env, const RawCall& c) {
   KeyScope keys(env);
-  NlSocket& s = socketOf(env, c.argv[0]);
+  NlSocket& s = socketOf(env, c);
   SyncRequests b;
   encodeOne(*b, env, s.nextSeq(), c);
   s.transact(b->w.bytes(), b->pend);
@@ -268,10 +284,10 @@ napi_value execSync(Napi::Env env, const ExecCall& c) {
   return v;
 }
 
-napi_value execAsync(Napi::Env env, const ExecCall& c) {
+napi_value execAsync(Napi::Env env, const RawCall& c) {
   KeyScope keys(env);
   SocketRef s;
-  socketOf(env, c.argv[0], &s);
+  socketOf(env, c, &s);
   auto b = std::make_unique<Requests>();
   encodeOne(*b, env, s->nextSeq(), c);
   label(*b, env, c);  // the arguments are gone when the reply comes
@@ -281,43 +297,51 @@ napi_value execAsync(Napi::Env env, const ExecCall& c) {
   return p;
 }
 
-Napi::Function rawFunction(Napi::Env env, const char* name, napi_callback cb) {
-  napi_value fn;
-  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn), Napi::Function());
-  return Napi::Function(env, fn);
-}
-
-}  // namespace
-
-Napi::Function Handle::Exec(Napi::Env env) { return rawFunction(env, "exec", callback<execSync>); }
-Napi::Function Handle::ExecAsync(Napi::Env env) { return rawFunction(env, "execAsync", callback<execAsync>); }
-
-Napi::Value Handle::Batch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+napi_value batchSync(Napi::Env env, const RawCall& c) {
   KeyScope keys(env);
-  auto s = socket(env);
-  auto b = encodeList(env, [&] { return s->nextSeq(); }, batchArgs(info));
-  s->transact(b->w.bytes(), b->pend);
+  NlSocket& s = socketOf(env, c);
+  SyncRequests b;
+  encodeList(*b, env, [&] { return s.nextSeq(); }, batchArgs(env, c, 1));
+  s.transact(b->w.bytes(), b->pend);
   return b->results(env);
 }
 
-Napi::Value Handle::BatchAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+napi_value batchAsync(Napi::Env env, const RawCall& c) {
   KeyScope keys(env);
-  auto s = socket(env);
-  auto* w = new Worker(env, s, encodeList(env, [&] { return s->nextSeq(); }, batchArgs(info)), false);
+  SocketRef s;
+  socketOf(env, c, &s);
+  auto b = std::make_unique<Requests>();
+  encodeList(*b, env, [&] { return s->nextSeq(); }, batchArgs(env, c, 1));
+  auto* w = new Worker(env, s, std::move(b), false);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
 }
 
-Napi::Value Handle::Encode(const Napi::CallbackInfo& info) {
-  KeyScope keys(info.Env());
+napi_value encode(Napi::Env env, const RawCall& c) {
+  KeyScope keys(env);
   uint32_t seq = 1;
-  auto b = encodeList(info.Env(), [&] { return seq++; }, batchArgs(info));
+  auto b = std::make_unique<Requests>();
+  encodeList(*b, env, [&] { return seq++; }, batchArgs(env, c, 0));
   auto& bytes = b->w.bytes();
   NlSocket::windows(bytes, b->pend);  // the acks as a send would ask for them
-  return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());
+  return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size());
+}
+
+napi_value rawFunction(Napi::Env env, const char* name, napi_callback cb) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn), nullptr);
+  return fn;
+}
+
+}  // namespace
+
+void Handle::Export(Napi::Env env, Napi::Object exports) {
+  exports.Set("exec", rawFunction(env, "exec", callback<execSync>));
+  exports.Set("execAsync", rawFunction(env, "execAsync", callback<execAsync>));
+  exports.Set("batch", rawFunction(env, "batch", callback<batchSync>));
+  exports.Set("batchAsync", rawFunction(env, "batchAsync", callback<batchAsync>));
+  exports.Set("encode", rawFunction(env, "encode", callback<encode>));
 }
 
 Napi::Value Handle::Close(const Napi::CallbackInfo& info) {

@@ -1,6 +1,8 @@
-// Property names made once per addon instance and reused. napi_get_named_property
-// and Napi::Object::Get/Set("name") build and intern a new JS string for the
-// name on every call: that was most of the encoder's and decoders' time.
+// Property names made once per addon instance and reused, for the decoders
+// (building objects) and for the nested objects an encoder reads (a request's
+// own fields come as key ids: arg.h). napi_get_named_property and
+// Napi::Object::Get/Set("name") build and intern a new JS string for the
+// name on every call.
 #pragma once
 
 #include <napi.h>
@@ -130,5 +132,8 @@ class ObjBuilder {
 // or SIZE_MAX if it is not a string or does not fit (the caller then falls
 // back to Utf8Value). Saves a std::string per short string.
 size_t utf8(const Napi::Value& v, char* buf, size_t cap);
+// The same for text TS has checked is ASCII (addresses, MACs, enum names,
+// tc handles): read as Latin-1, a plain copy where UTF-8 is a conversion.
+size_t ascii(const Napi::Value& v, char* buf, size_t cap);
 
 }  // namespace rtnl

@@ -92,7 +92,7 @@ export class AsyncHandle extends Verbs<'async'> {
       }
       const b = new NativeBatch();
       for (const x of q) b.add(x.req);
-      h.batchAsync(...b.args()).then(
+      addon().batchAsync(h.socket, ...b.args()).then(
         (results) => {
           for (let i = 0; i < q.length; i++) {
             const r = results[i]; // a hole (nothing returned) reads as undefined
@@ -110,7 +110,7 @@ export class AsyncHandle extends Verbs<'async'> {
   /** Like {@link Handle.batch}, off the main thread. */
   async batch(fill: (b: Batch) => void): Promise<BatchResult[]> {
     const b = record(fill); // async: a throw in fill rejects
-    return settle(await this.#h().batchAsync(...b.requests.args()), b);
+    return settle(await addon().batchAsync(this.#h().socket, ...b.requests.args()), b);
   }
 }
 
@@ -148,7 +148,7 @@ export class Handle extends Verbs<'sync'> {
    */
   batch(fill: (b: Batch) => void): BatchResult[] {
     const b = record(fill);
-    return settle(this.#live().batch(...b.requests.args()), b);
+    return settle(addon().batch(this.#live().socket, ...b.requests.args()), b);
   }
 
   /** Closes the socket; any later call throws. */

@@ -14,9 +14,6 @@ type ExecArgs = unknown[];
 
 interface NativeHandle {
   readonly socket: NativeSocket;
-  /** One entry per request, in order; a request that returns nothing is a hole (reads as undefined). */
-  batch(...args: BatchArgs): unknown[];
-  batchAsync(...args: BatchArgs): Promise<unknown[]>;
   close(): void;
 }
 
@@ -35,6 +32,9 @@ export interface Native {
   /** One request on a handle's socket, its reply decoded or its error thrown (native/handle.h). */
   exec(...args: ExecArgs): unknown;
   execAsync(...args: ExecArgs): Promise<unknown>;
+  /** One entry per request, in order; a request that returns nothing is a hole (reads as undefined). */
+  batch(socket: NativeSocket, ...args: BatchArgs): unknown[];
+  batchAsync(socket: NativeSocket, ...args: BatchArgs): Promise<unknown[]>;
   encode(...args: BatchArgs): Buffer;
   setErrorFactory(f: (...args: ConstructorParameters<typeof NetlinkError>) => NetlinkError): void;
   /** The addon's id for a property name (by content: the same name, the same id). */
@@ -103,17 +103,27 @@ export function execArgs(socket: NativeSocket, [op, arg, object]: NativeRequest)
   return out;
 }
 
-/** A batch as the addon takes it: meta (per request: op, field count, key ids), the values, the labels. */
-type BatchArgs = [meta: Uint32Array, values: unknown[], labels: string[]];
+/**
+ * A batch as the addon takes it: meta (per request: op, field count, key
+ * ids), the labels, then the values, spread as the call's arguments (one
+ * read for all), or for a batch too big to spread as an array.
+ */
+type BatchArgs = [meta: Uint32Array, labels: string[], values: unknown[] | undefined, ...spread: unknown[]];
+
+// Spread arguments sit on the stack: past this many values a batch passes
+// them as an array instead (an element read each).
+const MAX_SPREAD = 16384;
 
 /**
  * Requests for one batch in the form the addon reads fastest: the key ids
- * as numbers in one typed array (read straight from memory), the values in
- * one array, the labels apart (read only for a failed request).
+ * as numbers in one typed array (read straight from memory), the values
+ * apart, the labels apart (read only for a failed request).
  */
 export class NativeBatch {
   #meta: number[] = [];
-  #values: unknown[] = [];
+  // The values after three slots that args() fills: the call's arguments
+  // as they go, with no copy.
+  #values: unknown[] = [undefined, undefined, undefined];
   #labels: string[] = [];
 
   /** How many requests it holds. */
@@ -137,6 +147,11 @@ export class NativeBatch {
   }
 
   args(): BatchArgs {
-    return [Uint32Array.from(this.#meta), this.#values, this.#labels];
+    const meta = Uint32Array.from(this.#meta), v = this.#values;
+    if (v.length - 3 > MAX_SPREAD) return [meta, this.#labels, v.slice(3)];
+    v[0] = meta;
+    v[1] = this.#labels;
+    v[2] = undefined;
+    return v as BatchArgs;
   }
 }

@@ -179,6 +179,27 @@ t.test('one ack per window: each failure still lands on its own request, the sil
   t.end();
 });
 
+t.test('a batch too big to spread its values as call arguments (over 16,384) passes them as an array: same outcome', (t) => {
+  const { h, ipJson } = testNs(t, 'big');
+  h.linkAdd({ kind: 'veth', name: 'a0', up: true, peer: { name: 'b0' } });
+  const a0 = h.linkGet('a0').index;
+  const N = 5000; // 4 fields each: 20,000 values
+  const ip = (i: number) => `172.16.${i >> 8}.${i & 255}`;
+  const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+  const results = h.batch((b) => {
+    for (let i = 0; i < N; i++) b.neighAdd({ link: a0, address: ip(i), lladdr: mac(i), state: 'permanent' });
+    b.neighAdd({ link: a0, address: ip(4321), lladdr: mac(1), state: 'permanent' }); // EEXIST
+  });
+  t.same(results.flatMap((r, i) => (r.status === 'rejected' ? [i] : [])), [N], 'only the duplicate failed');
+  t.match((results[N] as PromiseRejectedResult).reason, { name: 'NetlinkError', code: 'EEXIST', op: 'neighAdd', object: ip(4321) }, 'named by its own label');
+  const got = new Map(h.neighList({ link: a0, family: 4 }).map((n) => [n.address, n.lladdr]));
+  t.equal(got.size, N, 'every entry is in the kernel');
+  t.ok([0, 1, 4321, N - 1].every((i) => got.get(ip(i)) === mac(i)), 'each with its own MAC: no value went to another request');
+  t.equal(ipJson<unknown[]>('neigh', 'show', 'dev', 'a0').length, N, 'iproute2 agrees');
+  assertHome(t);
+  t.end();
+});
+
 t.test('the bytes of a batch: NLM_F_ACK on the last request of a window and on requests answered with data only', (t) => {
   const flags = (buf: Buffer) => {
     const out: number[] = [];
