@@ -120,7 +120,9 @@ const MAX_SPREAD = 16384;
  * apart, the labels apart (read only for a failed request).
  */
 export class NativeBatch {
-  #meta: number[] = [];
+  // Grown by doubling and sent as a view: no copy of a number[] at the end.
+  #meta = new Uint32Array(256);
+  #metaLen = 0;
   // The values after three slots that args() fills: the call's arguments
   // as they go, with no copy.
   #values: unknown[] = [undefined, undefined, undefined];
@@ -132,22 +134,31 @@ export class NativeBatch {
   }
 
   add([op, arg, object]: NativeRequest): void {
-    const meta = this.#meta;
-    const at = meta.push(op, 0) - 1;
-    let n = 0;
+    const values = this.#values;
+    const at = this.#metaLen;
+    let end = at + 2;
     for (const k in arg) {
       const v = (arg as Record<string, unknown>)[k];
       if (v === undefined) continue;
-      meta.push(keyId(k));
-      this.#values.push(v);
-      n++;
+      if (end === this.#meta.length) this.#grow();
+      this.#meta[end++] = keyId(k);
+      values.push(v);
     }
-    meta[at] = n;
+    if (end + 2 > this.#meta.length) this.#grow();
+    this.#meta[at] = op;
+    this.#meta[at + 1] = end - at - 2;
+    this.#metaLen = end;
     this.#labels.push(object);
   }
 
+  #grow(): void {
+    const bigger = new Uint32Array(this.#meta.length * 2);
+    bigger.set(this.#meta);
+    this.#meta = bigger;
+  }
+
   args(): BatchArgs {
-    const meta = Uint32Array.from(this.#meta), v = this.#values;
+    const meta = this.#meta.subarray(0, this.#metaLen), v = this.#values;
     if (v.length - 3 > MAX_SPREAD) return [meta, this.#labels, v.slice(3)];
     v[0] = meta;
     v[1] = this.#labels;
