@@ -186,8 +186,8 @@ function encodeOnly(n: number): { add: number; del: number } {
     encodeRequests(fillBatch(ops, w));
     return (nowUs() - t0) / n;
   };
-  t(addOps); // warm
-  return { add: median(range(5).map(() => t(addOps))), del: median(range(5).map(() => t(delOps))) };
+  for (let i = 0; i < 10; i++) t(addOps), t(delOps); // warm-up: the JIT has tiered up before the timed rounds
+  return { add: median(range(9).map(() => t(addOps))), del: median(range(9).map(() => t(delOps))) };
 }
 
 /** bench-anchors.md W2 (µs per remote node), measured elsewhere on this kind of machine: add N=100, add N=1000, del N=1000. */
