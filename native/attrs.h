@@ -7,6 +7,7 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <initializer_list>
@@ -89,6 +90,11 @@ class AttrTable {
 inline Napi::Value get(const Arg& a, const char* key) { return a.get(key); }
 inline bool has(const Arg& a, const char* key) { return a.has(key); }
 inline uint32_t u32(const Arg& a, const char* key) { return a.get(key).As<Napi::Number>().Uint32Value(); }
+// The `family` field (4 or 6) as AF_INET/AF_INET6; AF_UNSPEC if not sent.
+inline uint8_t familyArg(const Arg& a) {
+  if (!a.has("family")) return AF_UNSPEC;
+  return u32(a, "family") == 6 ? AF_INET6 : AF_INET;
+}
 // A value as a u32 if it is a number: false for undefined (TS checked the
 // type, so that is the only other case). One N-API call, where a `has`
 // then a read are three.

@@ -97,7 +97,7 @@ void encodeAddrDel(Encoder& enc, const Arg& arg) { encodeAddr(enc, arg, RTM_DELA
 // The kernel filters by family and ifindex (strict checking).
 void encodeAddrList(Encoder& enc, const Arg& arg) {
   auto* ifa = enc.w.begin<ifaddrmsg>(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
-  if (has(arg, "family")) ifa->ifa_family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  ifa->ifa_family = familyArg(arg);
   if (has(arg, "link")) ifa->ifa_index = u32(arg, "link");
   enc.w.end();
 }

@@ -102,8 +102,7 @@ void encodeNeighDel(Encoder& enc, const Arg& arg) { encodeNeigh(enc, arg, RTM_DE
 // Filters are applied by the kernel (strict checking): family in the header,
 // device and master as attributes; NTF_PROXY selects the proxy table.
 void encodeNeighList(Encoder& enc, const Arg& arg) {
-  uint8_t family = AF_UNSPEC;  // AF_UNSPEC reaches the neighbour tables only, never the FDB
-  if (has(arg, "family")) family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  uint8_t family = familyArg(arg);  // AF_UNSPEC reaches the neighbour tables only, never the FDB
   bool proxy = has(arg, "proxy") && get(arg, "proxy").ToBoolean();
   auto* ndm = enc.w.begin<ndmsg>(RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
   ndm->ndm_family = family;

@@ -53,7 +53,7 @@ void putResilient(MsgWriter& w, const Napi::Object& r) {
 void encodeNexthop(Encoder& enc, const Arg& arg, uint16_t flags) {
   auto* nhm = enc.w.begin<nhmsg>(RTM_NEWNEXTHOP, flags, enc.seq);
   Napi::Value v;
-  if (!(v = get(arg, "family")).IsUndefined()) nhm->nh_family = v.As<Napi::Number>().Uint32Value() == 6 ? AF_INET6 : AF_INET;
+  nhm->nh_family = familyArg(arg);
   if (!(v = get(arg, "protocol")).IsUndefined()) nhm->nh_protocol = nameOrNumber(v, routeProtocols(), "protocol");
   if (!(v = get(arg, "flags")).IsUndefined()) nhm->nh_flags = flagBits(v, nexthopFlags(), "flags");
   if (has(arg, "id")) enc.w.put<uint32_t>(NHA_ID, u32(arg, "id"));
@@ -82,7 +82,7 @@ void encodeNexthopGet(Encoder& enc, const Arg& arg) { encodeById(enc, arg, RTM_G
 // groups as attributes (id and fdb are applied in src/nexthop.ts).
 void encodeNexthopList(Encoder& enc, const Arg& arg) {
   auto* nhm = enc.w.begin<nhmsg>(RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
-  if (has(arg, "family")) nhm->nh_family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  nhm->nh_family = familyArg(arg);
   if (has(arg, "link")) enc.w.put<uint32_t>(NHA_OIF, u32(arg, "link"));
   if (has(arg, "master")) enc.w.put<uint32_t>(NHA_MASTER, u32(arg, "master"));
   if (get(arg, "groups").ToBoolean()) enc.w.putFlag(NHA_GROUPS);

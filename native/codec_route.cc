@@ -74,8 +74,6 @@ const AttrTable kRouteState{
     {"mark", RTA_MARK, Wire::U32},
 };
 
-int familyOf(const Arg& arg) { return u32(arg, "family") == 6 ? AF_INET6 : AF_INET; }
-
 size_t addrLen(int fam) { return fam == AF_INET ? 4 : 16; }
 
 // A gateway of the route's own family is RTA_GATEWAY; of the other family
@@ -123,7 +121,7 @@ void putMultipath(Encoder& enc, const Napi::Array& hops, int fam) {
 void encodeRoute(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   auto* rtm = enc.w.begin<rtmsg>(type, flags, enc.seq);
   rtmsg m{};
-  int fam = familyOf(arg);
+  int fam = familyArg(arg);
   bool del = type == RTM_DELROUTE;
   m.rtm_family = fam;
   m.rtm_table = RT_TABLE_MAIN;
@@ -192,7 +190,7 @@ void encodeRouteDel(Encoder& enc, const Arg& arg) {
 // host-length dst and an otherwise empty header.
 void encodeRouteGet(Encoder& enc, const Arg& arg) {
   auto* rtm = enc.w.begin<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, enc.seq);
-  int fam = familyOf(arg);
+  int fam = familyArg(arg);
   rtm->rtm_family = fam;
   uint8_t ip[16];
   parseIp(get(arg, "dst"), ip);
@@ -213,7 +211,7 @@ void encodeRouteGet(Encoder& enc, const Arg& arg) {
 // rtm_flags the kernel leaves out cached/exception routes, as `ip route`.
 void encodeRouteList(Encoder& enc, const Arg& arg) {
   auto* rtm = enc.w.begin<rtmsg>(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
-  if (has(arg, "family")) rtm->rtm_family = familyOf(arg);
+  rtm->rtm_family = familyArg(arg);
   if (has(arg, "protocol")) rtm->rtm_protocol = nameOrNumber(get(arg, "protocol"), kProtocols, "protocol");
   if (has(arg, "type")) rtm->rtm_type = nameOrNumber(get(arg, "type"), kTypes, "type");
   if (has(arg, "table")) {

@@ -63,7 +63,7 @@ void encodeRule(Encoder& enc, const Arg& arg, uint16_t type, uint16_t flags) {
   enc.w.begin<fib_rule_hdr>(type, flags, enc.seq);
   fib_rule_hdr h{};
   bool add = type == RTM_NEWRULE;
-  h.family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  h.family = familyArg(arg);  // TS always sends it
   Napi::Value v;
   if (!(v = get(arg, "tos")).IsUndefined()) h.tos = v.As<Napi::Number>().Uint32Value();
   if (get(arg, "invert").ToBoolean()) h.flags |= FIB_RULE_INVERT;
@@ -98,7 +98,7 @@ void encodeRuleDel(Encoder& enc, const Arg& arg) { encodeRule(enc, arg, RTM_DELR
 // the other filters are applied in TS.
 void encodeRuleList(Encoder& enc, const Arg& arg) {
   auto* h = enc.w.begin<fib_rule_hdr>(RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, enc.seq);
-  if (has(arg, "family")) h->family = u32(arg, "family") == 6 ? AF_INET6 : AF_INET;
+  h->family = familyArg(arg);
   enc.w.end();
 }
 

@@ -169,7 +169,7 @@ using SocketRef = std::shared_ptr<NlSocket>;
 NlSocket& socketOf(Napi::Env env, const RawCall& c, SocketRef* keep = nullptr) {
   void* p = nullptr;
   napi_value v = c.argc > 0 ? c.argv[0] : nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw Napi::TypeError::New(env, "rtnl: exec needs a handle's socket");
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw Napi::TypeError::New(env, "rtnl: the first argument must be a handle's socket");
   auto& s = *static_cast<SocketRef*>(p);
   if (s->closed()) throw makeError(env, EBADF, "use", "handle", "the handle is closed");
   if (keep) *keep = s;

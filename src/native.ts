@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 import { NetlinkError } from './errors.js';
 
-/** A request as the addon takes it: op id, argument object, the object named in errors. */
+/** A validated request before it crosses: op id, argument object, the object named in errors ({@link execArgs} and {@link NativeBatch} lay it out for the addon). */
 export type NativeRequest = [op: number, arg: object, object: string];
 
 /** A handle's socket, as exec takes it (an External). */
